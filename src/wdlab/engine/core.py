@@ -1,0 +1,276 @@
+"""K linear models trained as one tensor program.
+
+For configuration k on draw g(k), with design X (N, D1) (a ones column for the intercept),
+sample weights s (sum 1 over the batch) and residuals r = X theta_k - y:
+
+    objective_k(theta) = c_loss * sum_n s_n r_n^2 + P_k(w)
+
+(c_loss = 1 for ``mse``, 1/2 for ``half_mse``), minimised by the rule chain of
+``registry.build_chain``. The loop runs over epochs (and minibatches), never over
+configurations; every per-configuration hyperparameter is a (K, 1) tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from wdlab.conventions import DECOUPLED, LOSS_GRAD_SCALE, LOSS_VALUE_SCALE, penalty_value_scale
+from wdlab.data import Problem
+from wdlab.engine.registry import build_chain, check_pair
+from wdlab.engine.rules import StepContext, apply_chain, init_chain
+
+Tensor = torch.Tensor
+
+#: A configuration diverges when its training MSE is non-finite or exceeds this x its initial MSE.
+DIVERGENCE_FACTOR = 1e6
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What every configuration of one engine call shares (the static structure)."""
+
+    optimizer: str = "adam"
+    regularizer: str = "mean"
+    loss: str = "mse"
+    epochs: int = 100
+    batch_size: int | None = None  # None = full batch
+    batch_seed: int = 0
+    schedule: str = "constant"  # "constant" or "cosine" (per step, to 0 at the end)
+    eps: float = 1e-8
+    decay_bias: bool = False
+    dtype: torch.dtype = torch.float32
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_pair(self.optimizer, self.regularizer)
+        if self.loss not in LOSS_GRAD_SCALE:
+            raise ValueError(f"loss: unknown name {self.loss!r}; expected one of {tuple(LOSS_GRAD_SCALE)}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule: unknown name {self.schedule!r}; expected 'constant' or 'cosine'")
+        if self.epochs < 1:
+            raise ValueError(f"epochs: must be >= 1, got {self.epochs}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1 or None, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Per-configuration hyperparameters, each (K,)."""
+
+    lam: Tensor  # coefficient in the regularizer's convention (or the optimizer's weight_decay)
+    lr: Tensor  # base learning rate
+    beta1: Tensor  # Adam beta1, or SGD momentum
+    beta2: Tensor  # Adam beta2 (ignored by SGD)
+
+    @staticmethod
+    def of(K: int, lam=0.0, lr=0.05, beta1=0.9, beta2=0.999) -> Hyper:
+        """Broadcast scalars or sequences to (K,) float64 tensors."""
+        f = lambda v: torch.as_tensor(v, dtype=torch.float64).expand(K).clone()  # noqa: E731
+        return Hyper(f(lam), f(lr), f(beta1), f(beta2))
+
+    def validate(self) -> None:
+        for name in ("lam", "lr", "beta1", "beta2"):
+            v = getattr(self, name)
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{name}: must be finite")
+        if bool((self.lr <= 0).any()):
+            raise ValueError(f"lr: must be > 0, got {self.lr.min().item()!r}")
+        if bool((self.lam < 0).any()):
+            raise ValueError(f"lam: must be >= 0, got {self.lam.min().item()!r}")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            if bool(((v < 0) | (v >= 1)).any()):
+                raise ValueError(f"{name}: must be in [0, 1)")
+
+
+@dataclass
+class TrainResult:
+    """Engine output, on the host (CPU)."""
+
+    epochs: list[int]  # recorded epochs (0 = the initial weights)
+    metrics: dict[str, Tensor]  # name -> (R, K): train_mse, <eval>_mse, penalty, objective, w_norm, ...
+    theta: Tensor  # (K, D1) final parameters [w, b]
+    diverged_epoch: Tensor  # (K,) int64, -1 when the configuration never diverged
+    fit_intercept: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def coef(self) -> Tensor:
+        return self.theta[:, :-1] if self.fit_intercept else self.theta  # (K, D)
+
+    @property
+    def intercept(self) -> Tensor:
+        if self.fit_intercept:
+            return self.theta[:, -1]
+        return torch.zeros(self.theta.shape[0], dtype=self.theta.dtype)
+
+
+def schedule_multiplier(schedule: str, step: int, total: int) -> float:
+    """eta_t for 0-based step t of T: 1 (constant) or (1 + cos(pi t / T)) / 2 (cosine)."""
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+
+def _batch_ids(valid: Tensor, perm: Tensor, batch_size: int) -> Tensor:
+    """Minibatch index of each sample for one epoch; -1 for absent samples.
+
+    Each draw's valid samples, taken in the order of ``perm``, are cut into batches of
+    ``batch_size``. With no padding this is exactly ``perm[b*B:(b+1)*B]``.
+    """
+    vp = valid[:, perm].to(torch.int64)  # (G, N) valid mask in permuted order
+    rank_p = vp.cumsum(1) - 1  # (G, N) rank among valid samples, permuted order
+    rank = torch.empty_like(rank_p)
+    rank[:, perm] = rank_p
+    return torch.where(valid, rank // batch_size, torch.full_like(rank, -1))  # (G, N)
+
+
+def train(
+    problem: Problem,
+    spec: EngineSpec,
+    hyper: Hyper,
+    theta0: Tensor,
+    *,
+    record_epochs: list[int] | None = None,
+    reference: Tensor | None = None,
+) -> TrainResult:
+    """Train K configurations on G draws as one tensor program.
+
+    Args:
+        problem: G stacked draws; configurations are laid out draw-major (K % G == 0).
+        spec: the static structure shared by all K configurations.
+        hyper: per-configuration hyperparameters, each (K,).
+        theta0: (K, D1) initial parameters.
+        record_epochs: epochs whose metrics are kept (0 = before training); default all.
+        reference: optional (K, D1) closed-form solutions; records ``dist_to_ridge``.
+
+    Returns:
+        A ``TrainResult`` with metrics copied to the host once, at the end.
+    """
+    hyper.validate()
+    dev, dt = torch.device(spec.device), spec.dtype
+    P = problem.to(dt, dev)
+    G, N, D1 = P.X.shape
+    K = theta0.shape[0]
+    if K % G:
+        raise ValueError(f"configurations: K={K} is not a multiple of the {G} data draws")
+    M = K // G
+    if theta0.shape[1] != D1:
+        raise ValueError(f"theta0: expected {D1} columns, got {theta0.shape[1]}")
+    E = spec.epochs
+    rec = sorted(set(range(E + 1) if record_epochs is None else record_epochs))
+    if rec and (rec[0] < 0 or rec[-1] > E):
+        raise ValueError(f"record_epochs: must lie in [0, {E}]")
+    slot = {e: i for i, e in enumerate(rec)}
+
+    col = lambda v: v.to(device=dev, dtype=dt).reshape(K, 1)  # noqa: E731
+    lam, lr, beta1, beta2 = col(hyper.lam), col(hyper.lr), col(hyper.beta1), col(hyper.beta2)
+    fi = problem.fit_intercept
+    decay_mask = None
+    n_decayed = D1
+    if fi and not spec.decay_bias:
+        decay_mask = torch.ones(D1, device=dev, dtype=dt)
+        decay_mask[-1] = 0.0
+        n_decayed = D1 - 1
+    chain = build_chain(
+        spec.optimizer, spec.regularizer, n_decayed=max(n_decayed, 1), eps=spec.eps,
+        momentum=bool((hyper.beta1 != 0).any()) or spec.optimizer != "sgd",
+    )
+    pen_scale = penalty_value_scale(spec.regularizer, max(n_decayed, 1))
+    c_grad = LOSS_GRAD_SCALE[spec.loss]
+    c_val = LOSS_VALUE_SCALE[spec.loss]
+
+    X, XT, y = P.X, P.X.transpose(1, 2).contiguous(), P.y[:, None, :]  # (G,N,D1) (G,D1,N) (G,1,N)
+    valid = P.weight > 0  # (G, N)
+    w_full = P.weight / P.weight.sum(1, keepdim=True).clamp_min(torch.finfo(dt).tiny)  # (G, N)
+    evals = {k: (e.X.transpose(1, 2).contiguous(), e.y[:, None, :], e.weight[:, None, :])
+             for k, e in P.evals.items()}
+    ref = None if reference is None else reference.to(device=dev, dtype=dt)
+
+    theta = theta0.to(device=dev, dtype=dt).clone()  # (K, D1)
+    states = init_chain(chain, theta)
+    t = torch.zeros(K, 1, device=dev, dtype=dt)  # per-config step count
+    alive = torch.ones(K, 1, device=dev, dtype=torch.bool)
+    diverged = torch.full((K,), -1, device=dev, dtype=torch.int64)
+    names = ["train_mse", *[f"{k}_mse" for k in evals], "penalty", "objective", "w_norm"]
+    if ref is not None:
+        names.append("dist_to_ridge")
+    buf = {n: torch.full((len(rec), K), float("nan"), device=dev, dtype=dt) for n in names}
+    loss0 = None
+
+    def residual(th: Tensor, XT_: Tensor, y_: Tensor) -> Tensor:
+        return torch.bmm(th.view(G, M, D1), XT_) - y_  # (G, M, N)
+
+    def observe(epoch: int, r: Tensor) -> None:
+        nonlocal loss0, alive
+        mse = torch.bmm(r * r, w_full[:, :, None]).reshape(K)  # (K,)
+        if loss0 is None:
+            loss0 = mse.clone()
+        bad = ~(mse <= DIVERGENCE_FACTOR * loss0) & alive[:, 0]  # (K,) newly diverged
+        diverged.masked_fill_(bad, epoch)
+        alive = alive & ~bad[:, None]
+        if epoch not in slot:
+            return
+        i = slot[epoch]
+        w = theta if decay_mask is None else theta[:, :-1]  # (K, D)
+        wd = theta if decay_mask is None else theta * decay_mask  # decayed coords
+        pen = pen_scale * lam[:, 0] * (wd * wd).sum(1)  # (K,)
+        buf["train_mse"][i] = mse
+        for k, (XTe, ye, we) in evals.items():
+            re = residual(theta, XTe, ye)  # (G, M, N_e)
+            buf[f"{k}_mse"][i] = ((re * re) * we).sum(-1).reshape(K)
+        buf["penalty"][i] = pen
+        buf["objective"][i] = c_val * mse + pen
+        buf["w_norm"][i] = torch.linalg.vector_norm(w if fi else theta, dim=1)
+        if ref is not None:
+            buf["dist_to_ridge"][i] = torch.linalg.vector_norm(theta - ref, dim=1)
+
+    def step(r: Tensor, s: Tensor, eta: float, active: Tensor | None) -> None:
+        nonlocal theta, states, t
+        grad = torch.bmm(r * (c_grad * s[:, None, :]), X).reshape(K, D1)  # (K, D1)
+        live = alive if active is None else alive & active
+        t = t + live.to(dt)
+        ctx = StepContext(lam, lr * eta, eta, beta1, beta2, t, decay_mask)
+        new_theta, new_states = apply_chain(chain, grad, theta, states, ctx)
+        theta = torch.where(live, new_theta, theta)
+        if active is None:
+            states = new_states
+        else:  # ragged minibatches: configurations with an empty batch skip the step
+            states = [tuple(torch.where(live, a, b) for a, b in zip(sn, so, strict=True))
+                      for sn, so in zip(new_states, states, strict=True)]
+
+    B = spec.batch_size
+    full_batch = B is None or B >= int(valid.sum(1).max())
+    gen = torch.Generator().manual_seed(int(spec.batch_seed))
+    n_batches = 1 if full_batch else math.ceil(int(valid.sum(1).max()) / B)
+    total = E * n_batches
+    for epoch in range(E):
+        r = residual(theta, XT, y)  # (G, M, N)
+        observe(epoch, r)
+        if full_batch:
+            step(r, w_full, schedule_multiplier(spec.schedule, epoch, total), None)
+            continue
+        perm = torch.randperm(N, generator=gen).to(dev)
+        bid = _batch_ids(valid, perm, B)  # (G, N)
+        for b in range(n_batches):
+            wb = P.weight * (bid == b)  # (G, N)
+            tot = wb.sum(1, keepdim=True)  # (G, 1)
+            s = wb / tot.clamp_min(torch.finfo(dt).tiny)
+            active = (tot > 0).expand(G, M).reshape(K, 1)
+            ragged = not bool(active.all())
+            if b:
+                r = residual(theta, XT, y)
+            step(r, s, schedule_multiplier(spec.schedule, epoch * n_batches + b, total),
+                 active if ragged else None)
+    observe(E, residual(theta, XT, y))
+
+    host = {n: v.cpu() for n, v in buf.items()}
+    return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi)
+
+
+def supports_closed_form(regularizer: str) -> bool:
+    """True when the regularizer's fixed point is a ridge solution (penalty or coupled wd)."""
+    return regularizer not in DECOUPLED
