@@ -79,3 +79,19 @@ def penalty(w: torch.Tensor, lam: torch.Tensor, regularizer: str) -> torch.Tenso
         (K,) penalty values.
     """
     return penalty_value_scale(regularizer, w.shape[-1]) * lam * (w * w).sum(-1)  # (K,)
+
+
+#: One-line statement of each regularizer's term, for titles, tables and reports.
+DESCRIPTIONS: dict[str, str] = {
+    "mean": "λ·mean(w²)",
+    "half_sum": "(λ/2)·‖w‖²",
+    "sum": "λ·‖w‖²",
+    "weight_decay": "coupled weight_decay λ ≡ (λ/2)·‖w‖²",
+    "decoupled": "decoupled decay: w ← w − lr·λ·w",
+    "independent": "decay w ← w − η_t·λ·w (not ×lr)",
+}
+
+
+def describe(regularizer: str) -> str:
+    """A short formula for the regularizer's term, e.g. ``λ·mean(w²)``."""
+    return DESCRIPTIONS.get(regularizer, regularizer)
