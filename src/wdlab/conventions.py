@@ -17,6 +17,9 @@ Optimizer decays, whose coefficient is an optimizer's ``weight_decay``:
     "independent"   w <- w - eta_t * wd * w (Loshchilov & Hutter 2019, Alg. 1-2; decay
                     multiplied by the schedule multiplier eta_t only, not by lr).
 
+The translator (``translate``, ``conventions_table``, ``sklearn_alpha``) maps a lam between
+these pairs and the named conventions of the literature (seed, d2l, sklearn, glmnet, ...).
+
 This module is pure: it imports torch only.
 """
 
@@ -95,3 +98,165 @@ DESCRIPTIONS: dict[str, str] = {
 def describe(regularizer: str) -> str:
     """A short formula for the regularizer's term, e.g. ``λ·mean(w²)``."""
     return DESCRIPTIONS.get(regularizer, regularizer)
+
+
+# ----------------------------------------------------------------------------------------
+# The translator between named lambda conventions.
+#
+# Every coupled convention's objective, up to a positive factor, is the scikit-learn one
+#
+#     ||r||^2 + alpha ||w||^2,     alpha = n_train * c_P(lam) / c_L,
+#
+# for a data term c_L * mean(r^2) and a penalty c_P(lam) * ||w||^2, so two conventions have
+# the same minimiser exactly when their alphas agree. ``translate`` goes value -> alpha -> value.
+# ----------------------------------------------------------------------------------------
+
+#: The decoupled decays, under every name a user may type.
+DECOUPLED_NAMES: tuple[str, ...] = ("adamw",) + DECOUPLED
+
+#: Why the decoupled decays have no exact L2 equivalent (one sentence, shown to users).
+NO_L2_EQUIVALENT = (
+    "decoupled weight decay (AdamW) has no exact L2 equivalent: Adam rescales the gradient "
+    "per coordinate by 1/(sqrt(v)+eps) but adds the decay unscaled, so its fixed point solves "
+    "grad_i = -wd * w_i * (sqrt(v_i) + eps), not the ridge normal equations"
+)
+
+
+def _pair_objective(loss: str, penalty: str) -> str:
+    data = {"mse": "mean(r^2)", "half_mse": "1/2 mean(r^2)"}[loss]
+    pen = {
+        "mean": "lam * mean(w^2)",
+        "half_sum": "lam/2 * ||w||^2",
+        "sum": "lam * ||w||^2",
+        "weight_decay": "coupled weight_decay=lam (= lam/2 * ||w||^2)",
+    }[penalty]
+    return f"{data} + {pen}"
+
+
+#: name -> (loss, penalty, objective). The engine's pairs are named "loss+penalty"; the named
+#: conventions of the literature map onto them. "sklearn" is Ridge's alpha (loss/penalty None).
+CONVENTIONS: dict[str, tuple[str | None, str | None, str]] = {
+    "seed": ("mse", "mean", "mean(r^2) + lam * mean(w^2)  (the seed article)"),
+    "d2l": ("half_mse", "half_sum", "1/2 mean(r^2) + lam/2 * ||w||^2  (d2l from scratch)"),
+    "d2l_concise": ("mse", "weight_decay",
+                    "MSELoss + SGD weight_decay=lam: mean(r^2) + lam/2 * ||w||^2  (d2l concise)"),
+    "torch_mse": ("mse", "weight_decay", "mean(r^2), torch coupled weight_decay=lam"),
+    "torch_half_mse": ("half_mse", "weight_decay", "1/2 mean(r^2), torch coupled weight_decay=lam"),
+    "sklearn": (None, None, "||r||^2 + alpha * ||w||^2  (sklearn Ridge alpha)"),
+    "glmnet": ("half_mse", "half_sum",
+               "1/(2n) RSS + lam/2 * ||w||^2  (glmnet alpha=0, standardize=FALSE)"),
+}
+for _loss in LOSSES:
+    for _pen in COUPLED:
+        CONVENTIONS[f"{_loss}+{_pen}"] = (_loss, _pen, _pair_objective(_loss, _pen))
+del _loss, _pen
+
+
+def _check_name(name: str, field: str) -> None:
+    if name in DECOUPLED_NAMES:
+        raise ValueError(f"{field}: {name!r}: {NO_L2_EQUIVALENT}")
+    if name not in CONVENTIONS:
+        raise ValueError(
+            f"{field}: unknown convention {name!r}; expected one of "
+            f"{tuple(CONVENTIONS) + DECOUPLED_NAMES}"
+        )
+
+
+def _check_sizes(n_train: int, n_features: int) -> None:
+    if int(n_train) < 1:
+        raise ValueError(f"n_train: must be >= 1, got {n_train!r}")
+    if int(n_features) < 1:
+        raise ValueError(f"n_features: must be >= 1, got {n_features!r}")
+
+
+def sklearn_alpha(lam, loss: str, penalty: str, n_train: int, n_features: int):
+    """scikit-learn's ``Ridge(alpha)`` with the same minimiser as the engine's objective.
+
+        c_L mean(r^2) + c_P lam ||w||^2   <=>   ||r||^2 + alpha ||w||^2,
+        alpha = n_train * c_P * lam / c_L,
+
+    with c_L = 1 (``mse``) or 1/2 (``half_mse``) and c_P = 1/n_features (``mean``),
+    1/2 (``half_sum``, ``weight_decay``) or 1 (``sum``).
+
+    Args:
+        lam: float, numpy array or torch tensor, in the (loss, penalty) convention.
+        loss: one of ``LOSSES``.
+        penalty: one of ``COUPLED``.
+        n_train: number of training samples n.
+        n_features: number of (penalised) features d.
+
+    Returns:
+        alpha, of the same type as ``lam``.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: unknown name {loss!r}; expected one of {LOSSES}")
+    if penalty in DECOUPLED_NAMES:
+        raise ValueError(f"penalty: {penalty!r}: {NO_L2_EQUIVALENT}")
+    if penalty not in COUPLED:
+        raise ValueError(f"penalty: unknown name {penalty!r}; expected one of {COUPLED}")
+    _check_sizes(n_train, n_features)
+    c_p = penalty_value_scale(penalty, int(n_features))
+    return lam * (int(n_train) * c_p / LOSS_VALUE_SCALE[loss])
+
+
+def _alpha_per_unit(name: str, n_train: int, n_features: int) -> float:
+    loss, pen, _ = CONVENTIONS[name]
+    if loss is None:
+        return 1.0
+    return sklearn_alpha(1.0, loss, pen, n_train, n_features)
+
+
+def translate(value, src: str, dst: str, *, n_train: int, n_features: int):
+    """The value in convention ``dst`` whose objective has the same minimiser as ``value`` in ``src``.
+
+    Both objectives are positive multiples of ||r||^2 + alpha ||w||^2 (see ``sklearn_alpha``),
+    so translate(v, a, b) = v * alpha_a(1) / alpha_b(1). Named conventions (``CONVENTIONS``):
+
+        seed            mean(r^2) + lam mean(w^2)
+        d2l, glmnet     1/2 mean(r^2) + lam/2 ||w||^2  (glmnet: alpha=0, standardize=FALSE)
+        d2l_concise     MSELoss + SGD weight_decay: mean(r^2) + wd/2 ||w||^2
+        torch_mse       mean(r^2) with coupled weight_decay (= d2l_concise)
+        torch_half_mse  1/2 mean(r^2) with coupled weight_decay (= d2l)
+        sklearn         ||r||^2 + alpha ||w||^2
+        <loss>+<penalty> the engine's pairs, e.g. ``mse+mean`` (= seed), ``half_mse+half_sum``
+
+    ``adamw``/``decoupled``/``independent`` raise ``ValueError``: decoupled decay has no exact
+    L2 equivalent (Loshchilov & Hutter 2019, Sec. 2).
+
+    Args:
+        value: float, numpy array or torch tensor (>= 0) in convention ``src``.
+        src, dst: convention names.
+        n_train: number of training samples n.
+        n_features: number of penalised features d (used by the ``mean`` penalty).
+
+    Returns:
+        The translated value, of the same type as ``value``.
+    """
+    _check_name(src, "src")
+    _check_name(dst, "dst")
+    _check_sizes(n_train, n_features)
+    factor = _alpha_per_unit(src, n_train, n_features) / _alpha_per_unit(dst, n_train, n_features)
+    return value * factor
+
+
+def conventions_table(value: float, src: str, n_train: int, n_features: int) -> list[dict]:
+    """``value`` in ``src`` translated to every known convention, one row each.
+
+    Returns:
+        A list of dicts with keys ``name``, ``objective``, ``value`` (float, or None for the
+        decoupled decays) and ``note`` ("" or "no exact equivalent").
+    """
+    _check_name(src, "src")
+    rows = []
+    for name, (_, _, objective) in CONVENTIONS.items():
+        v = float(translate(float(value), src, name, n_train=n_train, n_features=n_features))
+        rows.append({"name": name, "objective": objective, "value": v, "note": ""})
+    decoupled = {
+        "adamw": "torch.optim.AdamW weight_decay: w <- w - lr_t * wd * w beside Adam",
+        "decoupled": "w <- w - lr_t * wd * w beside the optimizer step",
+        "independent": "w <- w - eta_t * wd * w (Loshchilov & Hutter 2019, Alg. 2)",
+    }
+    for name in DECOUPLED_NAMES:
+        rows.append({"name": name, "objective": decoupled[name], "value": None,
+                     "note": "no exact equivalent"})
+    return rows
