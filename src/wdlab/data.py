@@ -9,6 +9,7 @@ This module is pure: it imports torch only.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +18,16 @@ import torch
 SEED_DATA = dict(n_features=200, n_train=10, n_test=10, w_star=0.01, bias=0.5, noise=0.01)
 #: d2l's "Weight Decay" chapter: 200 features, 20 train, 100 test, b* = 0.05.
 D2L_DATA = dict(n_features=200, n_train=20, n_test=100, w_star=0.01, bias=0.05, noise=0.01)
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """A 63-bit generator seed for ``seed`` on a named stream ("data", "init", ...).
+
+    Different streams never share a generator state, so a data seed of 0 and an init seed
+    of 0 do not draw the same numbers (which would correlate w0 with the first sample).
+    """
+    digest = hashlib.sha256(f"wdlab:{stream}:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,7 @@ def make_linear(
     Returns float64 tensors; the engine casts to its dtype, so float32 and float64 runs see
     the same draw.
     """
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(stream_seed(seed, "data"))
     n = n_train + n_test
     X = torch.randn(n, n_features, generator=gen, dtype=torch.float64)  # (N, D)
     eps = torch.randn(n, generator=gen, dtype=torch.float64) * noise  # (N,)
@@ -80,7 +91,7 @@ def init_weights(
     uniq, inverse = torch.unique(seeds, return_inverse=True)
     draws = torch.empty(len(uniq), n_features, dtype=torch.float64)
     for i, s in enumerate(uniq.tolist()):  # loop over distinct seeds, not configurations
-        draws[i] = torch.randn(n_features, generator=torch.Generator().manual_seed(s),
+        draws[i] = torch.randn(n_features, generator=torch.Generator().manual_seed(stream_seed(s, "init")),
                                dtype=torch.float64)
     w0 = (draws * init_scale)[inverse]  # (K, D)
     if fit_intercept:

@@ -1,0 +1,23 @@
+"""The thin ``wdlab`` command line. Each command lives in its own module; heavy imports stay
+inside the commands so ``wdlab --help`` is instant."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="wdlab",
+    help="A weight-decay laboratory: many small models as one tensor program, exact references.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """wdlab: weight decay, precisely. Run ``wdlab COMMAND --help`` for details."""
+
+
+# Each module registers its commands on ``app``.
+from wdlab.cli import reproduce  # noqa: E402,F401

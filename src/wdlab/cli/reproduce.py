@@ -1,0 +1,40 @@
+"""``wdlab reproduce PRESET``: run a named experiment into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wdlab.cli import app
+from wdlab.cli._common import one_line_errors
+
+
+@app.command()
+@one_line_errors
+def reproduce(
+    preset: str = typer.Argument(..., help="Experiment to run: seed or d2l."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/<preset>-<UTC time>)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", help="float32 or float64."),
+    epochs: int | None = typer.Option(None, help="Override the preset's number of epochs."),
+    force: bool = typer.Option(False, help="Overwrite a completed run in --out."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+) -> None:
+    """Reproduce a preset experiment: tables, figures and manifest in one run directory."""
+    from wdlab.pipeline import reproduce_experiment, summary_table
+    from wdlab.presets import EXPERIMENTS
+
+    if preset not in EXPERIMENTS:
+        raise ValueError(f"preset: unknown name {preset!r}; expected one of {tuple(EXPERIMENTS)}")
+    changes = {"device": device, "dtype": dtype}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    cfg = EXPERIMENTS[preset]
+    cfg = cfg.replace(train={**cfg.train.model_dump(), **changes})
+    run_dir = reproduce_experiment(cfg, out=out, force=force, report=report)
+    from rich.console import Console
+
+    console = Console()
+    console.print(summary_table(run_dir))
+    console.print(f"run directory: [bold]{run_dir}[/bold]")

@@ -1,0 +1,57 @@
+"""Glue for commands: run an experiment and write its run directory (tables, figures,
+manifest). Library functions the thin CLI calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wdlab.config import ExperimentConfig
+from wdlab.experiment import Results, run_experiment
+from wdlab.store import RunDir, default_run_dir, provenance, read_json, read_table
+
+
+def write_results(run: RunDir, results: Results, *, kind: str, seeds: dict) -> None:
+    """Write tables, the training-curve figure and the manifest (last, status complete)."""
+    from wdlab.plots import training_curves
+
+    run.create()
+    run.manifest({"kind": kind, "status": "running", "config": results.config, "seeds": seeds,
+                  "provenance": provenance(results.config.get("train", {}).get("device", "cpu"))})
+    run.table("configs", results.configs)
+    run.table("curves", results.curves)
+    fig = training_curves(results.curves, results.configs)
+    run.figure("curves", fig)
+    run.manifest({"kind": kind, "status": "complete", "config": results.config, "seeds": seeds,
+                  "provenance": provenance(results.config.get("train", {}).get("device", "cpu")),
+                  "files": sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
+                                  if p.is_file() and not p.name.startswith("."))})
+
+
+def reproduce_experiment(cfg: ExperimentConfig, *, out: Path | None = None, force: bool = False,
+                         report: bool = True) -> Path:
+    """Run ``cfg`` and write its run directory; returns the directory."""
+    path = Path(out) if out is not None else default_run_dir(cfg.name)
+    run = RunDir(path, force=force)  # refuses a completed run before any training
+    results = run_experiment(cfg)
+    write_results(run, results, kind="reproduce",
+                  seeds={"data_seed": cfg.data.seed, "init_seed": cfg.init_seed,
+                         "batch_seed": cfg.train.batch_seed})
+    return run.path
+
+
+def summary_table(run_dir: Path):
+    """A rich table: lam, final train MSE, final test MSE, ||w||, per configuration."""
+    from rich.table import Table
+
+    from wdlab.conventions import describe
+
+    configs = read_table(Path(run_dir) / "configs")
+    manifest = read_json(Path(run_dir) / "manifest.json")
+    reg = manifest["config"]["train"]["regularizer"]
+    table = Table(title=f"{manifest['config'].get('name', '')}: penalty {describe(reg)}")
+    for col in ("λ", "train MSE", "test MSE", "‖w‖", "status"):
+        table.add_column(col, justify="right")
+    for row in configs.itertuples():
+        table.add_row(f"{row.lam:g}", f"{row.train_mse:.4g}", f"{row.test_mse:.4g}",
+                      f"{row.w_norm:.4g}", row.status)
+    return table

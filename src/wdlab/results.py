@@ -1,0 +1,57 @@
+"""Engine output -> tidy tables (pandas). The results layer: no training, no IO."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wdlab.engine import TrainResult
+
+#: Metrics recorded per epoch, in table order (extra eval sets and dist_to_ridge follow).
+BASE_METRICS = ("train_mse", "test_mse", "penalty", "objective", "w_norm")
+
+
+def metric_names(result: TrainResult) -> list[str]:
+    names = [m for m in BASE_METRICS if m in result.metrics]
+    return names + [m for m in result.metrics if m not in names]
+
+
+def curves_frame(result: TrainResult, config_ids: np.ndarray | list[int]) -> pd.DataFrame:
+    """Long form: one row per (config_id, recorded epoch).
+
+    Rows of a diverged configuration stop at the epoch it diverged (exclusive), so no
+    non-finite value reaches a curve.
+    """
+    ids = np.asarray(config_ids, dtype=np.int64)
+    epochs = np.asarray(result.epochs, dtype=np.int64)
+    R, K = len(epochs), len(ids)
+    frame = {"config_id": np.repeat(ids, R), "epoch": np.tile(epochs, K)}
+    for name in metric_names(result):
+        frame[name] = result.metrics[name].to("cpu").double().numpy().T.reshape(-1)
+    df = pd.DataFrame(frame)
+    div = result.diverged_epoch.numpy()
+    if (div >= 0).any():
+        cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
+        df = df[df["epoch"].to_numpy() < cut].reset_index(drop=True)
+    return df
+
+
+def final_metrics(result: TrainResult) -> dict[str, np.ndarray]:
+    """Metrics at the last recorded epoch, (K,) each; NaN for diverged configurations."""
+    ok = result.diverged_epoch.numpy() < 0
+    out = {}
+    for name in metric_names(result):
+        v = result.metrics[name][-1].to("cpu").double().numpy()
+        out[name] = np.where(ok, v, np.nan)
+    return out
+
+
+def configs_frame(hyper: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
+    """One row per configuration: its hyperparameters, status and final metrics."""
+    df = hyper.reset_index(drop=True).copy()
+    div = result.diverged_epoch.numpy()
+    df["status"] = np.where(div >= 0, "diverged", "ok")
+    df["diverged_epoch"] = pd.array(np.where(div >= 0, div, -1), dtype="int64")
+    for name, values in final_metrics(result).items():
+        df[name] = values
+    return df

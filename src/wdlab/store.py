@@ -1,0 +1,202 @@
+"""Run directories: manifest, parquet + csv tables, atomic writes.
+
+Layout of a run directory::
+
+    manifest.json        full config, seeds, versions, device, git revision, status
+    configs.parquet/csv  one row per configuration: hyperparameters + final metrics
+    curves.parquet/csv   long form: config_id, epoch, metrics
+    figures/*.png|svg    static figures
+    report.html          self-contained interactive report
+
+Every file is written to a temporary name in the same folder and moved into place with
+``os.replace``, so a reader (or a resumed run) never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+MANIFEST = "manifest.json"
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_bytes(path: Path | str, data: bytes) -> Path:
+    """Atomically write ``data`` to ``path``."""
+    return _atomic(Path(path), lambda p: p.write_bytes(data))
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    """Atomically write UTF-8 ``text`` to ``path``."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path | str, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented JSON (NaN is written as null)."""
+    return write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: Path | str) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def write_table(path: Path | str, df: pd.DataFrame, *, csv: bool = True) -> Path:
+    """Atomically write ``df`` to ``path`` (.parquet) and, with ``csv``, its .csv twin."""
+    path = Path(path).with_suffix(".parquet")
+    _atomic(path, lambda p: df.to_parquet(p, index=False))
+    if csv:
+        _atomic(path.with_suffix(".csv"), lambda p: df.to_csv(p, index=False))
+    return path
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    return pd.read_parquet(Path(path).with_suffix(".parquet"))
+
+
+def save_figure(fig, path: Path | str, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Atomically save a matplotlib figure under ``path`` with each suffix in ``formats``."""
+    out = []
+    for ext in formats:
+        target = Path(path).with_suffix(f".{ext}")
+        out.append(_atomic(target, lambda p, e=ext: fig.savefig(p, format=e, dpi=130,
+                                                                 bbox_inches="tight")))
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if hasattr(obj, "item") and callable(obj.item):
+        return _jsonable(obj.item())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def utc_stamp() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def default_run_dir(prefix: str, base: Path | str = "runs") -> Path:
+    """``runs/<prefix>-<UTC timestamp>``, made unique with a suffix if it exists."""
+    root = Path(base) / f"{prefix}-{utc_stamp()}"
+    path, i = root, 1
+    while path.exists():
+        path, i = Path(f"{root}-{i}"), i + 1
+    return path
+
+
+def git_revision() -> str | None:
+    """The git revision of the wdlab source tree, with ``-dirty`` when modified; None if none."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device: str) -> str:
+    """A readable name for ``device``: the GPU model, or the CPU model and core count."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model} ({os.cpu_count()} cores)"
+
+
+def provenance(device: str = "cpu") -> dict[str, Any]:
+    """Versions, device, git revision, command line and time: enough to rerun a result."""
+    import numpy
+    import torch
+
+    import wdlab
+
+    return {
+        "wdlab": wdlab.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "device_name": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "git_revision": git_revision(),
+        "argv": list(sys.argv),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+class RunDir:
+    """A run directory. Creating it never clobbers a completed run unless ``force``."""
+
+    def __init__(self, path: Path | str, *, force: bool = False, csv: bool = True):
+        self.path = Path(path)
+        self.csv = csv
+        manifest = self.path / MANIFEST
+        if manifest.exists() and not force:
+            status = read_json(manifest).get("status")
+            if status == "complete":
+                raise FileExistsError(
+                    f"--out: {self.path} already holds a completed run; pass --force to overwrite"
+                )
+
+    def create(self) -> RunDir:
+        (self.path / "figures").mkdir(parents=True, exist_ok=True)
+        return self
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def table(self, name: str, df: pd.DataFrame) -> Path:
+        return write_table(self.path / name, df, csv=self.csv)
+
+    def manifest(self, content: dict[str, Any]) -> Path:
+        return write_json(self.path / MANIFEST, content)
+
+    def figure(self, name: str, fig, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+        return save_figure(fig, self.path / "figures" / name, formats)

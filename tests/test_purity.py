@@ -1,0 +1,46 @@
+"""Math modules stay pure: they import torch/numpy and the standard library only."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "wdlab"
+PURE = ["conventions.py", "data.py", "ridge.py", "theory.py", "decompose.py", "engine"]
+FORBIDDEN = {"matplotlib", "pandas", "typer", "rich", "plotly", "pyarrow", "pydantic", "sklearn",
+             "ray", "yaml", "tomllib", "os", "io", "pathlib", "shutil", "subprocess"}
+PURE_WDLAB = {"wdlab.conventions", "wdlab.data", "wdlab.ridge", "wdlab.theory",
+              "wdlab.decompose"}
+
+
+def _files():
+    for name in PURE:
+        path = SRC / name
+        if path.is_dir():
+            yield from sorted(path.glob("*.py"))
+        elif path.exists():
+            yield path
+
+
+@pytest.mark.parametrize("path", list(_files()), ids=lambda p: p.name)
+def test_math_module_is_pure(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            root = name.split(".")[0]
+            assert root not in FORBIDDEN, f"{path.name} imports {name}"
+            if root == "wdlab":
+                assert name in PURE_WDLAB or name.startswith("wdlab.engine"), (
+                    f"{path.name} imports the impure {name}")
+            else:
+                assert root in sys.stdlib_module_names or root in {"torch", "numpy", "scipy"} \
+                    or importlib.util.find_spec(root) is None, f"{path.name} imports {name}"
