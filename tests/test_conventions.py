@@ -1,0 +1,121 @@
+"""The lam translator: known values, round trips, and equal minimisers solved by numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wdlab.conventions import (
+    CONVENTIONS,
+    DECOUPLED_NAMES,
+    conventions_table,
+    sklearn_alpha,
+    translate,
+)
+
+NAMES = tuple(CONVENTIONS)
+
+# The objectives written out from their definitions, independently of the module's tables:
+# name -> (c_data, c_pen(lam, n, d)) for  c_data * ||r||^2 + c_pen * ||w||^2.
+OBJECTIVES = {
+    "seed": (lambda n: 1 / n, lambda v, n, d: v / d),
+    "d2l": (lambda n: 0.5 / n, lambda v, n, d: v / 2),
+    "d2l_concise": (lambda n: 1 / n, lambda v, n, d: v / 2),
+    "torch_mse": (lambda n: 1 / n, lambda v, n, d: v / 2),
+    "torch_half_mse": (lambda n: 0.5 / n, lambda v, n, d: v / 2),
+    "sklearn": (lambda n: 1.0, lambda v, n, d: v),
+    "glmnet": (lambda n: 1 / (2 * n), lambda v, n, d: v / 2),
+    "mse+mean": (lambda n: 1 / n, lambda v, n, d: v / d),
+    "mse+half_sum": (lambda n: 1 / n, lambda v, n, d: v / 2),
+    "mse+sum": (lambda n: 1 / n, lambda v, n, d: v),
+    "mse+weight_decay": (lambda n: 1 / n, lambda v, n, d: v / 2),
+    "half_mse+mean": (lambda n: 0.5 / n, lambda v, n, d: v / d),
+    "half_mse+half_sum": (lambda n: 0.5 / n, lambda v, n, d: v / 2),
+    "half_mse+sum": (lambda n: 0.5 / n, lambda v, n, d: v),
+    "half_mse+weight_decay": (lambda n: 0.5 / n, lambda v, n, d: v / 2),
+}
+
+
+def test_every_convention_has_an_independent_objective():
+    assert set(OBJECTIVES) == set(NAMES)
+
+
+def _minimiser(X, y, value, name):
+    """argmin over (w, b) of c_data ||Xw + b - y||^2 + c_pen ||w||^2, by numpy lstsq."""
+    n, d = X.shape
+    c_data, c_pen = OBJECTIVES[name][0](n), OBJECTIVES[name][1](value, n, d)
+    A = np.hstack([X, np.ones((n, 1))]) * np.sqrt(c_data)
+    P = np.hstack([np.sqrt(c_pen) * np.eye(d), np.zeros((d, 1))])
+    theta, *_ = np.linalg.lstsq(np.vstack([A, P]), np.concatenate([y * np.sqrt(c_data),
+                                                                     np.zeros(d)]), rcond=None)
+    return theta
+
+
+def test_known_values():
+    kw = dict(n_train=10, n_features=200)
+    assert translate(3.0, "seed", "sklearn", **kw) == pytest.approx(0.15)
+    # d2l's from-scratch lam=3 is twice as strong as its concise weight_decay=3
+    assert translate(3.0, "d2l", "d2l_concise", **kw) == pytest.approx(6.0)
+    assert translate(1.0, "glmnet", "sklearn", **kw) == pytest.approx(10.0)
+    assert translate(2.0, "d2l", "glmnet", **kw) == pytest.approx(2.0)
+    assert translate(2.0, "torch_mse", "mse+half_sum", **kw) == pytest.approx(2.0)
+    assert translate(2.0, "seed", "mse+mean", **kw) == pytest.approx(2.0)
+    assert sklearn_alpha(3.0, "mse", "mean", 10, 200) == pytest.approx(0.15)
+
+
+def test_array_types_are_kept():
+    t = translate(torch.tensor([1.0, 2.0], dtype=torch.float64), "seed", "sklearn",
+                  n_train=10, n_features=200)
+    a = translate(np.array([1.0, 2.0]), "seed", "sklearn", n_train=10, n_features=200)
+    assert isinstance(t, torch.Tensor) and isinstance(a, np.ndarray)
+    np.testing.assert_allclose(t.numpy(), a)
+
+
+@pytest.mark.parametrize("name", DECOUPLED_NAMES)
+def test_decoupled_has_no_equivalent(name):
+    for src, dst in ((name, "seed"), ("seed", name)):
+        with pytest.raises(ValueError, match="no exact L2 equivalent.*per coordinate"):
+            translate(1.0, src, dst, n_train=10, n_features=200)
+
+
+def test_unknown_name_and_bad_sizes():
+    with pytest.raises(ValueError, match="unknown convention 'ridge'"):
+        translate(1.0, "ridge", "seed", n_train=10, n_features=200)
+    with pytest.raises(ValueError, match="n_train"):
+        translate(1.0, "seed", "d2l", n_train=0, n_features=200)
+
+
+def test_table_has_every_row():
+    rows = conventions_table(3.0, "seed", 10, 200)
+    names = [r["name"] for r in rows]
+    assert names == list(NAMES) + list(DECOUPLED_NAMES)
+    by = {r["name"]: r for r in rows}
+    assert by["sklearn"]["value"] == pytest.approx(0.15)
+    assert by["adamw"]["value"] is None and by["adamw"]["note"] == "no exact equivalent"
+
+
+names = st.sampled_from(NAMES)
+sizes = st.integers(1, 300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(v=st.floats(1e-6, 1e6), a=names, b=names, n=sizes, d=sizes)
+def test_round_trip(v, a, b, n, d):
+    there = translate(v, a, b, n_train=n, n_features=d)
+    assert translate(there, b, a, n_train=n, n_features=d) == pytest.approx(v, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(v=st.floats(1e-3, 1e2), a=names, b=names, shape=st.sampled_from([(30, 5), (6, 15)]),
+       seed=st.integers(0, 2**16))
+def test_same_minimiser(v, a, b, shape, seed):
+    rng = np.random.default_rng(seed)
+    n, d = shape
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 0.3 + 0.5 * rng.normal(size=n)
+    u = translate(v, a, b, n_train=n, n_features=d)
+    np.testing.assert_allclose(_minimiser(X, y, u, b), _minimiser(X, y, v, a),
+                               rtol=1e-7, atol=1e-9)
