@@ -36,7 +36,18 @@ def reproduce_experiment(cfg: ExperimentConfig, *, out: Path | None = None, forc
     write_results(run, results, kind="reproduce",
                   seeds={"data_seed": cfg.data.seed, "init_seed": cfg.init_seed,
                          "batch_seed": cfg.train.batch_seed})
+    finish_views(run.path, report=report)
     return run.path
+
+
+def finish_views(run_dir: Path, *, report: bool = True) -> None:
+    """The views of a written run directory: static figures, and report.html with ``report``."""
+    from wdlab.report import write_report
+    from wdlab.report.figures import write_figures
+
+    write_figures(run_dir)
+    if report:
+        write_report(run_dir)
 
 
 def summary_table(run_dir: Path):

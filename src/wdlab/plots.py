@@ -1,25 +1,91 @@
-"""Result tables -> matplotlib figures. Never computes results, never calls plt.show()."""
+"""Result tables -> matplotlib figures. Never computes results, never calls plt.show().
+
+Every function takes the run directory's tables (``configs``, ``curves``, ``selection``) and
+reference tables computed elsewhere (``ridge``: closed-form test MSE along lam; ``theory``:
+asymptotic risk), and returns a ``matplotlib.figure.Figure``. Averages over seeds with a 95%
+band (mean ± 1.96 standard errors) are the only arithmetic done here. Diverged configurations
+are always left out (they carry NaN metrics).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from wdlab.conventions import describe
 
-__all__ = ["training_curves"]
+__all__ = [
+    "coef_path",
+    "double_descent",
+    "group_label",
+    "lr_lam_heatmaps",
+    "norm_path",
+    "training_curves",
+    "validation_curve",
+]
+
+#: Columns naming an optimizer/regularizer group (one curve, one heatmap panel).
+GROUP_KEYS = ("optimizer", "regularizer")
+#: Display order of groups: SGD before Adam, coupled before decoupled.
+_ORDER = {"sgd": 0, "adam": 1, "adamw": 2, "weight_decay": 0, "mean": 0, "half_sum": 0,
+          "sum": 0, "decoupled": 1, "independent": 2}
+YLABEL = "MSE (data loss, no penalty)"
 
 
-def _band(ax, x, ys: np.ndarray, color, label):
+def group_label(optimizer: str, regularizer: str) -> str:
+    """``'Adam + (λ/2)·‖w‖²'``-style name of an optimizer/regularizer group."""
+    opt = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(str(optimizer), str(optimizer))
+    return f"{opt} + {describe(str(regularizer))}"
+
+
+def _ok(configs: pd.DataFrame) -> pd.DataFrame:
+    if "status" in configs:
+        return configs[configs["status"] == "ok"]
+    return configs
+
+
+def _groups(df: pd.DataFrame) -> list[tuple[str, str]]:
+    keys = [k for k in GROUP_KEYS if k in df]
+    if len(keys) < 2:
+        return [("", "")]
+    pairs = df[list(GROUP_KEYS)].drop_duplicates().itertuples(index=False)
+    return sorted(((str(o), str(r)) for o, r in pairs),
+                  key=lambda g: (_ORDER.get(g[0], 9), _ORDER.get(g[1], 9), g))
+
+
+def _in_group(df: pd.DataFrame, group: tuple[str, str]) -> pd.DataFrame:
+    if group == ("", "") or not set(GROUP_KEYS) <= set(df.columns):
+        return df
+    return df[(df["optimizer"] == group[0]) & (df["regularizer"] == group[1])]
+
+
+def mean_band(df: pd.DataFrame, by: str | list[str], metric: str) -> pd.DataFrame:
+    """Mean of ``metric`` per ``by`` with a 95% band (±1.96 s.e.; none for one seed)."""
+    g = df.dropna(subset=[metric]).groupby(by)[metric]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    half = 1.96 * out["std"].fillna(0.0) / np.sqrt(out["count"].clip(lower=1))
+    out["lo"], out["hi"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+def _band(ax, x, ys: np.ndarray, color, label, linestyle="-"):
     """Mean line, with a 95% band when there are several seeds (rows of ``ys``)."""
     mean = np.nanmean(ys, axis=0)
-    (line,) = ax.plot(x, mean, color=color, label=label)
+    (line,) = ax.plot(x, mean, color=color, label=label, linestyle=linestyle)
     if ys.shape[0] > 1:
         se = np.nanstd(ys, axis=0, ddof=1) / np.sqrt(ys.shape[0])
         lo = np.maximum(mean - 1.96 * se, np.nanmin(ys, axis=0))
         ax.fill_between(x, lo, mean + 1.96 * se, color=color, alpha=0.2, linewidth=0)
     return line
+
+
+def _fill(ax, agg: pd.DataFrame, x: str, color):
+    lo = np.maximum(agg["lo"].to_numpy(), agg["mean"].to_numpy() * 1e-3)  # stay > 0 on log axes
+    if (agg["count"] > 1).any():
+        ax.fill_between(agg[x].to_numpy(), lo, agg["hi"].to_numpy(), color=color, alpha=0.2,
+                        linewidth=0)
 
 
 def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
@@ -29,7 +95,7 @@ def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
     Configurations sharing a lam (different seeds) are drawn as a mean line and a 95% band.
     Titles state lam and its convention. Diverged configurations are left out.
     """
-    ok = configs[configs["status"] == "ok"]
+    ok = _ok(configs)
     chosen = sorted(ok["lam"].unique()) if lams is None else list(lams)
     fig = Figure(figsize=(3.4 * max(len(chosen), 1), 3.2), layout="constrained")
     axes = fig.subplots(1, max(len(chosen), 1), squeeze=False, sharey=True)[0]
@@ -48,5 +114,226 @@ def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
         ax.set_title(f"λ = {lam:g} ({describe(reg)})", fontsize=9)
         ax.legend(loc="best", fontsize=8)
         ax.grid(True, which="both", alpha=0.25)
-    axes[0].set_ylabel("MSE (data loss, no penalty)")
+    axes[0].set_ylabel(YLABEL)
+    return fig
+
+
+def best_lr_slice(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows at the learning rate whose best mean ``metric`` over lam is lowest.
+
+    Sweeps over lr x lam show their validation curve at that lr (every row if lr is fixed).
+    """
+    if "lr" not in ok or ok["lr"].nunique() <= 1 or metric not in ok:
+        return ok
+    means = ok.groupby(["lr", "lam"])[metric].mean().groupby("lr").min()
+    if means.isna().all():
+        return ok
+    return ok[np.isclose(ok["lr"], means.idxmin())]
+
+
+def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
+                     ridge: pd.DataFrame | None = None,
+                     theory: pd.DataFrame | None = None) -> Figure:
+    """Test (solid) and validation (dashed) MSE against lam > 0 on log-log axes.
+
+    One colour per optimizer/regularizer group, mean and 95% band over seeds; when lr was
+    swept, the lr with the lowest curve is shown. lam = 0 is drawn as a horizontal dotted line.
+    Overlays: ``ridge`` (columns ``regularizer, lam, test_mse``: the closed-form ridge test
+    MSE) in black dashes, ``theory`` (``regularizer, lam, risk``) in grey, and from
+    ``selection`` a star at ``best_lam`` and a diamond at ``lam_1se`` (their test MSE).
+    """
+    ok = _ok(configs)
+    metrics = [m for m in ("test_mse", "val_mse") if m in ok and ok[m].notna().any()]
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, group in enumerate(_groups(ok)):
+        rows = best_lr_slice(_in_group(ok, group), metrics[-1])
+        color = f"C{i}"
+        name = group_label(*group) if group != ("", "") else "trained"
+        for metric in metrics:
+            style = "-" if metric == "test_mse" else "--"
+            word = "test" if metric == "test_mse" else "val"
+            pos = rows[rows["lam"] > 0]
+            agg = mean_band(pos, "lam", metric)
+            if len(agg):
+                ax.plot(agg["lam"], agg["mean"], style, color=color, marker=".",
+                        label=f"{name}: {word}")
+                _fill(ax, agg, "lam", color)
+            zero = rows.loc[rows["lam"] == 0, metric].dropna()
+            if len(zero) and metric == "test_mse":
+                ax.axhline(zero.mean(), color=color, linestyle=":", linewidth=1,
+                           label=f"{name}: test at λ = 0")
+        if selection is not None and len(selection):
+            sel = _in_group(selection, group)
+            if len(sel) and "best_lam" in sel:
+                s = sel.iloc[0]
+                ax.plot([s["best_lam"]], [s["best_test_mse"]], "*", color=color, markersize=13,
+                        markeredgecolor="k", label=f"best λ = {s['best_lam']:.3g}")
+                if "lam_1se" in sel and pd.notna(s.get("lam_1se")):
+                    ax.plot([s["lam_1se"]], [s["test_mse_1se"]], "D", color=color,
+                            markersize=7, markeredgecolor="k",
+                            label=f"1-SE λ = {s['lam_1se']:.3g}")
+    for ref, col, style, color, word in ((ridge, "test_mse", "--", "k", "closed-form ridge"),
+                                         (theory, "risk", "-", "0.55", "theory")):
+        if ref is None or not len(ref):
+            continue
+        for reg, part in ref.groupby("regularizer", sort=True):
+            part = part[part["lam"] > 0].sort_values("lam")
+            ax.plot(part["lam"], part[col], style, color=color, linewidth=1.3, alpha=0.85,
+                    label=f"{word} ({describe(str(reg))})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("λ (each group in its own convention, see legend)")
+    ax.set_ylabel(YLABEL)
+    ax.set_title("Validation curve: final MSE against λ", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def norm_path(configs: pd.DataFrame) -> Figure:
+    """Final ‖w‖ against lam > 0 (log-log), one line per group, mean and 95% band over seeds."""
+    ok = _ok(configs)
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for i, group in enumerate(_groups(ok)):
+        rows = best_lr_slice(_in_group(ok, group), "test_mse")
+        agg = mean_band(rows[rows["lam"] > 0], "lam", "w_norm")
+        name = group_label(*group) if group != ("", "") else "trained"
+        ax.plot(agg["lam"], agg["mean"], marker=".", color=f"C{i}", label=name)
+        _fill(ax, agg, "lam", f"C{i}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("λ")
+    ax.set_ylabel("‖w‖ (final)")
+    ax.set_title("Norm path", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def coef_path(coefs: pd.DataFrame, *, max_lines: int = 12) -> Figure:
+    """Coefficients against lam > 0 (log x): columns ``lam, feature, coef``.
+
+    All coefficients when there are at most ``max_lines`` features (real data); otherwise an
+    evenly spaced sample of ``max_lines`` of them (synthetic data), said in the title.
+    """
+    pos = coefs[coefs["lam"] > 0]
+    feats = list(dict.fromkeys(pos["feature"]))
+    shown = feats if len(feats) <= max_lines else [
+        feats[int(i)] for i in np.linspace(0, len(feats) - 1, max_lines).round()]
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for j, feat in enumerate(shown):
+        part = pos[pos["feature"] == feat].sort_values("lam")
+        ax.plot(part["lam"], part["coef"], color=f"C{j % 10}", linewidth=1, label=str(feat))
+    ax.axhline(0.0, color="k", linewidth=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("λ")
+    ax.set_ylabel("coefficient w_j")
+    what = "all" if len(shown) == len(feats) else f"{len(shown)} of {len(feats)}"
+    ax.set_title(f"Coefficient path ({what} coefficients)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    if len(shown) <= 12:
+        ax.legend(fontsize=6, ncol=2)
+    return fig
+
+
+def _fmt(v: float) -> str:
+    return "0" if v == 0 else f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int = 10) -> Figure:
+    """Final ``metric`` (mean over seeds) over lr x lam, one panel per optimizer/regularizer.
+
+    Shared log colour scale across panels; cells where every seed diverged are hatched grey;
+    the ``top`` best cells of each panel are circled (Loshchilov & Hutter 2019, Fig. 2).
+    Rows: lam (its own convention per panel, 0 at the bottom); columns: lr.
+    """
+    fig_groups = _groups(configs)
+    rows = {}
+    for group in fig_groups:
+        part = _in_group(configs, group)
+        ok = _ok(part)
+        grid = ok.groupby(["lam", "lr"])[metric].mean().unstack("lr")
+        full = part.groupby(["lam", "lr"]).size().unstack("lr")
+        rows[group] = grid.reindex(index=full.index, columns=full.columns)
+    finite = np.concatenate([g.to_numpy().ravel() for g in rows.values()])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if len(finite) else None
+    families = sorted({0 if g[0] == "sgd" else 1 for g in fig_groups})
+    layout = [[g for g in fig_groups if (0 if g[0] == "sgd" else 1) == f] for f in families]
+    ncols = max(len(r) for r in layout)
+    fig = Figure(figsize=(3.6 * ncols + 0.8, 3.3 * len(layout)), layout="constrained")
+    axes = fig.subplots(len(layout), ncols, squeeze=False)
+    mesh = None
+    for r, line in enumerate(layout):
+        for c in range(ncols):
+            ax = axes[r][c]
+            if c >= len(line):
+                ax.set_axis_off()
+                continue
+            grid = rows[line[c]]
+            values = grid.to_numpy(dtype=float)  # (n_lam, n_lr)
+            ax.set_facecolor("0.8")
+            ax.patch.set_hatch("//")
+            mesh = ax.pcolormesh(np.ma.masked_invalid(values), cmap="viridis_r", norm=norm)
+            flat = np.where(np.isfinite(values), values, np.inf).ravel()
+            best = np.argsort(flat, kind="stable")[:top]
+            best = best[np.isfinite(flat[best])]
+            bi, bj = np.unravel_index(best, values.shape)
+            ax.plot(bj + 0.5, bi + 0.5, "o", markerfacecolor="none", markeredgecolor="r",
+                    markersize=7, label=f"best {len(best)}")
+            ax.set_xticks(np.arange(values.shape[1]) + 0.5, [_fmt(v) for v in grid.columns],
+                          rotation=60, fontsize=7)
+            ax.set_yticks(np.arange(values.shape[0]) + 0.5, [_fmt(v) for v in grid.index],
+                          fontsize=7)
+            ax.set_xlabel("learning rate")
+            ax.set_ylabel("λ / weight_decay")
+            ax.set_title(group_label(*line[c]), fontsize=8)
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes, label=f"final {metric.replace('_', ' ')} (mean over seeds)")
+    return fig
+
+
+def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
+                   by: str = "val_mse") -> Figure:
+    """Test MSE against n_train / n_features for the smallest lam and the best lam per size.
+
+    The best lam at each n_train minimises the mean of ``by`` over seeds (``val_mse``, else
+    ``test_mse``). ``theory`` (columns ``ratio, curve, risk``, curve in {``ridgeless``,
+    ``optimal``}) is overlaid. A vertical line marks n = d (Nakkiran et al. 2021).
+    """
+    ok = _ok(configs).copy()
+    by = by if by in ok and ok[by].notna().any() else "test_mse"
+    ok["ratio"] = ok["n_train"] / ok["n_features"]
+    fig = Figure(figsize=(5.8, 3.9), layout="constrained")
+    ax = fig.subplots()
+    lam0 = ok["lam"].min()
+    small = ok[np.isclose(ok["lam"], lam0)]
+    agg = mean_band(small, "ratio", "test_mse")
+    ax.plot(agg["ratio"], agg["mean"], "o-", color="C3", markersize=4,
+            label=f"trained, λ = {lam0:g}")
+    _fill(ax, agg, "ratio", "C3")
+    score = ok.groupby(["ratio", "lam"])[by].mean().reset_index()
+    best = score.loc[score.groupby("ratio")[by].idxmin(), ["ratio", "lam"]]
+    chosen = ok.merge(best, on=["ratio", "lam"])
+    agg = mean_band(chosen, "ratio", "test_mse")
+    ax.plot(agg["ratio"], agg["mean"], "s-", color="C0", markersize=4,
+            label=f"trained, best λ by {by.replace('_mse', '')}")
+    _fill(ax, agg, "ratio", "C0")
+    if theory is not None and len(theory):
+        for curve, color in (("ridgeless", "C3"), ("optimal", "C0")):
+            part = theory[theory["curve"] == curve].sort_values("ratio")
+            if len(part):
+                ax.plot(part["ratio"], part["risk"], "--", color=color, linewidth=1.2,
+                        alpha=0.8, label=f"theory, {curve}")
+    ax.axvline(1.0, color="0.4", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n_train / n_features")
+    ax.set_ylabel("test " + YLABEL)
+    ax.set_title("Double descent: the peak at n = d, and optimal λ removes it", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
     return fig

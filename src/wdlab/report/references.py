@@ -1,0 +1,162 @@
+"""Reference tables drawn beside trained results: the closed-form ridge path and theory.
+
+These recompute the data draws of a run from its recorded config (synthetic data only) and
+call ``wdlab.ridge.ridge_path`` / ``wdlab.theory``; the figures and the report only draw
+the tables returned here. Any run whose data cannot be rebuilt gets ``None`` (no overlay).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wdlab.conventions import COUPLED
+
+#: Columns that identify one synthetic data draw in ``configs``.
+DRAW_KEYS = ("data_seed", "n_train", "n_test", "n_features", "noise")
+
+
+def data_config(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The synthetic-data section of a manifest (``config.data`` or ``spec.data``), if any."""
+    for key in ("config", "spec"):
+        section = manifest.get(key)
+        if isinstance(section, dict) and isinstance(section.get("data"), dict):
+            data = section["data"]
+            if data.get("kind", "synthetic") in ("synthetic", "linear", None) or "w_star" in data:
+                return data
+    return None
+
+
+def lam_grid(configs: pd.DataFrame, n: int = 60) -> np.ndarray:
+    """A log grid one decade past the positive lams of ``configs`` on both sides."""
+    pos = configs.loc[configs["lam"] > 0, "lam"]
+    lo, hi = (pos.min(), pos.max()) if len(pos) else (1e-3, 1e2)
+    return np.logspace(np.log10(lo) - 1, np.log10(hi) + 1, n)
+
+
+def ridge_reference(configs: pd.DataFrame, manifest: dict[str, Any],
+                    lams: np.ndarray | None = None) -> pd.DataFrame | None:
+    """Closed-form ridge test MSE along ``lams`` for every coupled regularizer of the run.
+
+    Mean over the run's data draws. Returns columns ``regularizer, loss, lam, test_mse``,
+    or None when the data is not synthetic or no group is coupled.
+    """
+    from wdlab.data import make_linear
+    from wdlab.ridge import ridge_path
+
+    data = data_config(manifest)
+    if data is None or not set(DRAW_KEYS) <= set(configs.columns):
+        return None
+    pairs = configs[["regularizer", "loss"]].drop_duplicates()
+    pairs = pairs[pairs["regularizer"].isin(COUPLED)]
+    if not len(pairs):
+        return None
+    lams = lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
+    draws = configs[list(DRAW_KEYS)].drop_duplicates()
+    if len(draws) > 200:  # a reference, not a second sweep
+        draws = draws.iloc[:200]
+    rows = []
+    for reg, loss in pairs.itertuples(index=False):
+        total = np.zeros(len(lams))
+        for d in draws.itertuples(index=False):
+            ds = make_linear(int(d.n_features), int(d.n_train), int(d.n_test),
+                             w_star=float(data.get("w_star", 0.01)),
+                             bias=float(data.get("bias", 0.5)), noise=float(d.noise),
+                             seed=int(d.data_seed))
+            path = ridge_path(ds.X_train, ds.y_train, lams, loss=str(loss), penalty=str(reg),
+                              X_test=ds.X_test, y_test=ds.y_test)
+            total += path.test_mse.numpy()
+        rows.append(pd.DataFrame({"regularizer": reg, "loss": loss, "lam": lams,
+                                  "test_mse": total / len(draws)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def ridge_coefficients(configs: pd.DataFrame, manifest: dict[str, Any],
+                       lams: np.ndarray | None = None) -> pd.DataFrame | None:
+    """Closed-form ridge coefficients along ``lams`` on the run's first data draw.
+
+    Columns ``lam, feature, coef`` (long form), for the first coupled regularizer; None when
+    the data cannot be rebuilt or nothing is coupled.
+    """
+    from wdlab.data import make_linear
+    from wdlab.ridge import ridge_path
+
+    data = data_config(manifest)
+    coupled = configs[configs["regularizer"].isin(COUPLED)] if "regularizer" in configs else []
+    if data is None or not len(coupled) or not set(DRAW_KEYS) <= set(configs.columns):
+        return None
+    d = coupled.iloc[0]
+    lams = lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
+    ds = make_linear(int(d.n_features), int(d.n_train), int(d.n_test),
+                     w_star=float(data.get("w_star", 0.01)), bias=float(data.get("bias", 0.5)),
+                     noise=float(d.noise), seed=int(d.data_seed))
+    path = ridge_path(ds.X_train, ds.y_train, lams, loss=str(d.loss), penalty=str(d.regularizer))
+    coef = path.coef.numpy()  # (K, D)
+    K, D = coef.shape
+    return pd.DataFrame({"lam": np.repeat(lams, D), "feature": np.tile(np.arange(D), K),
+                         "coef": coef.reshape(-1)})
+
+
+def _signal(data: dict[str, Any], n_features: int) -> float:
+    """r^2 = ||w*||^2 for the synthetic w* = w_star * 1."""
+    return float(data.get("w_star", 0.01)) ** 2 * n_features
+
+
+def theory_reference(configs: pd.DataFrame, manifest: dict[str, Any],
+                     lams: np.ndarray | None = None) -> pd.DataFrame | None:
+    """Asymptotic ridge test MSE (risk + sigma^2) along ``lams`` for each coupled regularizer.
+
+    Uses ``wdlab.theory.ridge_risk`` with gamma = d / (n_train - 1) (the fitted intercept
+    centres the design) and lam translated from the group's convention to the theory's
+    ``mse+sum``. Only for isotropic synthetic data with one (n_train, n_features); else None.
+    Columns ``regularizer, loss, lam, risk``.
+    """
+    try:
+        from wdlab import theory
+    except ImportError:  # theory curves are an overlay, not a requirement
+        return None
+    from wdlab.conventions import translate
+
+    data = data_config(manifest)
+    if data is None or not {"n_train", "n_features", "noise", "regularizer", "loss"} <= set(configs):
+        return None
+    if configs["n_train"].nunique() != 1 or configs["n_features"].nunique() != 1:
+        return None
+    n, d = int(configs["n_train"].iloc[0]), int(configs["n_features"].iloc[0])
+    sigma2 = float(configs["noise"].iloc[0]) ** 2
+    n_eff = max(n - 1, 1)
+    lams = lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
+    rows = []
+    pairs = configs[["regularizer", "loss"]].drop_duplicates()
+    for reg, loss in pairs[pairs["regularizer"].isin(COUPLED)].itertuples(index=False):
+        lam_t = translate(lams, f"{loss}+{reg}", theory.THEORY_CONVENTION, n_train=n_eff,
+                          n_features=d)
+        risk = theory.ridge_risk(lam_t, d / n_eff, _signal(data, d), sigma2) + sigma2
+        rows.append(pd.DataFrame({"regularizer": reg, "loss": loss, "lam": lams, "risk": risk}))
+    return pd.concat(rows, ignore_index=True) if rows else None
+
+
+def double_descent_theory(n_features: int, ratios: np.ndarray, *, w_star: float,
+                          noise: float) -> pd.DataFrame:
+    """Theory curves for the double-descent figure, as test MSE (risk + sigma^2).
+
+    ``ridgeless``: the finite-sample minimum-norm / least-squares risk at n = ratio * d
+    (``theory.min_norm_risk`` with n - 1 rows for the intercept; infinite near n = d, dropped);
+    ``optimal``: the asymptotic risk at lam* (``theory.optimal_risk``), gamma = d / (n - 1).
+    Columns ``ratio, curve, risk``.
+    """
+    from wdlab import theory
+
+    d, sigma2 = int(n_features), float(noise) ** 2
+    r2 = float(w_star) ** 2 * d
+    rows = []
+    for ratio in np.asarray(ratios, dtype=float):
+        n_eff = max(int(round(ratio * d)) - 1, 1)
+        rl = theory.min_norm_risk(n_eff, d, r2, sigma2)
+        if np.isfinite(rl):
+            rows.append({"ratio": ratio, "curve": "ridgeless", "risk": rl + sigma2})
+        rows.append({"ratio": ratio, "curve": "optimal",
+                     "risk": theory.optimal_risk(d / n_eff, r2, sigma2) + sigma2})
+    return pd.DataFrame(rows)
