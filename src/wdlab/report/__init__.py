@@ -66,9 +66,15 @@ def _config_section(manifest: dict[str, Any]) -> str:
     return f"<h2>Configuration</h2>{meta}<details open><summary>config</summary><pre id=\"config\">{body}</pre></details>"
 
 
+#: Schema columns left out of the results table (all stay in configs.csv); any other column
+#: (a dataset name, a label, a user's own) is shown after RESULT_COLUMNS.
+HIDDEN = frozenset({"beta1", "beta2", "epochs", "batch_size", "schedule", "init_scale", "n_test",
+                    "noise", "decay_bias", "dtype", "diverged_epoch", "penalty", "objective"})
+
+
 def _results_table(configs: pd.DataFrame) -> str:
     cols = [c for c in RESULT_COLUMNS if c in configs] + \
-        [c for c in configs.columns if c.startswith("label") or c == "dataset"]
+        [c for c in configs.columns if c not in RESULT_COLUMNS and c not in HIDDEN]
     key = "val_mse" if "val_mse" in configs and configs["val_mse"].notna().any() else "test_mse"
     df = configs[cols]
     if key in df:
