@@ -5,14 +5,17 @@ from wdlab.engine.core import (
     EngineSpec,
     Hyper,
     TrainResult,
-    schedule_multiplier,
     supports_closed_form,
     train,
 )
+from wdlab.engine.fast import ENGINES, EngineFallbackWarning
 from wdlab.engine.registry import OPTIMIZERS, PAIRS, build_chain, check_pair
+from wdlab.engine.schedule import schedule_multiplier
 
 __all__ = [
     "DIVERGENCE_FACTOR",
+    "ENGINES",
+    "EngineFallbackWarning",
     "EngineSpec",
     "Hyper",
     "OPTIMIZERS",

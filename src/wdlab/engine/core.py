@@ -19,13 +19,21 @@ import torch
 
 from wdlab.conventions import DECOUPLED, LOSS_GRAD_SCALE, LOSS_VALUE_SCALE, penalty_value_scale
 from wdlab.data import Problem
+from wdlab.engine.fast import (
+    DIVERGENCE_FACTOR,
+    FUSE_GRAD_MAX_N,
+    Consts,
+    check_engine,
+    choose_engine,
+    flush_denormals,
+    run_full_batch,
+)
 from wdlab.engine.registry import build_chain, check_pair
 from wdlab.engine.rules import StepContext, apply_chain, init_chain
+from wdlab.engine.schedule import schedule_multiplier
 
 Tensor = torch.Tensor
 
-#: A configuration diverges when its training MSE is non-finite or exceeds this x its initial MSE.
-DIVERGENCE_FACTOR = 1e6
 
 
 @dataclass(frozen=True)
@@ -108,13 +116,6 @@ class TrainResult:
         return torch.zeros(self.theta.shape[0], dtype=self.theta.dtype)
 
 
-def schedule_multiplier(schedule: str, step: int, total: int) -> float:
-    """eta_t for 0-based step t of T: 1 (constant) or (1 + cos(pi t / T)) / 2 (cosine)."""
-    if schedule == "constant":
-        return 1.0
-    return 0.5 * (1.0 + math.cos(math.pi * step / total))
-
-
 def _batch_ids(valid: Tensor, perm: Tensor, batch_size: int) -> Tensor:
     """Minibatch index of each sample for one epoch; -1 for absent samples.
 
@@ -136,6 +137,7 @@ def train(
     *,
     record_epochs: list[int] | None = None,
     reference: Tensor | None = None,
+    engine: str = "auto",
 ) -> TrainResult:
     """Train K configurations on G draws as one tensor program.
 
@@ -146,10 +148,16 @@ def train(
         theta0: (K, D1) initial parameters.
         record_epochs: epochs whose metrics are kept (0 = before training); default all.
         reference: optional (K, D1) closed-form solutions; records ``dist_to_ridge``.
+        engine: ``"eager"``, ``"compiled"`` (``torch.compile`` of the full-batch epoch; falls
+            back to eager with an ``EngineFallbackWarning`` where it cannot compile) or
+            ``"auto"`` (compiled when available and the run is large; see ``engine.fast``).
+            Minibatch runs always run eagerly.
 
     Returns:
-        A ``TrainResult`` with metrics copied to the host once, at the end.
+        A ``TrainResult`` with metrics copied to the host once, at the end;
+        ``extra["engine"]`` names the engine that ran.
     """
+    check_engine(engine)
     hyper.validate()
     dev, dt = torch.device(spec.device), spec.dtype
     P = problem.to(dt, dev)
@@ -198,8 +206,25 @@ def train(
     names = ["train_mse", *[f"{k}_mse" for k in evals], "penalty", "objective", "w_norm"]
     if ref is not None:
         names.append("dist_to_ridge")
-    buf = {n: torch.full((len(rec), K), float("nan"), device=dev, dtype=dt) for n in names}
+    B = spec.batch_size
+    full_batch = B is None or B >= int(valid.sum(1).max())
+    if full_batch:
+        used = choose_engine(engine, dev, K, E, True)
+        consts = Consts(
+            X, XT, y, (c_grad * w_full)[:, None, :],
+            torch.cat([XT, *[e[0] for e in evals.values()]], 2),  # (G, D1, N_all)
+            torch.cat([y, *[e[1] for e in evals.values()]], 2),  # (G, 1, N_all)
+            (w_full[:, None, :], *[e[2] for e in evals.values()]),  # (G, 1, N_s) each
+            lam, lr, beta1, beta2, pen_scale * lam[:, 0], c_val, decay_mask,
+            D1 - int(fi), ref, fuse_grad=used == "compiled" and N <= FUSE_GRAD_MAX_N)
+        with flush_denormals(dev):
+            theta, diverged, used, stacked = run_full_batch(
+                used, dev, theta, states, t, alive, diverged, consts, chain, spec, slot, len(rec))
+        stacked = stacked.cpu()  # (R, n_metrics, K): the one host copy
+        host = {n: stacked[:, j].contiguous() for j, n in enumerate(names)}
+        return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi, {"engine": used})
     loss0 = None
+    buf = {n: torch.full((len(rec), K), float("nan"), device=dev, dtype=dt) for n in names}
 
     def residual(th: Tensor, XT_: Tensor, y_: Tensor) -> Tensor:
         return torch.bmm(th.view(G, M, D1), XT_) - y_  # (G, M, N)
@@ -242,8 +267,6 @@ def train(
             states = [tuple(torch.where(live, a, b) for a, b in zip(sn, so, strict=True))
                       for sn, so in zip(new_states, states, strict=True)]
 
-    B = spec.batch_size
-    full_batch = B is None or B >= int(valid.sum(1).max())
     gen = torch.Generator().manual_seed(int(spec.batch_seed))
     n_batches = 1 if full_batch else math.ceil(int(valid.sum(1).max()) / B)
     total = E * n_batches
@@ -268,7 +291,7 @@ def train(
     observe(E, residual(theta, XT, y))
 
     host = {n: v.cpu() for n, v in buf.items()}
-    return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi)
+    return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi, {"engine": "eager"})
 
 
 def supports_closed_form(regularizer: str) -> bool:
