@@ -9,6 +9,16 @@ from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """The scikit-learn estimators load on first use, so ``import wdlab`` skips sklearn."""
+    if name in ("WeightDecayRegressor", "WeightDecayRegressorCV"):
+        from wdlab import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'wdlab' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -19,6 +29,8 @@ __all__ = [
     "Problem",
     "TrainConfig",
     "TrainResult",
+    "WeightDecayRegressor",
+    "WeightDecayRegressorCV",
     "__version__",
     "init_weights",
     "make_linear",

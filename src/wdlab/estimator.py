@@ -1,0 +1,521 @@
+"""The scikit-learn face: gradient-trained weight-decay regressors.
+
+For every output column t, ``WeightDecayRegressor`` minimises, with the wdlab engine,
+
+    c_L * sum_n s_n (x_n^T w + b - y_nt)^2 + P_lam(w),      s = sample_weight / sum(sample_weight)
+
+(``loss``: c_L = 1 for ``mse``, 1/2 for ``half_mse``; ``penalty``: ``mean`` lam mean(w^2),
+``half_sum`` lam/2 ||w||^2, ``sum`` lam ||w||^2, or an optimizer decay ``weight_decay``
+(coupled), ``decoupled`` (AdamW, x lr_t) or ``independent`` (x eta_t only); see
+``wdlab.conventions``). ``WeightDecayRegressorCV`` trains every (lam x fold x output) model
+and the full-data refit path as ONE engine call, then picks lam by k-fold CV (optionally the
+1-SE rule) and, for the coupled conventions, reports the closed-form choice of ``ridge_path``
+on the same folds.
+
+Layout of one batched call: draw g = f * T + t for weight set f (a CV fold, or the full data
+last) and output t; each draw holds the L lams, so K = (F + 1) * T * L, draw-major.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import check_cv
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from wdlab.conventions import COUPLED, LOSSES, REGULARIZERS
+from wdlab.data import EvalSet, Problem, init_weights
+from wdlab.engine import OPTIMIZERS, EngineSpec, Hyper, TrainResult, check_pair, train
+from wdlab.ridge import ridge_path
+
+__all__ = ["WeightDecayRegressor", "WeightDecayRegressorCV", "DEFAULT_LAMS", "fit_batch"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: The CV estimator's lam grid when ``lams=None``: 30 values log-spaced over [1e-3, 1e2].
+DEFAULT_LAMS = tuple(float(v) for v in np.logspace(-3, 2, 30))
+
+_ENGINE_CONSTRAINTS: dict = {
+    "penalty": [StrOptions(set(REGULARIZERS))],
+    "loss": [StrOptions(set(LOSSES))],
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "schedule": [StrOptions({"constant", "cosine"})],
+    "init_scale": [Interval(Real, 0, None, closed="left")],
+    "fit_intercept": ["boolean"],
+    "decay_bias": ["boolean"],
+    "dtype": [StrOptions(set(DTYPES))],
+    "device": [str],
+    "random_state": ["random_state"],
+}
+
+
+# ------------------------------------------------------------------------------------------
+# The batched fit shared by both estimators (and ``wdlab fit``)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchFit:
+    """One engine call over F' weight sets x T outputs x L lams, reshaped (F', T, L, ...)."""
+
+    result: TrainResult
+    lams: np.ndarray  # (L,)
+    shape: tuple[int, int, int]  # (F', T, L)
+
+    def final(self, metric: str) -> np.ndarray:
+        """(F', T, L) value of ``metric`` at the last recorded epoch."""
+        return self.result.metrics[metric][-1].double().numpy().reshape(self.shape)
+
+    def curve(self, metric: str) -> np.ndarray:
+        """(R, F', T, L) value of ``metric`` at every recorded epoch."""
+        return self.result.metrics[metric].double().numpy().reshape(-1, *self.shape)
+
+    @property
+    def coef(self) -> np.ndarray:
+        return self.result.coef.double().numpy().reshape(*self.shape, -1)  # (F', T, L, D)
+
+    @property
+    def intercept(self) -> np.ndarray:
+        return self.result.intercept.double().numpy().reshape(self.shape)  # (F', T, L)
+
+    @property
+    def diverged_epoch(self) -> np.ndarray:
+        return self.result.diverged_epoch.numpy().reshape(self.shape)  # (F', T, L), -1 = never
+
+
+def engine_spec(est, batch_seed: int = 0) -> EngineSpec:
+    """The engine's static spec from an estimator's (validated) parameters."""
+    return EngineSpec(
+        optimizer=est.optimizer, regularizer=est.penalty, loss=est.loss, epochs=int(est.epochs),
+        batch_size=None if est.batch_size is None else int(est.batch_size),
+        batch_seed=int(batch_seed), schedule=est.schedule, decay_bias=bool(est.decay_bias),
+        dtype=DTYPES[est.dtype], device=est.device,
+    )
+
+
+def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est, *,
+              val_weights: np.ndarray | None = None, test: tuple | None = None,
+              record_epochs=None, seeds: tuple[int, int] = (0, 0)) -> BatchFit:
+    """Train every (weight set f, output t, lam) model as ONE engine call.
+
+    Args:
+        X: (N, D) design; Y: (N, T) targets.
+        train_weights: (F', N) non-negative sample weights per weight set (fold masks x
+            sample_weight); each row must have a positive sum.
+        lams: (L,) coefficients in ``est.penalty``'s convention.
+        est: an estimator whose engine parameters are validated.
+        val_weights: optional (F', N) weights of the ``val`` eval set (the held-out fold).
+        test: optional (X_test (N_te, D), Y_test (N_te, T)) scored as the ``test`` eval set.
+        record_epochs: engine ``record_epochs``.
+        seeds: (init seed, minibatch seed).
+
+    Returns:
+        A ``BatchFit``. The intercept starts at each draw's weighted mean target, w at
+        N(0, init_scale^2) (zeros when init_scale = 0).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    N, D = X.shape
+    T = Y.shape[1]
+    Fp = train_weights.shape[0]
+    lams = np.asarray(lams, dtype=np.float64).reshape(-1)
+    L = lams.shape[0]
+    G, K = Fp * T, Fp * T * L
+    fi = bool(est.fit_intercept)
+
+    def design(A: np.ndarray) -> torch.Tensor:  # (n, D1), with the ones column
+        A_t = torch.tensor(A, dtype=torch.float64)
+        return torch.cat([A_t, torch.ones(A_t.shape[0], 1, dtype=torch.float64)], 1) if fi else A_t
+
+    def per_draw(a: np.ndarray) -> torch.Tensor:  # (F', n) -> (G, n): weight set f for each t
+        return torch.tensor(np.repeat(a, T, axis=0), dtype=torch.float64)
+
+    def normalise(w: torch.Tensor) -> torch.Tensor:
+        tot = w.sum(1, keepdim=True)
+        return torch.where(tot > 0, w / tot.clamp_min(1e-300), w)
+
+    Xd = design(X)  # (N, D1)
+    Yg = torch.tensor(np.tile(Y.T, (Fp, 1)), dtype=torch.float64)  # (G, N): draw f*T+t <- Y[:, t]
+    W = per_draw(train_weights)  # (G, N)
+    evals = {}
+    if val_weights is not None:
+        evals["val"] = EvalSet(Xd.expand(G, N, -1), Yg, normalise(per_draw(val_weights)))
+    if test is not None:
+        Xte, Yte = design(np.asarray(test[0], dtype=np.float64)), np.asarray(test[1], np.float64)
+        n_te = Xte.shape[0]
+        evals["test"] = EvalSet(Xte.expand(G, n_te, -1),
+                                torch.tensor(np.tile(Yte.T, (Fp, 1)), dtype=torch.float64),
+                                torch.full((G, n_te), 1.0 / n_te, dtype=torch.float64))
+    problem = Problem(Xd.expand(G, N, -1), Yg, W, evals, fi)
+
+    spec = engine_spec(est, seeds[1])
+    theta0 = init_weights([seeds[0]] * K, D, float(est.init_scale), fit_intercept=fi,
+                          dtype=torch.float64)  # (K, D1)
+    if fi:
+        y_mean = (normalise(W) * Yg).sum(1)  # (G,) weighted mean target per draw
+        theta0[:, -1] = y_mean.repeat_interleave(L)
+    first_moment = 0.0 if est.optimizer == "sgd" else 0.9
+    hyper = Hyper.of(K, lam=np.tile(lams, G), lr=float(est.lr), beta1=first_moment)
+    result = train(problem, spec, hyper, theta0.to(spec.dtype), record_epochs=record_epochs)
+    return BatchFit(result, lams, (Fp, T, L))
+
+
+# ------------------------------------------------------------------------------------------
+# Validation helpers
+# ------------------------------------------------------------------------------------------
+
+
+def _check_finite(A: np.ndarray, name: str, columns=None) -> None:
+    """Raise ``ValueError`` naming the first NaN/inf entry's row (0-based) and column."""
+    if A.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(A)
+    if not bad.any():
+        return
+    idx = np.argwhere(bad)[0]
+    row = int(idx[0])
+    kind = "NaN" if np.isnan(A[tuple(idx)]) else "infinity"
+    where = f"row {row}"
+    if A.ndim == 2:
+        col = int(idx[1])
+        label = repr(str(columns[col])) if columns is not None else str(col)
+        where += f", column {label}"
+    raise ValueError(f"Input {name} contains {kind} at {where}")
+
+
+def _validate_fit_input(est, X, y, sample_weight):
+    est._validate_params()
+    check_pair(est.optimizer, est.penalty)
+    if est.decay_bias and not est.fit_intercept:
+        raise ValueError("decay_bias: needs fit_intercept=True")
+    y_arr = np.asarray(y) if y is not None else None
+    if y_arr is not None and y_arr.dtype.kind in "fc":
+        _check_finite(y_arr, "y")
+    X, y = validate_data(est, X, y, multi_output=True, y_numeric=True, ensure_all_finite=False,
+                         dtype=np.float64)
+    _check_finite(X, "X", getattr(est, "feature_names_in_", None))
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not sw.sum() > 0:
+        raise ValueError("sample_weight: the weights sum to zero")
+    Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)  # (N, T)
+    return X, y, Y, sw
+
+
+def _diverged_error(epoch: int, lr: float, what: str = "training") -> ValueError:
+    return ValueError(f"{what} diverged at epoch {epoch} (lr={lr:g}); try a smaller lr")
+
+
+def _seeds(random_state) -> tuple[int, int]:
+    rng = check_random_state(random_state)
+    return int(rng.randint(np.iinfo(np.int32).max)), int(rng.randint(np.iinfo(np.int32).max))
+
+
+class _WeightDecayBase(RegressorMixin, BaseEstimator):
+    """Shared predict and tags: a linear model with coef_ (D,) or (T, D) and intercept_."""
+
+    def predict(self, X):
+        """Predictions X coef^T + intercept, float64, (n,) or (n, T)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=np.float64)
+        _check_finite(X, "X", getattr(self, "feature_names_in_", None))
+        return X @ np.asarray(self.coef_).T + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _set_linear(self, coef: np.ndarray, intercept: np.ndarray, y) -> None:
+        """coef (T, D), intercept (T,) -> sklearn's shapes (D,)/float for a 1-d y."""
+        if np.ndim(y) == 1:
+            self.coef_, self.intercept_ = coef[0].copy(), float(intercept[0])
+        else:
+            self.coef_, self.intercept_ = coef.copy(), intercept.copy()
+
+
+# ------------------------------------------------------------------------------------------
+# The estimators
+# ------------------------------------------------------------------------------------------
+
+
+class WeightDecayRegressor(_WeightDecayBase):
+    """Linear regression trained by gradient steps with weight decay (the wdlab engine).
+
+        minimise_{w, b}  c_L * sum_n s_n (x_n^T w + b - y_n)^2 + P_lam(w)
+
+    per output column, with s = sample_weight / sum(sample_weight), trained for ``epochs``
+    passes by ``optimizer`` from w0 ~ N(0, init_scale^2) and b0 = the weighted mean target.
+    With a coupled ``penalty`` and enough epochs the answer is the ridge solution
+    ``Ridge(alpha=wdlab.conventions.sklearn_alpha(lam, loss, penalty, n_train, n_features))``.
+
+    Args:
+        lam: coefficient (>= 0) in the ``penalty`` convention, or the optimizer's decay.
+        penalty: ``mean``, ``half_sum``, ``sum`` (penalties), ``weight_decay`` (coupled),
+            ``decoupled`` (w <- w - lr_t lam w, torch AdamW) or ``independent``
+            (w <- w - eta_t lam w, Loshchilov & Hutter 2019).
+        loss: ``mse`` (mean squared residual) or ``half_mse`` (half of it).
+        optimizer: ``adam``, ``sgd`` (no momentum) or ``adamw`` (decoupled decays only).
+        lr: base learning rate.
+        epochs: passes over the training set (``n_iter_``).
+        batch_size: minibatch size; None = full batch (deterministic).
+        schedule: learning-rate multiplier eta_t, ``cosine`` (to 0, default: lets Adam settle
+            on the exact minimiser) or ``constant``.
+        init_scale: std of the normal initialisation of w; 0 gives zeros.
+        fit_intercept: learn the (unpenalised unless ``decay_bias``) intercept b.
+        decay_bias: apply the penalty/decay to b too.
+        dtype: ``float64`` (default, scikit-learn precision) or ``float32``.
+        device: torch device, ``cpu`` or ``cuda[:N]``.
+        random_state: seeds w0 and the minibatch order.
+
+    Attributes:
+        coef_: (n_features,) or (n_targets, n_features).
+        intercept_: float or (n_targets,).
+        n_iter_: epochs run.
+        loss_curve_: (n_iter_,) training objective (data loss + penalty, mean over outputs)
+            after each epoch.
+        n_features_in_, feature_names_in_: as in scikit-learn.
+
+    Raises:
+        ValueError: on bad parameters or data, and when training diverges (names the epoch).
+    """
+
+    _parameter_constraints: dict = {"lam": [Interval(Real, 0, None, closed="left")],
+                                    **_ENGINE_CONSTRAINTS}
+
+    def __init__(self, lam=1.0, *, penalty="mean", loss="mse", optimizer="adam", lr=0.01,
+                 epochs=1000, batch_size=None, schedule="cosine", init_scale=0.0,
+                 fit_intercept=True, decay_bias=False, dtype="float64", device="cpu",
+                 random_state=None):
+        self.lam = lam
+        self.penalty = penalty
+        self.loss = loss
+        self.optimizer = optimizer
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.init_scale = init_scale
+        self.fit_intercept = fit_intercept
+        self.decay_bias = decay_bias
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on (X, y) with optional per-sample weights; returns self."""
+        X, y, Y, sw = _validate_fit_input(self, X, y, sample_weight)
+        E = int(self.epochs)
+        fit = fit_batch(X, Y, sw[None, :], [float(self.lam)], self,
+                        record_epochs=list(range(1, E + 1)), seeds=_seeds(self.random_state))
+        div = fit.diverged_epoch[0, :, 0]  # (T,)
+        if (div >= 0).any():
+            raise _diverged_error(int(div[div >= 0].min()), self.lr)
+        self._set_linear(fit.coef[0, :, 0], fit.intercept[0, :, 0], y)
+        self.n_iter_ = E
+        self.loss_curve_ = fit.curve("objective")[:, 0, :, 0].mean(1)  # (E,)
+        return self
+
+
+class WeightDecayRegressorCV(_WeightDecayBase):
+    """``WeightDecayRegressor`` with lam chosen by k-fold cross-validation, like ``RidgeCV``.
+
+        lam_min = argmin_lam CV(lam),   CV(lam) = mean_f mean_{n in fold f} (yhat_f(x_n) - y_n)^2
+        lam_1se = the largest lam with CV(lam) <= CV(lam_min) + SE(lam_min)      (Hastie et al.)
+
+    where yhat_f is trained without fold f (sample weights weigh both the training loss and
+    the held-out mean). Every (lam, fold, output) model and the full-data model of every lam
+    (the refit, ``coef_path_``) are trained as ONE engine call.
+
+    Args:
+        lams: the lam grid (in the ``penalty`` convention); None = ``DEFAULT_LAMS``, 30 values
+            log-spaced over [1e-3, 1e2].
+        cv: number of folds (``KFold``, no shuffle), a CV splitter or an iterable of splits.
+        rule: ``min`` (the lowest mean CV error) or ``1se`` (the one-standard-error rule).
+        Other arguments: as ``WeightDecayRegressor``.
+
+    Attributes:
+        lam_: the chosen lam; best_index_: its index in ``lams``.
+        lam_min_, lam_1se_: the choices of both rules.
+        cv_results_: dict of arrays, one entry per lam, as ``GridSearchCV``'s: ``param_lam``,
+            ``params``, ``split{f}_test_score`` / ``mean_test_score`` / ``std_test_score`` /
+            ``rank_test_score`` (negative MSE), ``mean_test_mse``, ``sem_test_mse``,
+            ``mean_train_mse``, ``diverged``, and ``ridge_mean_test_mse`` (closed form on the
+            same folds) for the coupled penalties.
+        coef_path_, intercept_path_: the full-data models of every lam, (L, [T,] D) / (L, [T]).
+        ridge_lam_, ridge_lam_1se_: the closed-form k-fold CV choices (None for the
+            decoupled decays, which have no ridge equivalent).
+        coef_, intercept_, n_iter_, n_features_in_, feature_names_in_.
+    """
+
+    _parameter_constraints: dict = {
+        "lams": ["array-like", None],
+        "cv": ["cv_object"],
+        "rule": [StrOptions({"min", "1se"})],
+        **_ENGINE_CONSTRAINTS,
+    }
+
+    def __init__(self, lams=None, *, cv=5, rule="min", penalty="mean", loss="mse",
+                 optimizer="adam", lr=0.01, epochs=1000, batch_size=None, schedule="cosine",
+                 init_scale=0.0, fit_intercept=True, decay_bias=False, dtype="float64",
+                 device="cpu", random_state=None):
+        self.lams = lams
+        self.cv = cv
+        self.rule = rule
+        self.penalty = penalty
+        self.loss = loss
+        self.optimizer = optimizer
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.init_scale = init_scale
+        self.fit_intercept = fit_intercept
+        self.decay_bias = decay_bias
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    def _lam_grid(self) -> np.ndarray:
+        lams = np.asarray(DEFAULT_LAMS if self.lams is None else self.lams, dtype=np.float64)
+        lams = lams.reshape(-1)
+        if lams.size == 0:
+            raise ValueError("lams: the grid is empty")
+        if not (np.isfinite(lams).all() and (lams >= 0).all()):
+            raise ValueError("lams: every lam must be finite and >= 0")
+        return lams
+
+    def fit(self, X, y, sample_weight=None, *, X_test=None, y_test=None, record_epochs=None):
+        """Cross-validate every lam, then keep the full-data model of the chosen one.
+
+        ``X_test``/``y_test`` (optional) are scored as the engine's ``test`` eval set and
+        ``record_epochs`` (default: the last) chooses the epochs kept in ``batch_fit_``.
+        """
+        X, y, Y, sw = _validate_fit_input(self, X, y, sample_weight)
+        lams = self._lam_grid()
+        splits = list(check_cv(self.cv).split(X, Y))
+        F, N = len(splits), X.shape[0]
+        if F < 2:
+            raise ValueError(f"cv: needs at least 2 folds, got {F}")
+        train_w, val_w = np.zeros((F + 1, N)), np.zeros((F + 1, N))
+        for f, (tr, va) in enumerate(splits):  # loop over folds to build masks, not configs
+            train_w[f, tr], val_w[f, va] = sw[tr], sw[va]
+        train_w[F] = sw
+        if not (train_w.sum(1) > 0).all():
+            raise ValueError("sample_weight: a training fold has zero total weight")
+        E = int(self.epochs)
+        test = None
+        if X_test is not None:
+            Xte = np.asarray(X_test, dtype=np.float64)
+            test = (Xte, np.asarray(y_test, dtype=np.float64).reshape(Xte.shape[0], -1))
+        fit = fit_batch(X, Y, train_w, lams, self, val_weights=val_w, test=test,
+                        record_epochs=[E] if record_epochs is None else record_epochs,
+                        seeds=_seeds(self.random_state))
+        self.batch_fit_ = fit
+
+        div = fit.diverged_epoch  # (F+1, T, L)
+        fold_mse = fit.final("val_mse").mean(1)[:F]  # (F, L), mean over outputs
+        fold_mse = np.where((div[:F] >= 0).any(1), np.nan, fold_mse)
+        fold_mse = np.where((val_w[:F].sum(1) > 0)[:, None], fold_mse, np.nan)
+        mean, sem = _mean_sem(fold_mse)  # (L,) (L,)
+        if not np.isfinite(mean).any():
+            raise _diverged_error(int(div[div >= 0].min()), self.lr, "cross-validation: every lam")
+        self.lam_min_, self.lam_1se_, i_min, i_1se = _select(lams, mean, sem)
+        self.best_index_ = i_min if self.rule == "min" else i_1se
+        self.lam_ = float(lams[self.best_index_])
+        if (div[F, :, self.best_index_] >= 0).any():
+            raise _diverged_error(int(div[F, :, self.best_index_].max()), self.lr,
+                                  f"refit at lam={self.lam_:g}")
+
+        coef = fit.coef[F]  # (T, L, D)
+        icpt = fit.intercept[F]  # (T, L)
+        one = np.ndim(y) == 1
+        self.coef_path_ = coef[0] if one else coef.transpose(1, 0, 2)  # (L, D) or (L, T, D)
+        self.intercept_path_ = icpt[0] if one else icpt.T  # (L,) or (L, T)
+        self._set_linear(coef[:, self.best_index_], icpt[:, self.best_index_], y)
+        self.n_iter_ = E
+
+        train_mse = fit.final("train_mse").mean(1)[:F]  # (F, L)
+        self.cv_results_ = _cv_results(lams, fold_mse, mean, sem, train_mse, (div[:F] >= 0).any((0, 1)))
+        self.ridge_lam_ = self.ridge_lam_1se_ = None
+        if self.penalty in COUPLED:
+            r_fold = _closed_form_fold_mse(X, Y, train_w[:F], val_w[:F], lams, self)  # (F, L)
+            r_mean, r_sem = _mean_sem(r_fold)
+            self.ridge_lam_, self.ridge_lam_1se_, _, _ = _select(lams, r_mean, r_sem)
+            self.cv_results_["ridge_mean_test_mse"] = r_mean
+            self.cv_results_["ridge_sem_test_mse"] = r_sem
+        return self
+
+
+def _mean_sem(fold_mse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(F, L) fold errors -> mean and standard error over folds (nan when any fold is nan)."""
+    F = fold_mse.shape[0]
+    mean = fold_mse.mean(0)  # (L,)
+    sem = fold_mse.std(0, ddof=1) / np.sqrt(F) if F > 1 else np.zeros_like(mean)
+    return mean, sem
+
+
+def _select(lams: np.ndarray, mean: np.ndarray, sem: np.ndarray):
+    """(lam_min, lam_1se, i_min, i_1se); ties go to the first index, nan never wins."""
+    score = np.where(np.isfinite(mean), mean, np.inf)
+    i_min = int(np.argmin(score))
+    ok = score <= score[i_min] + sem[i_min]
+    i_1se = int(np.flatnonzero(ok)[np.argmax(lams[ok])])
+    return float(lams[i_min]), float(lams[i_1se]), i_min, i_1se
+
+
+def _cv_results(lams, fold_mse, mean, sem, train_mse, diverged) -> dict:
+    """``GridSearchCV``-style dict, scores = negative MSE (greater is better)."""
+    score = np.where(np.isfinite(mean), -mean, -np.inf)
+    order = np.argsort(-score, kind="stable")
+    rank = np.empty(len(lams), dtype=np.int32)
+    rank[order] = np.arange(1, len(lams) + 1)
+    out = {"param_lam": lams.copy(), "params": [{"lam": float(v)} for v in lams]}
+    for f in range(fold_mse.shape[0]):
+        out[f"split{f}_test_score"] = -fold_mse[f]
+    out.update({
+        "mean_test_score": -mean, "std_test_score": fold_mse.std(0), "rank_test_score": rank,
+        "mean_test_mse": mean, "sem_test_mse": sem, "mean_train_mse": train_mse.mean(0),
+        "diverged": diverged,
+    })
+    return out
+
+
+def _closed_form_fold_mse(X, Y, train_w, val_w, lams, est) -> np.ndarray:
+    """(F, L) held-out MSE of the exact minimisers (``ridge_path``) on the same folds.
+
+    A weighted fit is an unweighted one on rows scaled by sqrt(n s_n) after weighted
+    centring, so mean(r~^2) = sum_n s_n r_n^2; with ``decay_bias`` the ones column is an
+    ordinary (penalised) feature, as in the engine.
+    """
+    F, L, T = train_w.shape[0], len(lams), Y.shape[1]
+    out = np.zeros((F, L))
+    center = est.fit_intercept and not est.decay_bias
+    for f in range(F):  # reference computation: loop over folds and outputs, not configs
+        keep = train_w[f] > 0
+        s = train_w[f, keep] / train_w[f, keep].sum()  # (n_f,)
+        Xf = X[keep]
+        if est.fit_intercept and est.decay_bias:
+            Xf = np.hstack([Xf, np.ones((Xf.shape[0], 1))])
+        x_mean = s @ Xf if center else np.zeros(Xf.shape[1])  # (D,)
+        root = np.sqrt(s * s.shape[0])[:, None]  # (n_f, 1)
+        for t in range(T):
+            yf = Y[keep, t]
+            y_mean = float(s @ yf) if center else 0.0
+            path = ridge_path((Xf - x_mean) * root, (yf - y_mean) * root[:, 0], lams,
+                              est.loss, est.penalty, fit_intercept=False)
+            coef = path.coef.numpy()  # (L, D[+1])
+            if est.fit_intercept and est.decay_bias:
+                pred = X @ coef[:, :-1].T + coef[:, -1]  # (N, L)
+            else:
+                pred = X @ coef.T + (y_mean - coef @ x_mean)  # (N, L)
+            r2 = (pred - Y[:, t, None]) ** 2  # (N, L)
+            out[f] += val_w[f] @ r2 / val_w[f].sum() / T
+    return out
