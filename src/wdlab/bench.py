@@ -1,0 +1,168 @@
+"""Engine throughput on the seed problem, against baselines measured in the same run.
+
+    throughput(K)  = K * epochs / seconds of one ``train`` call   (configuration-steps/s)
+    seed loop      = one model, Adam via torch.optim, ``.item()`` on both losses each epoch
+    memory floor   = copy bandwidth / (6 * n_features1 * itemsize)  (read + write theta, m, v)
+
+Every figure comes from this process: the baselines are measured next to the engine, so
+ratios are honest on any machine. Functions return plain dicts; printing is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import torch
+
+from wdlab.data import SEED_DATA, init_weights, make_linear, problem_from_datasets
+from wdlab.engine import EngineSpec, Hyper, fast, train
+
+DEFAULT_KS: tuple[int, ...] = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model (from /proc/cpuinfo where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seed_loop_rate(device: torch.device, epochs: int = 300, seed: int = 0) -> float:
+    """Steps/s of the seed article's loop: one model, torch.optim.Adam, lam * mean(w^2),
+    train and test MSE read with ``.item()`` every epoch."""
+    data = make_linear(**SEED_DATA, seed=seed)
+    X, y = data.X_train.float().to(device), data.y_train.float().to(device)[:, None]
+    Xt, yt = data.X_test.float().to(device), data.y_test.float().to(device)[:, None]
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(X.shape[1], 1, generator=g).to(device).requires_grad_(True)
+    b = torch.zeros(1, device=device, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=0.05)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            loss = ((X @ w + b - y) ** 2).mean() + 3.0 * (w**2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                ((X @ w + b - y) ** 2).mean().item()
+                ((Xt @ w + b - yt) ** 2).mean().item()
+
+    run(20)
+    t0 = time.perf_counter()
+    run(epochs)
+    return epochs / (time.perf_counter() - t0)
+
+
+def copy_bandwidth(device: torch.device, nbytes: int = 1 << 30) -> float:
+    """Bytes/s moved by a same-device tensor copy, counting bytes read plus bytes written."""
+    if device.type == "cpu":
+        nbytes = min(nbytes, 1 << 28)
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    _sync(device)
+    reps, t0 = 0, time.perf_counter()
+    while reps < 5 or time.perf_counter() - t0 < 0.2:
+        dst.copy_(src)
+        reps += 1
+        if reps % 5 == 0:
+            _sync(device)
+    _sync(device)
+    return 2 * nbytes * reps / (time.perf_counter() - t0)
+
+
+def bytes_needed(K: int, n_features: int, records: int, n_metrics: int = 5, itemsize: int = 4):
+    """Upper estimate of one run's device memory: ~12 (K, D1) tensors (theta, two moments,
+    gradient, temporaries) plus the metric buffer (and its host copy on CPU)."""
+    return itemsize * K * (12 * (n_features + 1) + 2 * records * n_metrics)
+
+
+def free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30
+
+
+def engine_rate(K: int, device: torch.device, engine: str, epochs: int, record_every: int = 1,
+                min_seconds: float = 0.3) -> dict:
+    """Configuration-steps/s of ``train`` on K seed configurations (best of a few calls,
+    after one warm-up call that compiles; the host copy of the metrics is included)."""
+    prob = problem_from_datasets([make_linear(**SEED_DATA, seed=0)])
+    theta0 = init_weights(torch.arange(K) % 1000, SEED_DATA["n_features"])
+    hyper = Hyper.of(K, lam=3.0, lr=0.05)
+    rec = list(range(0, epochs + 1, record_every))
+    spec = EngineSpec("adam", "mean", epochs=epochs, device=str(device))
+    warm = train(prob, spec, hyper, theta0, record_epochs=rec, engine=engine)
+    best, total, calls = float("inf"), 0.0, 0
+    while calls < 1 or (total < min_seconds and calls < 5):
+        _sync(device)
+        t0 = time.perf_counter()
+        res = train(prob, spec, hyper, theta0, record_epochs=rec, engine=engine)
+        _sync(device)
+        dt = time.perf_counter() - t0
+        best, total, calls = min(best, dt), total + dt, calls + 1
+    return {"K": K, "engine": res.extra.get("engine", warm.extra.get("engine")),
+            "seconds": best, "config_steps_per_s": K * epochs / best}
+
+
+def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: int = 100,
+              record_every: int = 1, max_seconds: float = 60.0, progress=None) -> dict:
+    """Throughput for each K (skipping sizes that would not fit or would take too long),
+    the seed loop on the same device, ratios and, on CUDA, the fraction of the memory floor.
+
+    ``engine="auto"`` means compiled wherever a compiler is available (warm-up is excluded
+    from the timing, so the steady state decides), else eager.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: CUDA is not available here")
+    fast.check_engine(engine)
+    if engine == "auto":
+        engine = "compiled" if fast.compiler_available(dev) else "eager"
+    d1 = SEED_DATA["n_features"] + 1
+    seed = seed_loop_rate(dev)
+    bw = copy_bandwidth(dev)
+    floor = bw / (6 * d1 * 4)
+    out = {"device": str(dev), "device_name": device_name(dev), "engine": engine,
+           "epochs": epochs, "record_every": record_every, "torch": torch.__version__,
+           "threads": torch.get_num_threads(), "seed_loop_steps_per_s": seed,
+           "copy_bytes_per_s": bw, "floor_config_steps_per_s": floor, "rows": []}
+    last = None
+    for K in sorted(int(k) for k in ks):
+        need = bytes_needed(K, d1 - 1, epochs // record_every + 1)
+        if need > 0.7 * free_bytes(dev):
+            out["rows"].append({"K": K, "skipped": f"needs ~{need / 2**30:.1f} GiB"})
+            continue
+        if last is not None and K * epochs / last > max_seconds:
+            out["rows"].append({"K": K, "skipped": f"would take > {max_seconds:.0f} s"})
+            continue
+        row = engine_rate(K, dev, engine, epochs, record_every)
+        row["ratio_to_seed_loop"] = row["config_steps_per_s"] / seed
+        row["fraction_of_floor"] = row["config_steps_per_s"] / floor
+        last = row["config_steps_per_s"]
+        out["rows"].append(row)
+        if progress is not None:
+            progress(row)
+    return out

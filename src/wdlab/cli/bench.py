@@ -1,0 +1,63 @@
+"""``wdlab bench``: engine throughput against the seed's one-model loop, in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wdlab.cli import app
+from wdlab.cli._common import one_line_errors
+
+
+def _parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(float(k)) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise ValueError(f"ks: expected comma-separated integers like 1,100,1e4, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks: every K must be >= 1, got {text!r}")
+    return ks
+
+
+@app.command()
+@one_line_errors
+def bench(
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    engine: str = typer.Option("auto", help="auto (compiled where a compiler exists), eager or compiled."),
+    ks: str = typer.Option("1,10,100,1e3,1e4,1e5,1e6", help="Comma-separated numbers of configurations."),
+    epochs: int = typer.Option(100, min=1, help="Epochs per timed run (all recorded)."),
+    record_every: int = typer.Option(1, min=1, help="Record metrics every this many epochs."),
+    max_seconds: float = typer.Option(60.0, help="Skip a K whose run would take longer than this."),
+    json_path: Path = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+) -> None:
+    """Configuration-steps/s for each K on the seed problem (Adam, lam*mean(w^2)), the seed's
+    one-model loop measured in the same run, the ratio and, on CUDA, the memory floor."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from wdlab.bench import run_bench
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+    console = Console()
+    res = run_bench(device, engine, _parse_ks(ks), epochs, record_every, max_seconds,
+                    progress=lambda r: console.print(
+                        f"K={r['K']:>8}: {r['config_steps_per_s']:.4g} config-steps/s", style="dim"))
+    console.print(f"device: {res['device_name']}  engine: {res['engine']}  torch {res['torch']}")
+    console.print(f"seed one-model loop: {res['seed_loop_steps_per_s']:.4g} steps/s;  "
+                  f"copy {res['copy_bytes_per_s'] / 1e9:.1f} GB/s -> floor "
+                  f"{res['floor_config_steps_per_s']:.4g} config-steps/s")
+    table = Table("K", "engine", "config-steps/s", "x seed loop", "of floor")
+    for r in res["rows"]:
+        if "skipped" in r:
+            table.add_row(f"{r['K']:,}", "-", f"skipped: {r['skipped']}", "", "")
+            continue
+        table.add_row(f"{r['K']:,}", r["engine"], f"{r['config_steps_per_s']:.4g}",
+                      f"{r['ratio_to_seed_loop']:.1f}x", f"{100 * r['fraction_of_floor']:.1f}%")
+    console.print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(res, indent=2))
+        console.print(f"json: {json_path}")
