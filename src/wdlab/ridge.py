@@ -70,10 +70,15 @@ class RidgePath:
         return int(torch.argmin(v))
 
 
+def _nonnull(s: Tensor) -> Tensor:
+    """(R,) mask of the singular values that are not numerically zero."""
+    tol = s.max().clamp_min(torch.finfo(s.dtype).tiny) * max(s.shape[0], 1) * 1e-13
+    return s > tol
+
+
 def _svd_filters(s: Tensor, alphas: Tensor) -> tuple[Tensor, Tensor]:
     """Spectral filters s/(s^2+alpha) and s^2/(s^2+alpha), zero on numerically null s."""
-    tol = s.max().clamp_min(torch.finfo(s.dtype).tiny) * max(s.shape[0], 1) * 1e-13
-    keep = s > tol  # (R,)
+    keep = _nonnull(s)  # (R,)
     s_k = torch.where(keep, s, torch.ones_like(s))  # avoid 0/0 at alpha = 0
     denom = s_k**2 + alphas[:, None]  # (K, R)
     f_coef = torch.where(keep, s_k / denom, torch.zeros_like(denom))  # (K, R)
