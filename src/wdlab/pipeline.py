@@ -45,9 +45,10 @@ def finish_views(run_dir: Path, *, report: bool = True) -> None:
     from wdlab.report import write_report
     from wdlab.report.figures import write_figures
 
-    write_figures(run_dir)
     if report:
-        write_report(run_dir)
+        write_report(run_dir)  # writes the figures too
+    else:
+        write_figures(run_dir)
 
 
 def summary_table(run_dir: Path):

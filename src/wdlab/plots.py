@@ -131,6 +131,21 @@ def best_lr_slice(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
     return ok[np.isclose(ok["lr"], means.idxmin())]
 
 
+def selection_row(selection: pd.DataFrame | None, group: tuple[str, str],
+                  rows: pd.DataFrame) -> pd.Series | None:
+    """The selection row of ``group`` matching the lr shown in ``rows`` (sweeps select per
+    group of every other hyperparameter); None when there is none."""
+    if selection is None or not len(selection) or "best_lam" not in selection:
+        return None
+    sel = _in_group(selection, group)
+    if "lr" in sel and "lr" in rows and len(rows) and rows["lr"].nunique() == 1:
+        sel = sel[np.isclose(sel["lr"], rows["lr"].iloc[0])]
+    if not len(sel):
+        return None
+    key = "best_val_mse" if "best_val_mse" in sel else "best_test_mse"
+    return sel.loc[sel[key].idxmin()] if sel[key].notna().any() else sel.iloc[0]
+
+
 def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
                      ridge: pd.DataFrame | None = None,
                      theory: pd.DataFrame | None = None) -> Figure:
@@ -163,16 +178,13 @@ def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = 
             if len(zero) and metric == "test_mse":
                 ax.axhline(zero.mean(), color=color, linestyle=":", linewidth=1,
                            label=f"{name}: test at λ = 0")
-        if selection is not None and len(selection):
-            sel = _in_group(selection, group)
-            if len(sel) and "best_lam" in sel:
-                s = sel.iloc[0]
-                ax.plot([s["best_lam"]], [s["best_test_mse"]], "*", color=color, markersize=13,
-                        markeredgecolor="k", label=f"best λ = {s['best_lam']:.3g}")
-                if "lam_1se" in sel and pd.notna(s.get("lam_1se")):
-                    ax.plot([s["lam_1se"]], [s["test_mse_1se"]], "D", color=color,
-                            markersize=7, markeredgecolor="k",
-                            label=f"1-SE λ = {s['lam_1se']:.3g}")
+        s = selection_row(selection, group, rows)
+        if s is not None:
+            ax.plot([s["best_lam"]], [s["best_test_mse"]], "*", color=color, markersize=13,
+                    markeredgecolor="k", label=f"best λ = {s['best_lam']:.3g}")
+            if pd.notna(s.get("lam_1se", np.nan)):
+                ax.plot([s["lam_1se"]], [s["test_mse_1se"]], "D", color=color,
+                        markersize=7, markeredgecolor="k", label=f"1-SE λ = {s['lam_1se']:.3g}")
     for ref, col, style, color, word in ((ridge, "test_mse", "--", "k", "closed-form ridge"),
                                          (theory, "risk", "-", "0.55", "theory")):
         if ref is None or not len(ref):
@@ -297,12 +309,13 @@ def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int
 
 
 def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
-                   by: str = "val_mse") -> Figure:
+                   exact: pd.DataFrame | None = None, by: str = "val_mse") -> Figure:
     """Test MSE against n_train / n_features for the smallest lam and the best lam per size.
 
     The best lam at each n_train minimises the mean of ``by`` over seeds (``val_mse``, else
     ``test_mse``). ``theory`` (columns ``ratio, curve, risk``, curve in {``ridgeless``,
-    ``optimal``}) is overlaid. A vertical line marks n = d (Nakkiran et al. 2021).
+    ``optimal``}) is overlaid, and ``exact`` (columns ``ratio, curve, test_mse``: closed-form
+    ridge on the same draws) as dotted lines. A vertical line marks n = d (Nakkiran et al. 2021).
     """
     ok = _ok(configs).copy()
     by = by if by in ok and ok[by].notna().any() else "test_mse"
@@ -328,6 +341,11 @@ def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
             if len(part):
                 ax.plot(part["ratio"], part["risk"], "--", color=color, linewidth=1.2,
                         alpha=0.8, label=f"theory, {curve}")
+    if exact is not None and len(exact):
+        for j, (curve, part) in enumerate(exact.groupby("curve", sort=True)):
+            part = part.sort_values("ratio")
+            ax.plot(part["ratio"], part["test_mse"], ":", color=f"C{4 + j}", marker="x",
+                    markersize=4, linewidth=1.2, label=str(curve))
     ax.axvline(1.0, color="0.4", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
     ax.set_yscale("log")

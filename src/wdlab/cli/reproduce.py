@@ -13,20 +13,30 @@ from wdlab.cli._common import one_line_errors
 @app.command()
 @one_line_errors
 def reproduce(
-    preset: str = typer.Argument(..., help="Experiment to run: seed or d2l."),
+    preset: str = typer.Argument(..., help="Experiment to run: seed, d2l, adamw-fig2 or "
+                                 "double-descent."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/<preset>-<UTC time>)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     dtype: str = typer.Option("float32", help="float32 or float64."),
     epochs: int | None = typer.Option(None, help="Override the preset's number of epochs."),
     force: bool = typer.Option(False, help="Overwrite a completed run in --out."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    reduced: bool = typer.Option(False, "--reduced", hidden=True,
+                                 help="Sweep presets only: the small size the tests run."),
 ) -> None:
     """Reproduce a preset experiment: tables, figures and manifest in one run directory."""
+    from wdlab.figure_presets import SWEEP_PRESETS, run_preset
     from wdlab.pipeline import reproduce_experiment, summary_table
     from wdlab.presets import EXPERIMENTS
 
+    if preset in SWEEP_PRESETS:  # a sweep: lr x lam grids or an n_train axis
+        run_dir = run_preset(preset, out=out, force=force, report=report, reduced=reduced,
+                             epochs=epochs, device=device, dtype=dtype)
+        typer.echo(f"run directory: {run_dir}")
+        return
     if preset not in EXPERIMENTS:
-        raise ValueError(f"preset: unknown name {preset!r}; expected one of {tuple(EXPERIMENTS)}")
+        names = tuple(EXPERIMENTS) + tuple(SWEEP_PRESETS)
+        raise ValueError(f"preset: unknown name {preset!r}; expected one of {names}")
     changes = {"device": device, "dtype": dtype}
     if epochs is not None:
         changes["epochs"] = epochs

@@ -53,7 +53,8 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
     if (run / "manifest.json").is_file():
         manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     return {"configs": configs, "curves": _read(run / "curves"), "summary": _read(run / "summary"),
-            "selection": _read(run / "selection"), "manifest": manifest, "path": run}
+            "selection": _read(run / "selection"), "ridge": _read(run / "ridge"),
+            "manifest": manifest, "path": run}
 
 
 def _config_section(manifest: dict[str, Any]) -> str:
@@ -127,19 +128,25 @@ def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
                 plotly_js=plotly.offline.get_plotlyjs())
 
 
-def write_report(run_dir: Path | str, *, references: bool = True) -> Path:
+def write_report(run_dir: Path | str, *, references: bool = True, figures: bool = True) -> Path:
     """Write ``run_dir/report.html`` atomically and return its path.
 
-    With ``references``, the closed-form ridge curve is recomputed from the recorded
-    synthetic data config (cheap: one SVD per data draw) and drawn over the trained curve.
+    With ``references``, the closed-form ridge curve (the sweep's ``ridge.parquet``, or
+    recomputed from the recorded synthetic data config: one SVD per draw) and the theory curve
+    are drawn over the trained one. With ``figures``, the static figures under ``figures/``
+    are (re)written too (``wdlab.report.figures.write_figures``).
     """
     from wdlab.store import write_text
 
     run = load_run(run_dir)
     ridge = theory = None
     if references:
-        from wdlab.report.references import ridge_reference, theory_reference
+        from wdlab.report.references import ridge_for, theory_reference
 
-        ridge = ridge_reference(run["configs"], run["manifest"])
+        ridge = ridge_for(run)
         theory = theory_reference(run["configs"], run["manifest"])
+    if figures:
+        from wdlab.report.figures import write_figures
+
+        write_figures(run_dir, run, ridge=ridge, theory=theory)
     return write_text(Path(run_dir) / "report.html", build_report(run, ridge=ridge, theory=theory))

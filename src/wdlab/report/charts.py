@@ -12,7 +12,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from wdlab.plots import _groups, _in_group, _ok, best_lr_slice, group_label, mean_band
+from wdlab.plots import (
+    _groups,
+    _in_group,
+    _ok,
+    best_lr_slice,
+    group_label,
+    mean_band,
+    selection_row,
+)
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 _BASE = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "hovermode": "closest",
@@ -60,9 +68,8 @@ def validation(configs: pd.DataFrame, selection: pd.DataFrame | None,
                            "x": span, "y": [float(zero.mean())] * 2,
                            "line": {"color": color, "dash": "dot", "width": 1},
                            "hovertemplate": "λ = 0: test MSE = %{y:.4g}<extra></extra>"})
-        sel = _in_group(selection, group) if selection is not None and len(selection) else []
-        if len(sel) and "best_lam" in sel:
-            s = sel.iloc[0]
+        s = selection_row(selection, group, rows)
+        if s is not None:
             marks = [("best λ", "star", s["best_lam"], s.get("best_test_mse"))]
             if pd.notna(s.get("lam_1se", np.nan)):
                 marks.append(("1-SE λ", "diamond", s["lam_1se"], s.get("test_mse_1se")))

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wdlab.report.references import ridge_coefficients, ridge_reference, theory_reference
+import numpy as np
+
+from wdlab.report.references import (
+    data_config,
+    double_descent_theory,
+    exact_double_descent,
+    ridge_coefficients,
+    ridge_for,
+    theory_reference,
+)
+
+_UNSET = object()
 
 
-def write_figures(run_dir: Path | str, run: dict | None = None) -> list[Path]:
+def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
+                  theory=_UNSET) -> list[Path]:
     """Write every figure the run's axes allow; returns the written paths.
 
-    ``validation``: always (when some lam > 0); ``norm_path`` and ``coef_path`` (closed-form
-    coefficients, synthetic data); ``heatmaps`` when lr and lam both vary; ``double_descent``
-    when n_train varies (that figure's preset writes its own, with theory).
+    ``validation``, ``norm_path``, ``coef_path`` (closed-form coefficients, synthetic data)
+    for a single n_train; ``heatmaps`` when lr and lam both vary; ``double_descent`` when
+    n_train varies. ``ridge``/``theory``: reference tables already computed (else computed).
     """
     from wdlab import plots
     from wdlab.report import load_run
@@ -26,11 +38,12 @@ def write_figures(run_dir: Path | str, run: dict | None = None) -> list[Path]:
     configs, manifest = run["configs"], run["manifest"]
     out_dir = Path(run_dir) / "figures"
     written: list[Path] = []
-    single_size = "n_train" not in configs or configs["n_train"].nunique() == 1
-    if (configs["lam"] > 0).any() and single_size:
-        fig = plots.validation_curve(configs, selection=run["selection"],
-                                     ridge=ridge_reference(configs, manifest),
-                                     theory=theory_reference(configs, manifest))
+    sizes = configs["n_train"].nunique() if "n_train" in configs else 1
+    if (configs["lam"] > 0).any() and sizes == 1:
+        ridge = ridge_for(run) if ridge is _UNSET else ridge
+        theory = theory_reference(configs, manifest) if theory is _UNSET else theory
+        fig = plots.validation_curve(configs, selection=run["selection"], ridge=ridge,
+                                     theory=theory)
         written += save_figure(fig, out_dir / "validation")
         if "w_norm" in configs:
             written += save_figure(plots.norm_path(configs), out_dir / "norm_path")
@@ -39,4 +52,14 @@ def write_figures(run_dir: Path | str, run: dict | None = None) -> list[Path]:
             written += save_figure(plots.coef_path(coefs), out_dir / "coef_path")
     if "lr" in configs and configs["lr"].nunique() > 1 and configs["lam"].nunique() > 1:
         written += save_figure(plots.lr_lam_heatmaps(configs), out_dir / "heatmaps")
+    if sizes > 1 and "n_features" in configs:
+        data = data_config(manifest)
+        th = None
+        if data is not None and configs["noise"].nunique() == 1:
+            ratios = np.unique(configs["n_train"] / configs["n_features"])
+            th = double_descent_theory(int(configs["n_features"].iloc[0]), ratios,
+                                       w_star=float(data.get("w_star", 0.01)),
+                                       noise=float(configs["noise"].iloc[0]))
+        fig = plots.double_descent(configs, th, exact=exact_double_descent(run))
+        written += save_figure(fig, out_dir / "double_descent")
     return written

@@ -29,7 +29,7 @@ def heatmap_stats(configs: pd.DataFrame, metric: str = "test_mse", top: int = 10
         full = part.groupby(["lam", "lr"]).size()
         mean = _ok(part).groupby(["lam", "lr"])[metric].mean().reindex(full.index)
         grid = mean.unstack("lr")  # (n_lam, n_lr)
-        best_by_lr = grid.idxmin(axis=0).dropna()
+        best_by_lr = grid.dropna(axis=1, how="all").idxmin(axis=0)  # lr -> argmin lam
         pos = best_by_lr[best_by_lr > 0]
         slope = np.nan
         if len(pos) >= 3:
@@ -97,7 +97,9 @@ def reading(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
         if s:
             out.append(s)
     if selection is not None and len(selection) and "ridge_lam" in selection:
-        for row in selection.dropna(subset=["ridge_lam"]).itertuples(index=False):
+        ridge_rows = selection.dropna(subset=["ridge_lam"]).drop_duplicates(
+            ["optimizer", "regularizer"])
+        for row in ridge_rows.itertuples(index=False):
             out.append(f"The closed-form ridge optimum for {group_label(row.optimizer, row.regularizer)}"
                        f" is λ = {_g(row.ridge_lam)} with test MSE {_g(row.ridge_test_mse)}.")
     elif ridge is not None and len(ridge):
@@ -122,7 +124,8 @@ def reading(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
         stats = heatmap_stats(configs)
         for r in stats.itertuples(index=False):
             if np.isfinite(r.slope):
-                shape = ("a diagonal (best λ falls as lr grows)" if r.slope < -0.5 else
+                shape = ("a diagonal (best λ falls as lr grows)" if r.slope <= -0.4 else
+                         "a diagonal (best λ grows with lr)" if r.slope >= 0.4 else
                          "separable (best λ barely depends on lr)" if abs(r.slope) < 0.25 else
                          "in between")
                 out.append(f"On the lr × λ grid, {group_label(r.optimizer, r.regularizer)} is "

@@ -160,3 +160,44 @@ def double_descent_theory(n_features: int, ratios: np.ndarray, *, w_star: float,
         rows.append({"ratio": ratio, "curve": "optimal",
                      "risk": theory.optimal_risk(d / n_eff, r2, sigma2) + sigma2})
     return pd.DataFrame(rows)
+
+
+def ridge_for(run: dict[str, Any]) -> pd.DataFrame | None:
+    """The run's closed-form ridge test MSE along lam (``regularizer, loss, lam, test_mse``).
+
+    A sweep's own ``ridge.parquet`` (same draws, same validation rule) when present and the
+    run has one n_train; otherwise recomputed by ``ridge_reference``.
+    """
+    configs, table = run["configs"], run.get("ridge")
+    if table is not None and len(table) and "ridge_test_mse" in table:
+        if "n_train" in table and table["n_train"].nunique() > 1:
+            return None
+        if "noise" in table:
+            table = table[table["noise"] == table["noise"].iloc[0]]
+        out = table.rename(columns={"ridge_test_mse": "test_mse", "ridge_val_mse": "val_mse"})
+        return out[[c for c in ("regularizer", "loss", "lam", "test_mse", "val_mse") if c in out]]
+    return ridge_reference(configs, run["manifest"])
+
+
+def exact_double_descent(run: dict[str, Any]) -> pd.DataFrame | None:
+    """From a sweep's ``ridge.parquet``: the closed-form test MSE per n_train at the smallest
+    lam of the grid and at the best lam (by closed-form validation error, else test).
+
+    Columns ``ratio, curve, test_mse`` with curve in {``exact, smallest λ``, ``exact, best λ``}.
+    """
+    table, configs = run.get("ridge"), run["configs"]
+    if table is None or not len(table) or "n_train" not in table or "n_features" not in configs:
+        return None
+    d = int(configs["n_features"].iloc[0])
+    table = table[table["noise"] == table["noise"].iloc[0]] if "noise" in table else table
+    table = table[table["regularizer"] == table["regularizer"].iloc[0]]
+    by = "ridge_val_mse" if "ridge_val_mse" in table and table["ridge_val_mse"].notna().any() \
+        else "ridge_test_mse"
+    rows = []
+    for n, part in table.groupby("n_train"):
+        grid = part[part["in_grid"]] if "in_grid" in part else part
+        small = grid.loc[grid["lam"].idxmin()]
+        best = part.loc[part[by].idxmin()]
+        rows.append({"ratio": n / d, "curve": "exact, smallest λ", "test_mse": small["ridge_test_mse"]})
+        rows.append({"ratio": n / d, "curve": "exact, best λ", "test_mse": best["ridge_test_mse"]})
+    return pd.DataFrame(rows)

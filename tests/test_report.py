@@ -1,0 +1,122 @@
+"""Report pieces (escaping, script-safe JSON, the reading, lr x lam shape), ``wdlab report``,
+and the figure presets end to end at reduced size."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from wdlab.cli import app
+from wdlab.report import heatmap_stats, reading
+from wdlab.report.html import esc, safe_json, table
+
+runner = CliRunner()
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+
+def test_safe_json_cannot_close_the_script():
+    obj = {"name": "</script><script>alert(1)</script>", "x": [1.0, float("nan")],
+           "c": "<!-- \u2028 &"}
+    text = safe_json(obj)
+    assert "</" not in text and "<!--" not in text and "<" not in text and "\u2028" not in text
+    back = json.loads(text)
+    assert back == {"name": obj["name"], "x": [1.0, None], "c": obj["c"]}
+
+
+def test_tables_escape_cells_and_headers():
+    df = pd.DataFrame({PAYLOAD: [PAYLOAD], "lam": [0.5]})
+    html = table(df, table_id='x" onclick="y', sortable=True)
+    assert "<img" not in html and 'onclick="y"' not in html
+    assert esc(PAYLOAD) in html and 'data-v="0.5"' in html
+
+
+def _grid(fn, lrs, lams):
+    rows = [dict(optimizer="adam", regularizer="weight_decay", lr=lr, lam=lam, status="ok",
+                 test_mse=fn(np.log10(lr), np.log10(lam)), config_id=i)
+            for i, (lr, lam) in enumerate((a, b) for a in lrs for b in lams)]
+    return pd.DataFrame(rows)
+
+
+def test_heatmap_stats_tells_diagonal_from_separable():
+    lrs, lams = np.logspace(-4, 0, 9), np.logspace(-4, 1, 11)
+    diagonal = heatmap_stats(_grid(lambda a, b: 1 + (a + b + 3) ** 2, lrs, lams))
+    separable = heatmap_stats(_grid(lambda a, b: 1 + (b + 1) ** 2 + 0.1 * a ** 2, lrs, lams))
+    assert diagonal["slope"].iloc[0] == pytest.approx(-1.0, abs=0.15)
+    assert abs(separable["slope"].iloc[0]) < 0.05
+    assert separable["best_lam"].iloc[0] == pytest.approx(0.1)
+    text = reading(_grid(lambda a, b: 1 + (a + b + 3) ** 2, lrs, lams))
+    assert "a diagonal (best λ falls as lr grows)" in text
+
+
+def test_reading_states_the_numbers():
+    configs = pd.DataFrame({"config_id": [0, 1, 2, 3], "optimizer": "adam", "regularizer": "mean",
+                            "lam": [0.0, 3.0, 0.0, 3.0], "lr": 0.05, "status": "ok",
+                            "test_mse": [170.0, 130.0, 174.0, 142.0], "n_train": 10,
+                            "n_features": 200, "init_scale": 1.0})
+    text = reading(configs)
+    assert "λ = 3 cut the mean test MSE from 172 at λ = 0 to 136" in text
+    assert "init_scale²·(d − n) = 190" in text
+    configs.loc[3, ["status", "test_mse"]] = ["diverged", np.nan]
+    assert "1 diverged" in reading(configs)
+
+
+def test_cli_report_errors_are_one_line(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and res.output.startswith("error: RUN_DIR") and "Traceback" not in res.output
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(app, ["report", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "configs.parquet" in res.output
+    assert not (tmp_path / "empty" / "report.html").exists()
+
+
+def test_cli_report_on_reproduce_run(tmp_path):
+    out = tmp_path / "seed"
+    res = runner.invoke(app, ["reproduce", "seed", "--out", str(out), "--epochs", "10"])
+    assert res.exit_code == 0, res.output
+    first = (out / "report.html").read_text()  # --report is the default
+    (out / "report.html").unlink()
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert len(html) == len(first) and "plotly" in html.lower()
+    assert "<script src" not in html and "<link" not in html  # plotly.js is inline
+    for name in ("validation", "norm_path", "coef_path"):
+        assert (out / "figures" / f"{name}.png").is_file() and (out / "figures" / f"{name}.svg").is_file()
+
+
+@pytest.mark.slow
+def test_preset_adamw_fig2_reduced(tmp_path):
+    pytest.importorskip("wdlab.sweep", reason="the presets run on wdlab.sweep (issue 4)")
+    from wdlab.figure_presets import run_preset
+
+    out = run_preset("adamw-fig2", out=tmp_path / "fig2", reduced=True)
+    configs = pd.read_parquet(out / "configs.parquet")
+    groups = set(zip(configs.optimizer, configs.regularizer, strict=True))
+    assert groups == {("sgd", "weight_decay"), ("sgd", "decoupled"), ("adam", "weight_decay"),
+                      ("adamw", "decoupled"), ("adamw", "independent")}
+    assert configs.lr.nunique() == 3 and configs.lam.nunique() == 5
+    for name in ("heatmaps", "validation"):
+        assert (out / "figures" / f"{name}.png").is_file()
+    html = (out / "report.html").read_text()
+    assert html.count('id="heatmap-') == 5
+    stats = heatmap_stats(configs)
+    assert len(stats) == 5 and stats["best_mse"].notna().all()
+
+
+@pytest.mark.slow
+def test_preset_double_descent_reduced(tmp_path):
+    pytest.importorskip("wdlab.sweep", reason="the presets run on wdlab.sweep (issue 4)")
+    res = runner.invoke(app, ["reproduce", "double-descent", "--reduced",
+                              "--out", str(tmp_path / "dd")])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "dd"
+    configs = pd.read_parquet(out / "configs.parquet")
+    assert sorted(configs.n_train.unique()) == [5, 10, 20]
+    assert (configs.init_scale == 0).all() and configs.lam.min() == 1e-6
+    assert (out / "figures" / "double_descent.png").is_file()
+    assert (out / "figures" / "double_descent.svg").is_file()
+    assert (out / "report.html").is_file()
