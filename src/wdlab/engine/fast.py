@@ -291,7 +291,7 @@ def run_graphs(runner, theta, states, t, alive, diverged, loss0, epochs, etas, C
     E = etas.shape[0]
     B = min(GRAPH_BLOCK, E)
     n_blocks = E // B
-    if n_blocks < 2:
+    if n_blocks < 1:
         return theta, states, t, alive, diverged, 0
     flat, spec_tree = _flatten(states)
     try:
@@ -304,9 +304,8 @@ def run_graphs(runner, theta, states, t, alive, diverged, loss0, epochs, etas, C
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for _ in range(2):
-                _block(runner, s_theta.clone(), [x.clone() for x in s_states], spec_tree, s_t,
-                       s_alive, s_div, loss0, s_epoch, s_eta, C, chain, s_met, write=False)
+            _block(runner, s_theta.clone(), [x.clone() for x in s_states], spec_tree, s_t,
+                   s_alive, s_div, loss0, s_epoch[:2], s_eta[:2], C, chain, s_met, write=False)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
@@ -336,9 +335,12 @@ def _block(runner, theta, flat, spec_tree, t, alive, div, loss0, s_epoch, s_eta,
     """B epochs on static buffers, every epoch recorded into s_met; results copied back."""
     states = _unflatten(flat, spec_tree)
     th, st, tt, al, dv = theta, states, t, alive, div
+    epoch, eta = s_epoch[0].clone(), s_eta[0].clone()  # 0-d, the same inputs every epoch
     for j in range(s_epoch.shape[0]):
-        th, st, tt, al, dv, met = runner(th, st, tt, al, dv, loss0, s_epoch[j], s_eta[j], C,
-                                         chain, record=True)
+        epoch.copy_(s_epoch[j])
+        eta.copy_(s_eta[j])
+        th, st, tt, al, dv, met = runner(th, st, tt, al, dv, loss0, epoch, eta, C, chain,
+                                         record=True)
         s_met[j].copy_(met)
     if write:
         theta.copy_(th)
