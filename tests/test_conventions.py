@@ -119,3 +119,35 @@ def test_same_minimiser(v, a, b, shape, seed):
     u = translate(v, a, b, n_train=n, n_features=d)
     np.testing.assert_allclose(_minimiser(X, y, u, b), _minimiser(X, y, v, a),
                                rtol=1e-7, atol=1e-9)
+
+
+def _cli_app():
+    try:
+        from wdlab.cli import app
+    except ImportError as exc:  # other commands of the CLI may be mid-edit
+        pytest.skip(f"wdlab.cli does not import: {exc}")
+    return app
+
+
+def test_cli_translate_prints_every_convention():
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(_cli_app(), ["translate", "3", "--from", "seed", "--to", "sklearn",
+                                          "--n-train", "10", "--n-features", "200"],
+                             terminal_width=200)
+    assert res.exit_code == 0, res.output
+    for name in NAMES + DECOUPLED_NAMES:
+        assert name in res.output
+    assert "3 (seed) = 0.15 (sklearn)" in res.output
+    assert "no exact equivalent" in res.output
+
+
+@pytest.mark.parametrize("args", [["--from", "ridge"], ["--from", "seed", "--to", "adamw"]])
+def test_cli_translate_bad_names_are_one_line_errors(args):
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(_cli_app(), ["translate", "3", *args, "--n-train", "10",
+                                          "--n-features", "200"])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    assert res.output.strip().startswith("error:") and res.output.strip().count("\n") == 0

@@ -22,3 +22,4 @@ def main() -> None:
 # Each module registers its commands on ``app``.
 from wdlab.cli import reproduce  # noqa: E402,F401,I001
 from wdlab.cli import report  # noqa: E402,F401
+from wdlab.cli import translate  # noqa: E402,F401
