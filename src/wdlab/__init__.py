@@ -4,8 +4,11 @@ Thousands of small linear models trained as one tensor program, with exact refer
 """
 
 from wdlab.config import ConfigError, DataConfig, ExperimentConfig, TrainConfig
+from wdlab.conventions import conventions_table, translate
 from wdlab.data import Dataset, Problem, init_weights, make_linear, problem_from_datasets
+from wdlab.decompose import decompose_error
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
+from wdlab.ridge import RidgePath, ridge_path
 
 __version__ = "0.1.0"
 
@@ -27,13 +30,18 @@ __all__ = [
     "ExperimentConfig",
     "Hyper",
     "Problem",
+    "RidgePath",
     "TrainConfig",
     "TrainResult",
     "WeightDecayRegressor",
     "WeightDecayRegressorCV",
     "__version__",
+    "conventions_table",
+    "decompose_error",
     "init_weights",
     "make_linear",
     "problem_from_datasets",
+    "ridge_path",
     "train",
+    "translate",
 ]
