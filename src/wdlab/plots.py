@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from wdlab.conventions import describe
 
@@ -199,7 +200,11 @@ def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = 
     ax.set_ylabel(YLABEL)
     ax.set_title("Validation curve: final MSE against λ", fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="best")
+    if len(ax.get_lines()) > 8:  # many groups: the legend goes beside the axes
+        fig.set_size_inches(10.5, 4.6)
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7, loc="best")
     return fig
 
 
@@ -349,6 +354,9 @@ def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
     ax.axvline(1.0, color="0.4", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if ok["ratio"].min() <= t <= ok["ratio"].max()]
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlabel("n_train / n_features")
     ax.set_ylabel("test " + YLABEL)
     ax.set_title("Double descent: the peak at n = d, and optimal λ removes it", fontsize=10)
