@@ -1,0 +1,173 @@
+"""``wdlab fit DATA --target COLUMN``: what weight decay suits my data, and how much does it matter?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wdlab.cli import app
+from wdlab.cli._common import one_line_errors
+
+
+def parse_lams(text: str) -> list[float]:
+    """``lo:hi:count`` (log-spaced, inclusive) and/or comma-separated values, e.g. ``0,1e-3:1e2:30``."""
+    try:
+        from wdlab.spec import parse_values
+    except ImportError:  # the sweep spec module is not installed: the same grammar, minimal
+        parse_values = _parse_values
+    try:
+        lams = parse_values(text)
+    except ValueError as exc:
+        raise ValueError(f"--lam: {exc}") from None
+    if any(not (v >= 0 and v < float("inf")) for v in lams):
+        raise ValueError(f"--lam: every λ must be finite and >= 0, got {text!r}")
+    return sorted(set(lams))
+
+
+def _parse_values(text: str) -> list[float]:
+    import numpy as np
+
+    out: list[float] = []
+    for token in str(text).split(","):
+        parts = token.strip().split(":")
+        try:
+            if len(parts) == 1:
+                out.append(float(parts[0]))
+                continue
+            lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
+        except (ValueError, IndexError):
+            raise ValueError(f"{token.strip()!r} is not a number or lo:hi:count") from None
+        if len(parts) != 3 or count < 1 or not 0 < lo <= hi:
+            raise ValueError(f"range {token.strip()!r}: expected lo:hi:count with 0 < lo <= hi")
+        out.extend(float(v) for v in np.geomspace(lo, hi, count))
+    return out
+
+
+def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:
+    """Every valid (optimizer, regularizer) pair of the two comma-separated lists."""
+    from wdlab.conventions import REGULARIZERS
+    from wdlab.engine import OPTIMIZERS
+
+    opts = [s.strip() for s in optimizer.split(",") if s.strip()]
+    regs = [s.strip() for s in regularizer.split(",") if s.strip()]
+    for flag, names, allowed in (("optimizer", opts, tuple(OPTIMIZERS)),
+                                 ("regularizer", regs, REGULARIZERS)):
+        if not names:
+            raise ValueError(f"--{flag}: empty list")
+        for name in names:
+            if name not in allowed:
+                raise ValueError(f"--{flag}: unknown name {name!r}; expected one of {allowed}")
+    pairs = [(o, r) for o in dict.fromkeys(opts) for r in dict.fromkeys(regs)
+             if r in OPTIMIZERS[o]]
+    if not pairs:
+        raise ValueError(f"--regularizer: no valid pair in {opts} x {regs}; adamw pairs only "
+                         "with decoupled or independent")
+    return pairs
+
+
+@app.command()
+@one_line_errors
+def fit(
+    data: Path = typer.Argument(..., help="CSV or Parquet table, one row per sample."),
+    target: str = typer.Option(..., "--target", help="Column to predict."),
+    features: str | None = typer.Option(None, help="Comma-separated feature columns (default: every other numeric column)."),
+    lam: str = typer.Option("1e-3:1e2:30", help="λ grid: lo:hi:count (log-spaced) and/or values, e.g. 0,1e-3:1e2:30."),
+    optimizer: str = typer.Option("adam", help="Optimizers, comma-separated: sgd, adam, adamw."),
+    regularizer: str = typer.Option("mean", help="Regularizers, comma-separated: mean, half_sum, sum, weight_decay, decoupled, independent."),
+    loss: str = typer.Option("mse", help="mse or half_mse."),
+    lr: float = typer.Option(0.05, help="Learning rate."),
+    epochs: int = typer.Option(2000, help="Epochs per model."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Minibatch size (default full batch)."),
+    schedule: str = typer.Option("cosine", help="cosine or constant."),
+    test_size: float = typer.Option(0.2, "--test-size", help="Fraction of rows held out for the test MSE."),
+    folds: int = typer.Option(5, help="Cross-validation folds on the training rows."),
+    standardize: bool = typer.Option(True, "--standardize/--no-standardize", help="Standardize features and target with training statistics."),
+    dropna: bool = typer.Option(False, "--dropna", help="Drop rows with NaN/inf instead of failing."),
+    seed: int = typer.Option(0, help="Seed of the split, folds, init and minibatches."),
+    dtype: str = typer.Option("float64", help="float32 or float64."),
+    device: str = typer.Option("cpu", help="cpu or cuda[:N]."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/fit-<file>-<UTC time>)."),
+    force: bool = typer.Option(False, help="Overwrite a completed run in --out."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+) -> None:
+    """Sweep λ by k-fold CV on your own table; print the best λ (CV and 1-SE), its test
+    error, the unregularized baseline and the closed-form ridge answer."""
+    import warnings
+
+    from wdlab.fitrun import FitOptions
+    from wdlab.store import RunDir, default_run_dir
+    from wdlab.userdata import check_split, load
+
+    # 1. validate every option and the data before anything is created
+    lams = parse_lams(lam)
+    pairs = _pairs(optimizer, regularizer)
+    if loss not in ("mse", "half_mse"):
+        raise ValueError(f"--loss: expected 'mse' or 'half_mse', got {loss!r}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"--schedule: expected 'cosine' or 'constant', got {schedule!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"--dtype: expected 'float32' or 'float64', got {dtype!r}")
+    if not lr > 0:
+        raise ValueError(f"--lr: must be > 0, got {lr!r}")
+    if epochs < 1:
+        raise ValueError(f"--epochs: must be >= 1, got {epochs}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
+    if seed < 0:
+        raise ValueError(f"--seed: must be >= 0, got {seed}")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"--device: expected 'cpu' or 'cuda[:N]', got {device!r}")
+    names = None if features is None else [s.strip() for s in features.split(",") if s.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = load(data, target, names, dropna=dropna)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    if table.skipped_non_numeric:
+        typer.echo(f"note: skipping non-numeric columns {', '.join(table.skipped_non_numeric)} "
+                   "(choose columns with --features)", err=True)
+    if table.dropped_rows:
+        typer.echo(f"note: --dropna dropped {table.dropped_rows} incomplete rows", err=True)
+    check_split(table.X.shape[0], test_size, folds)
+    opts = FitOptions(lams=lams, pairs=pairs, loss=loss, lr=lr, epochs=epochs,
+                      batch_size=batch_size, schedule=schedule, test_size=test_size,
+                      folds=folds, standardize=standardize, seed=seed, dtype=dtype, device=device)
+    path = Path(out) if out is not None else default_run_dir(f"fit-{Path(data).stem}")
+    run = RunDir(path, force=force)  # refuses a completed run before any training
+
+    # 2. train (nothing written yet), 3. write
+    from wdlab.fitrun import run_fit, write_fit_run
+
+    results = run_fit(table, opts)
+    manifest = {"config": {**opts.to_json(), "data": str(data), "target": target,
+                           "features": table.features, "dropped_constant": table.dropped_constant,
+                           "dropped_rows": table.dropped_rows, "dropna": dropna},
+                "seeds": {"seed": seed}, "split": results.info, "baseline": results.baseline}
+    report_path = write_fit_run(run, results, manifest, report=report)
+    _print(results, run.path, report_path, report)
+
+
+def _print(results, run_dir: Path, report_path, report: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    g = lambda v: "—" if v is None or v != v else f"{v:.4g}"  # noqa: E731
+    t = Table(title="weight decay by k-fold CV (test split held out)")
+    for col in ("optimizer + regularizer", "λ CV", "test MSE", "R²", "λ 1-SE", "test MSE",
+                "R²", "ridge λ (closed form)", "test MSE", "R²"):
+        t.add_column(col, justify="right")
+    for r in results.selection.itertuples(index=False):
+        t.add_row(f"{r.optimizer} + {r.regularizer}", g(r.best_lam), g(r.best_test_mse),
+                  g(r.best_test_r2), g(r.lam_1se), g(r.test_mse_1se), g(r.test_r2_1se),
+                  g(r.ridge_lam), g(r.ridge_test_mse), g(r.ridge_test_r2))
+    console = Console(width=160)
+    console.print(t)
+    b = results.baseline
+    console.print(f"unregularized baseline ({b['kind']}, closed form): test MSE {g(b['test_mse'])}, "
+                  f"R² {g(b['test_r2'])}")
+    console.print("ridge λ: the closed-form k-fold CV choice on the same folds, same convention "
+                  "(— for the decoupled decays, which have no ridge equivalent)")
+    if report and report_path is None:
+        console.print("report.html: not written (wdlab.report is not installed)")
+    console.print(f"run directory: [bold]{run_dir}[/bold]")

@@ -1,0 +1,279 @@
+"""``wdlab fit``'s library half: user table -> split -> batched k-fold CV per optimizer/regularizer
+pair -> tables, figures and a run directory.
+
+For each pair, every (lam x fold) model and the full-train refit of every lam are ONE engine
+call (``WeightDecayRegressorCV``). With ``standardize`` the features and the target are
+standardised with training-split statistics; errors and coefficients are reported in the
+target's own units (coefficients per training standard deviation of each feature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wdlab.conventions import COUPLED
+from wdlab.userdata import UserTable
+
+#: Recorded epochs per curve (evenly spaced, the last epoch always included).
+CURVE_POINTS = 100
+#: Features labelled by name in the coefficient-path figure (largest |coef| first).
+LABELLED_FEATURES = 12
+
+
+@dataclass
+class FitOptions:
+    """Everything ``wdlab fit`` was asked to do (validated by the CLI before any work)."""
+
+    lams: list[float]
+    pairs: list[tuple[str, str]]
+    loss: str = "mse"
+    lr: float = 0.05
+    epochs: int = 2000
+    batch_size: int | None = None
+    schedule: str = "cosine"
+    test_size: float = 0.2
+    folds: int = 5
+    standardize: bool = True
+    seed: int = 0
+    dtype: str = "float64"
+    device: str = "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["pairs"] = [f"{o}+{r}" for o, r in self.pairs]
+        return d
+
+
+@dataclass
+class FitResults:
+    """The tables of one ``wdlab fit`` run."""
+
+    configs: pd.DataFrame
+    curves: pd.DataFrame
+    selection: pd.DataFrame
+    ridge: pd.DataFrame
+    coefficients: pd.DataFrame
+    baseline: dict[str, float]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def split(table: UserTable, opts: FitOptions):
+    """Seeded train/test split, and standardisation fitted on the training rows only."""
+    rng = np.random.default_rng(opts.seed)
+    n = table.X.shape[0]
+    n_test = max(1, int(round(opts.test_size * n)))
+    perm = rng.permutation(n)
+    te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    X_tr, X_te, y_tr, y_te = table.X[tr], table.X[te], table.y[tr], table.y[te]
+    x_mean, x_std = np.zeros(X_tr.shape[1]), np.ones(X_tr.shape[1])
+    y_mean, y_std = 0.0, 1.0
+    if opts.standardize:
+        x_mean, x_std = X_tr.mean(0), X_tr.std(0)
+        x_std = np.where(x_std > 0, x_std, 1.0)
+        y_mean, y_std = float(y_tr.mean()), float(y_tr.std()) or 1.0
+    scale = dict(x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std)
+    return ((X_tr - x_mean) / x_std, (y_tr - y_mean) / y_std,
+            (X_te - x_mean) / x_std, (y_te - y_mean) / y_std, scale, tr, te)
+
+
+def _r2(mse, y_test_scaled: np.ndarray):
+    """1 - MSE / Var(y_test); nan when the test targets are constant (e.g. one test row)."""
+    var = float(np.var(y_test_scaled))
+    return 1.0 - np.asarray(mse) / var if var > 0 else np.full(np.shape(mse), np.nan)
+
+
+def run_fit(table: UserTable, opts: FitOptions) -> FitResults:
+    """Cross-validate every lam for every pair, refit, score on the test split."""
+    from sklearn.model_selection import KFold
+
+    from wdlab.estimator import WeightDecayRegressorCV
+    from wdlab.ridge import ridge_path
+
+    X_tr, y_tr, X_te, y_te, scale, tr, te = split(table, opts)
+    s2 = scale["y_std"] ** 2  # MSE back to the target's units
+    lams = np.asarray(opts.lams, dtype=np.float64)
+    L, E = len(lams), opts.epochs
+    rec = sorted({int(v) for v in np.linspace(0, E, CURVE_POINTS + 1)} | {E})
+    folds = KFold(opts.folds, shuffle=True, random_state=opts.seed)
+    configs, curves, selection, ridge_rows, coef_rows = [], [], [], [], []
+    for p, (opt, reg) in enumerate(opts.pairs):  # one engine call per optimizer/regularizer
+        cv = WeightDecayRegressorCV(
+            lams, cv=folds, penalty=reg, loss=opts.loss, optimizer=opt, lr=opts.lr,
+            epochs=E, batch_size=opts.batch_size, schedule=opts.schedule, dtype=opts.dtype,
+            device=opts.device, random_state=opts.seed,
+        ).fit(X_tr, y_tr, X_test=X_te, y_test=y_te, record_epochs=rec)
+        bf, res = cv.batch_fit_, cv.cv_results_
+        F = bf.shape[0] - 1
+        div = bf.diverged_epoch[F, 0]  # (L,)
+        test_mse = bf.final("test_mse")[F, 0] * s2  # (L,)
+        ids = p * L + np.arange(L)
+        ok = (div < 0) & ~res["diverged"]
+        frame = pd.DataFrame({
+            "config_id": ids, "optimizer": opt, "regularizer": reg, "loss": opts.loss,
+            "lam": lams, "lr": opts.lr, "epochs": E, "batch_size": opts.batch_size or 0,
+            "schedule": opts.schedule, "status": np.where(ok, "ok", "diverged"),
+            "diverged_epoch": np.where(div >= 0, div, -1),
+            "train_mse": bf.final("train_mse")[F, 0] * s2,
+            "val_mse": res["mean_test_mse"] * s2, "val_sem": res["sem_test_mse"] * s2,
+            "test_mse": test_mse, "test_r2": _r2(test_mse * 1.0 / s2, y_te),
+            "w_norm": np.linalg.norm(cv.coef_path_, axis=1) * scale["y_std"],
+            "n_train": len(tr), "n_test": len(te), "n_features": X_tr.shape[1],
+            "folds": F, "dtype": opts.dtype,
+        })
+        for col in ("train_mse", "val_mse", "test_mse", "test_r2", "w_norm"):
+            frame.loc[~ok, col] = np.nan
+        configs.append(frame)
+        curves.append(_curves(bf, ids, F, s2))
+        for i, lam in enumerate(lams):
+            coef_rows.append(pd.DataFrame({
+                "optimizer": opt, "regularizer": reg, "lam": lam, "feature": table.features,
+                "coef": cv.coef_path_[i] * scale["y_std"]}))
+        ridge_lam = ridge_test = np.nan
+        if reg in COUPLED:
+            path = ridge_path(X_tr, y_tr, lams, opts.loss, reg, X_test=X_te, y_test=y_te)
+            r_test = path.test_mse.numpy() * s2
+            ridge_rows.append(pd.DataFrame({
+                "optimizer": opt, "regularizer": reg, "loss": opts.loss, "lam": lams,
+                "ridge_val_mse": res["ridge_mean_test_mse"] * s2, "ridge_test_mse": r_test}))
+            ridge_lam = cv.ridge_lam_
+            ridge_test = float(r_test[int(np.flatnonzero(lams == ridge_lam)[0])])
+        i_min, i_1se = _index(lams, cv.lam_min_), _index(lams, cv.lam_1se_)
+        selection.append({
+            "optimizer": opt, "regularizer": reg, "loss": opts.loss,
+            "best_lam": cv.lam_min_, "best_val_mse": frame["val_mse"][i_min],
+            "best_test_mse": test_mse[i_min], "best_test_r2": frame["test_r2"][i_min],
+            "lam_1se": cv.lam_1se_, "test_mse_1se": test_mse[i_1se],
+            "test_r2_1se": frame["test_r2"][i_1se],
+            "ridge_lam": ridge_lam, "ridge_test_mse": ridge_test,
+            "ridge_test_r2": float(_r2(ridge_test / s2, y_te)) if np.isfinite(ridge_test) else np.nan,
+        })
+    ols = ridge_path(X_tr, y_tr, [0.0], X_test=X_te, y_test=y_te)
+    base_mse = float(ols.test_mse[0]) * s2
+    baseline = {"test_mse": base_mse, "test_r2": float(_r2(base_mse / s2, y_te)),
+                "kind": "least squares" if X_tr.shape[0] > X_tr.shape[1] else "min-norm least squares"}
+    info = {"n_rows": int(table.X.shape[0]), "n_train": len(tr), "n_test": len(te),
+            "features": table.features, "target": table.target, **{k: np.asarray(v).tolist()
+                                                                   for k, v in scale.items()}}
+    return FitResults(pd.concat(configs, ignore_index=True), pd.concat(curves, ignore_index=True),
+                      pd.DataFrame(selection), pd.concat(ridge_rows, ignore_index=True)
+                      if ridge_rows else pd.DataFrame(), pd.concat(coef_rows, ignore_index=True),
+                      baseline, info)
+
+
+def _index(lams: np.ndarray, lam: float) -> int:
+    return int(np.flatnonzero(lams == lam)[0])
+
+
+def _curves(bf, ids: np.ndarray, F: int, s2: float) -> pd.DataFrame:
+    """Long form curves of the full-train refit of every lam (val = mean over folds)."""
+    epochs = np.asarray(bf.result.epochs)
+    R, L = len(epochs), len(ids)
+    cols = {"config_id": np.repeat(ids, R), "epoch": np.tile(epochs, L)}
+    for name, part in (("train_mse", bf.curve("train_mse")[:, F, 0]),
+                       ("val_mse", bf.curve("val_mse")[:, :F, 0].mean(1)),
+                       ("test_mse", bf.curve("test_mse")[:, F, 0])):
+        cols[name] = (part * s2).T.reshape(-1)  # (R, L) -> config-major
+    cols["w_norm"] = bf.curve("w_norm")[:, F, 0].T.reshape(-1) * np.sqrt(s2)
+    df = pd.DataFrame(cols)
+    div = bf.diverged_epoch[F, 0]  # (L,)
+    cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
+    return df[df["epoch"].to_numpy() < cut].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Figures and the run directory
+# ------------------------------------------------------------------------------------------
+
+
+def coefficient_figure(coefs: pd.DataFrame, selection: pd.DataFrame):
+    """Coefficient paths against lam for the first pair, the largest features labelled by name."""
+    from matplotlib.figure import Figure
+
+    first = selection.iloc[0]
+    part = coefs[(coefs["optimizer"] == first["optimizer"])
+                 & (coefs["regularizer"] == first["regularizer"])]
+    wide = part.pivot(index="lam", columns="feature", values="coef")  # (L, D)
+    wide = wide[[f for f in dict.fromkeys(part["feature"])]]
+    lams = wide.index.to_numpy()
+    pos = lams > 0
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    top = wide.abs().max(axis=0).sort_values(ascending=False).index[:LABELLED_FEATURES]
+    for name in wide.columns:
+        lab = name in top
+        ax.plot(lams[pos], wide[name].to_numpy()[pos], lw=1.4 if lab else 0.6,
+                alpha=1.0 if lab else 0.35, color=None if lab else "0.5",
+                label=str(name) if lab else None)
+    ax.set_xscale("log")
+    ax.axhline(0, color="0.3", lw=0.5)
+    for lam, style, word in ((first["best_lam"], "-", "CV min"), (first["lam_1se"], "--", "1-SE")):
+        ax.axvline(lam, color="k", ls=style, lw=0.8, label=f"{word}: λ = {lam:.3g}")
+    ax.set_xlabel(f"λ ({first['regularizer']} convention)")
+    ax.set_ylabel("coefficient (target units per feature SD)")
+    ax.set_title(f"Coefficient paths: {first['optimizer']} + {first['regularizer']}", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
+
+
+def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFrame):
+    """Mean CV MSE +- one standard error against lam per pair, with the closed form dashed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, row in enumerate(selection.itertuples(index=False)):
+        part = configs[(configs["optimizer"] == row.optimizer)
+                       & (configs["regularizer"] == row.regularizer) & (configs["lam"] > 0)]
+        color = f"C{i % 10}"
+        ax.errorbar(part["lam"], part["val_mse"], yerr=part["val_sem"], color=color, lw=1.2,
+                    capsize=2, label=f"{row.optimizer}+{row.regularizer}: CV")
+        ax.plot(part["lam"], part["test_mse"], color=color, lw=0.8, ls=":",
+                label=f"{row.optimizer}+{row.regularizer}: test")
+        ax.axvline(row.best_lam, color=color, lw=0.7)
+        ax.axvline(row.lam_1se, color=color, lw=0.7, ls="--")
+        if len(ridge):
+            r = ridge[(ridge["optimizer"] == row.optimizer) & (ridge["regularizer"] == row.regularizer)
+                      & (ridge["lam"] > 0)]
+            if len(r):
+                ax.plot(r["lam"], r["ridge_val_mse"], color="k", lw=0.8, ls="--",
+                        label=f"closed form ({row.regularizer}): CV" if i == 0 else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("λ")
+    ax.set_ylabel("MSE (target units)")
+    ax.set_title("k-fold CV error (mean ± SE); solid line: CV min, dashed: 1-SE", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report: bool) -> Path:
+    """Tables, figures, manifest (running, then complete) and report.html if available."""
+    import importlib.util
+
+    from wdlab.store import provenance
+
+    run.create()
+    base = {"kind": "fit", **manifest, "provenance": provenance(manifest["config"]["device"])}
+    run.manifest({**base, "status": "running"})
+    run.table("configs", results.configs)
+    run.table("curves", results.curves)
+    run.table("selection", results.selection)
+    run.table("coefficients", results.coefficients)
+    if len(results.ridge):
+        run.table("ridge", results.ridge)
+    run.figure("coefficients", coefficient_figure(results.coefficients, results.selection))
+    run.figure("cv_curve", cv_figure(results.configs, results.selection, results.ridge))
+    report_path = None
+    if report and importlib.util.find_spec("wdlab.report") is not None:
+        from wdlab.report import write_report
+
+        report_path = write_report(run.path)
+    files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
+    run.manifest({**base, "status": "complete", "files": files})
+    return report_path
