@@ -22,13 +22,27 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 MANIFEST = "manifest.json"
+
+#: TEST-ONLY hook: when this environment variable is set to a substring of a target path, the
+#: process SIGKILLs itself after writing that file's temporary twin and before ``os.replace``,
+#: to test that a kill mid-write never leaves a partial file under the real name. Never set it
+#: outside tests.
+KILL_BEFORE_REPLACE_ENV = "WDLAB_TEST_KILL_BEFORE_REPLACE"
+
+
+def _test_kill_point(path: Path) -> None:
+    needle = os.environ.get(KILL_BEFORE_REPLACE_ENV)
+    if needle and needle in str(path):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
@@ -40,6 +54,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
         write(Path(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        _test_kill_point(path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -74,6 +89,54 @@ def write_table(path: Path | str, df: pd.DataFrame, *, csv: bool = True) -> Path
     _atomic(path, lambda p: df.to_parquet(p, index=False))
     if csv:
         _atomic(path.with_suffix(".csv"), lambda p: df.to_csv(p, index=False))
+    return path
+
+
+def write_table_stream(path: Path | str, parts: Iterable[Any], *, csv: bool = True) -> Path:
+    """Atomically write a table given as parts (pyarrow Tables or DataFrames, same columns).
+
+    Memory stays bounded by one part: each part becomes one parquet row group (and is
+    appended to the .csv twin, formatted like ``write_table``). Both files are written to
+    temporary names and moved into place at the end; an empty ``parts`` is an error.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path).with_suffix(".parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    targets = [path] + ([path.with_suffix(".csv")] if csv else [])
+    tmps = []
+    for target in targets:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmps.append(Path(tmp))
+    writer = None
+    try:
+        with contextlib.ExitStack() as stack:
+            fh = stack.enter_context(open(tmps[1], "w", encoding="utf-8", newline="")) if csv else None
+            for part in parts:
+                table = part if isinstance(part, pa.Table) else pa.Table.from_pandas(
+                    part, preserve_index=False)
+                if writer is None:
+                    schema = table.schema
+                    writer = stack.enter_context(pq.ParquetWriter(tmps[0], schema))
+                table = table.select(schema.names).cast(schema)
+                writer.write_table(table)
+                if fh is not None:
+                    frame = table.to_pandas()
+                    frame.to_csv(fh, index=False, header=fh.tell() == 0)
+            if writer is None:
+                raise ValueError(f"{path.name}: no parts to write")
+        for tmp, target in zip(tmps, targets, strict=True):
+            with open(tmp, "rb") as fb:
+                os.fsync(fb.fileno())
+            _test_kill_point(target)
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
     return path
 
 

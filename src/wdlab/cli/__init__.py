@@ -24,3 +24,4 @@ from wdlab.cli import reproduce  # noqa: E402,F401,I001
 from wdlab.cli import report  # noqa: E402,F401
 from wdlab.cli import translate  # noqa: E402,F401
 from wdlab.cli import fit  # noqa: E402,F401
+from wdlab.cli import sweep  # noqa: E402,F401

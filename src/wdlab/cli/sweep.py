@@ -1,0 +1,193 @@
+"""``wdlab sweep SPEC`` / ``wdlab sweep --preset seed --lam 1e-3:1e2:50 --seeds 20``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wdlab.cli import app
+from wdlab.cli._common import EXIT_BAD_INPUT, fail, one_line_errors
+
+_AXIS = "Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'."
+
+
+@app.command()
+@one_line_errors
+def sweep(
+    spec_file: Path | None = typer.Argument(None, metavar="[SPEC]",
+                                            help="Sweep spec file (.toml, .yaml); flags override it."),
+    preset: str | None = typer.Option(None, help="Defaults for data and training: seed or d2l."),
+    lam: str | None = typer.Option(None, help="λ values in the regularizer's convention, e.g. 1e-3:1e2:50 (50 log-spaced) or 0,0.1,3."),
+    lr: str | None = typer.Option(None, help="Learning rates (axis)."),
+    optimizer: str | None = typer.Option(None, help="Optimizers: sgd, adam, adamw (axis)."),
+    regularizer: str | None = typer.Option(None, help="Regularizers: mean, half_sum, sum, weight_decay, decoupled, independent (axis)."),
+    pairs: str | None = typer.Option(None, help="Explicit optimizer+regularizer pairs, e.g. adam+mean,adamw+decoupled."),
+    loss: str | None = typer.Option(None, help="Losses: mse, half_mse (axis)."),
+    momentum: str | None = typer.Option(None, help="SGD momentum (axis)."),
+    epochs: str | None = typer.Option(None, help="Epochs (axis)."),
+    batch_size: str | None = typer.Option(None, "--batch-size", help="Batch sizes, 'full' = full batch (axis)."),
+    schedule: str | None = typer.Option(None, help="constant, cosine (axis)."),
+    init_scale: str | None = typer.Option(None, "--init-scale", help="w0 ~ N(0, init_scale²) (axis)."),
+    init_seed: str | None = typer.Option(None, "--init-seed", help="'data' (w0 seed = data seed) or seeds (axis)."),
+    seeds: str | None = typer.Option(None, help="Data draws: N (seeds 0..N-1) or a list of seeds."),
+    n_train: str | None = typer.Option(None, "--n-train", help="Training samples per draw (axis)."),
+    noise: str | None = typer.Option(None, help="Label noise σ (axis)."),
+    validation: str | None = typer.Option(None, help="holdout, split or kfold."),
+    folds: str | None = typer.Option(None, help="Folds for --validation kfold."),
+    n_val: str | None = typer.Option(None, "--n-val", help="Holdout samples per draw (default n_test)."),
+    log_points: str | None = typer.Option(None, "--log-points", help="Record ~N log-spaced epochs."),
+    record_every: str | None = typer.Option(None, "--record-every", help="Record every k-th epoch."),
+    chunk_size: str | None = typer.Option(None, "--chunk-size", help="Models per engine call (default: sized to memory)."),
+    memory_gb: str | None = typer.Option(None, "--memory-gb", help="Memory budget per chunk in GiB."),
+    device: str | None = typer.Option(None, help="cpu or cuda[:N]."),
+    dtype: str | None = typer.Option(None, help="float32 or float64."),
+    engine: str | None = typer.Option(None, help="Engine variant: auto, eager or compiled."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/sweep-<name>-<UTC time>)."),
+    resume: Path | None = typer.Option(None, "--resume", metavar="RUN_DIR", help="Finish an interrupted sweep."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a completed or unfinished run in --out."),
+    csv: bool = typer.Option(True, "--csv/--no-csv", help="Also write CSV copies of the tables."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+) -> None:
+    """Run a grid of configurations as batched chunks; write tables, selection and manifest.
+
+    Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'.
+    """
+    from wdlab.spec import build_spec, flag_overrides, load_raw, merge
+    from wdlab.sweep import resume_sweep, run_sweep
+
+    flags = dict(preset=preset, lam=lam, lr=lr, optimizer=optimizer, regularizer=regularizer,
+                 pairs=pairs, loss=loss, momentum=momentum, epochs=epochs,
+                 batch_size=batch_size, schedule=schedule, init_scale=init_scale,
+                 init_seed=init_seed, seeds=seeds, n_train=n_train, noise=noise,
+                 validation=validation, folds=folds, n_val=n_val, log_points=log_points,
+                 record_every=record_every, chunk_size=chunk_size, memory_gb=memory_gb,
+                 device=device, dtype=dtype, engine=engine)
+    given = [k for k, v in flags.items() if v is not None]
+    if resume is not None:
+        if spec_file is not None or given or out is not None or force:
+            what = "SPEC" if spec_file is not None else (
+                f"--{given[0].replace('_', '-')}" if given else ("--out" if out else "--force"))
+            fail(f"--resume: the spec comes from {resume}/manifest.json; drop {what}")
+        bar = _Bar()
+        with bar:
+            path = resume_sweep(resume, csv=None if csv else False, report=report,
+                                on_event=bar.event)
+    else:
+        raw = load_raw(spec_file) if spec_file is not None else {}
+        spec = build_spec(merge(raw, flag_overrides(**flags)))
+        bar = _Bar()
+        with bar:
+            path = run_sweep(spec, out, force=force, csv=csv, report=report, on_event=bar.event)
+    _finish(Path(path), bar)
+
+
+class _Bar:
+    """A rich progress bar on stderr: configurations done, configs/s and ETA."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("configs"),
+            TextColumn("{task.fields[rate]} configs/s"), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
+        self.task = None
+        self.status = "complete"
+        self.failed: list[int] = []
+        self.notes: list[str] = []
+        self._t0 = None
+        self._done0 = 0
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def event(self, ev) -> None:
+        import time
+
+        if ev.kind == "warning":
+            self.console.print(f"[yellow]warning:[/yellow] {ev.message}", markup=True,
+                               highlight=False, soft_wrap=True)
+        elif ev.kind == "note":
+            self.notes.append(ev.message)
+        elif ev.kind == "start":
+            self._t0, self._done0 = time.perf_counter(), ev.configs_done
+            self.task = self.progress.add_task("sweep", total=ev.configs_total,
+                                               completed=ev.configs_done, rate="-")
+        elif ev.kind in ("chunk", "failed") and self.task is not None:
+            dt = time.perf_counter() - self._t0
+            rate = (ev.configs_done - self._done0) / dt if dt > 0 else 0.0
+            self.progress.update(self.task, completed=ev.configs_done, rate=f"{rate:,.0f}")
+            if ev.kind == "failed":
+                self.console.print(f"[red]chunk {ev.chunk} failed:[/red] {ev.message}",
+                                   highlight=False, soft_wrap=True)
+        elif ev.kind == "done":
+            self.status = ev.extra.get("status", "complete")
+            self.failed = ev.extra.get("failed", [])
+
+
+def _finish(path: Path, bar: _Bar) -> None:
+    from rich.console import Console
+
+    console = Console()
+    for note in bar.notes:
+        console.print(note, highlight=False)
+    selection = path / "selection.parquet"
+    if selection.exists():
+        import pandas as pd
+
+        console.print(selection_table(pd.read_parquet(selection)))
+    console.print(f"run directory: [bold]{path}[/bold]", highlight=False)
+    if bar.status != "complete":
+        typer.echo(f"error: {len(bar.failed)} chunk(s) failed ({bar.failed[:5]}...); "
+                   f"wdlab sweep --resume {path} retries them", err=True)
+        raise typer.Exit(1)
+
+
+#: Group keys worth a column in the printed table when they vary across rows.
+_VARYING = ("loss", "lr", "momentum", "beta1", "beta2", "epochs", "batch_size", "schedule",
+            "init_scale", "n_train", "noise")
+
+
+def selection_table(sel, max_rows: int = 40):
+    """A rich table of the selection: best λ (validation), 1-SE λ, their test MSE, ridge."""
+    import numpy as np
+    from rich.table import Table
+
+    from wdlab.conventions import describe
+
+    def g(v) -> str:
+        return "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"
+
+    varying = [k for k in _VARYING if k in sel and sel[k].nunique(dropna=False) > 1]
+    table = Table(title="Model selection (λ in each regularizer's convention; mean over seeds)")
+    for col in ["optimizer", "regularizer", *varying, "best λ", "val MSE", "test MSE",
+                "λ 1-SE", "test MSE 1-SE", "ridge λ", "ridge test MSE"]:
+        table.add_column(col, justify="left" if col in ("optimizer", "regularizer") else "right")
+    for row in sel.head(max_rows).to_dict("records"):
+        test = g(row["best_test_mse"])
+        if np.isfinite(row.get("best_test_mse_ci95", np.nan)):
+            test += f" ± {row['best_test_mse_ci95']:.2g}"
+        table.add_row(row["optimizer"], f"{row['regularizer']} {describe(row['regularizer'])}",
+                      *[g(row[k]) if not isinstance(row[k], str) else row[k] for k in varying],
+                      g(row["best_lam"]), g(row["best_val_mse"]), test, g(row["lam_1se"]),
+                      g(row["test_mse_1se"]), g(row["ridge_lam"]), g(row["ridge_test_mse"]))
+    if len(sel) > max_rows:
+        table.caption = f"first {max_rows} of {len(sel)} groups; all in selection.parquet"
+    return table
+
+
+__all__ = ["EXIT_BAD_INPUT", "selection_table", "sweep"]

@@ -1,0 +1,169 @@
+"""Statistics over seeds and model selection: best lam on validation, the 1-SE rule, ridge.
+
+``summarize``: for every group of hyperparameters (all columns but the seeds), the mean,
+standard deviation and 95% confidence half-width over its seeds of each metric,
+
+    mean = (1/n) sum_i x_i,   std = sqrt(sum_i (x_i - mean)^2 / (n - 1)),
+    ci95 = t_{0.975, n-1} * std / sqrt(n)                     (Student t),
+
+over the configurations that did not diverge (``n_diverged`` counts the others, so no NaN of
+a diverged run reaches a mean).
+
+``select``: for every group but lam (an optimizer/regularizer group, with its lr, n_train,
+...), the lam with the lowest mean validation error; the largest lam whose mean validation
+error is within one standard error of that minimum (the 1-SE rule, Breiman et al. 1984;
+Hastie, Tibshirani & Friedman 2009, Sec. 7.10); their test errors; and, for coupled L2 groups,
+the closed-form ridge optimum chosen by the same validation rule. Only lams where no seed
+diverged are eligible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Per-configuration metrics that are aggregated (those present in the table).
+METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
+           "val_mse_se")
+#: Columns that are not hyperparameters: ids, seeds, the chunk, outcomes.
+NOT_KEYS = frozenset({"config_id", "data_seed", "init_seed", "chunk", "status", "diverged_epoch",
+                      "error", *METRICS})
+#: Ridge keys: the closed form depends on the data and the (loss, penalty) convention only.
+RIDGE_KEYS = ("loss", "regularizer", "n_train", "noise")
+
+
+def group_keys(configs: pd.DataFrame) -> list[str]:
+    """Hyperparameter columns of a configs table: every column but ids, seeds and outcomes."""
+    return [c for c in configs.columns if c not in NOT_KEYS]
+
+
+def _t975(dof: np.ndarray) -> np.ndarray:
+    """Student t 0.975 quantile for each number of degrees of freedom (nan where dof < 1)."""
+    from scipy.stats import t as student_t
+
+    dof = np.asarray(dof, dtype=np.float64)
+    out = np.full(dof.shape, np.nan)
+    ok = dof >= 1
+    out[ok] = student_t.ppf(0.975, dof[ok])
+    return out
+
+
+def summarize(configs: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and 95% CI over seeds per hyperparameter group (diverged runs excluded).
+
+    Returns one row per group, in order of first appearance (config_id order), with the group
+    keys, ``<metric>_mean/_std/_ci95`` for each metric, ``n_seeds`` (configurations in the
+    group), ``n_ok`` and ``n_diverged`` (and ``n_failed`` when some chunk failed).
+    """
+    keys = group_keys(configs)
+    metrics = [m for m in METRICS if m in configs.columns]
+    ok = (configs["status"] == "ok").to_numpy()
+    values = configs[metrics].astype("float64").where(np.repeat(ok[:, None], len(metrics), 1))
+    frame = pd.concat([configs[keys], values], axis=1)
+    frame["_ok"] = ok.astype(np.int64)
+    frame["_div"] = (configs["status"] == "diverged").to_numpy().astype(np.int64)
+    frame["_failed"] = (configs["status"] == "failed").to_numpy().astype(np.int64)
+    grouped = frame.groupby(keys, dropna=False, sort=False)
+    mean = grouped[metrics].mean()
+    std = grouped[metrics].std(ddof=1)
+    count = grouped[metrics].count()
+    out = grouped.size().rename("n_seeds").to_frame()
+    for m in metrics:
+        n = count[m].to_numpy()
+        out[f"{m}_mean"] = mean[m].to_numpy()
+        out[f"{m}_std"] = np.where(n >= 2, std[m].to_numpy(), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{m}_ci95"] = _t975(n - 1) * out[f"{m}_std"].to_numpy() / np.sqrt(n)
+    out["n_ok"] = grouped["_ok"].sum().to_numpy()
+    out["n_diverged"] = grouped["_div"].sum().to_numpy()
+    if frame["_failed"].any():
+        out["n_failed"] = grouped["_failed"].sum().to_numpy()
+    out = out.reset_index()
+    cols = keys + [c for c in out.columns if c not in keys and c != "n_seeds"] + ["n_seeds"]
+    return out[cols]
+
+
+def _one_se(lam: np.ndarray, val: np.ndarray, se: np.ndarray, test: np.ndarray,
+            ok: np.ndarray) -> dict[str, float]:
+    """Best and 1-SE lam of one group (lam ascending); ties go to the smaller lam."""
+    nan = float("nan")
+    res = dict(best_lam=nan, best_val_mse=nan, best_test_mse=nan, lam_1se=nan,
+               val_mse_1se=nan, test_mse_1se=nan, oracle_lam=nan, oracle_test_mse=nan)
+    idx = np.flatnonzero(ok & np.isfinite(val))
+    if not len(idx):
+        return res
+    b = idx[np.argmin(val[idx])]
+    threshold = val[b] + (se[b] if np.isfinite(se[b]) else 0.0)
+    within = idx[val[idx] <= threshold]
+    s = within[np.argmax(lam[within])]
+    t_idx = idx[np.isfinite(test[idx])]
+    res.update(best_lam=lam[b], best_val_mse=val[b], best_test_mse=test[b], lam_1se=lam[s],
+               val_mse_1se=val[s], test_mse_1se=test[s])
+    if len(t_idx):
+        o = t_idx[np.argmin(test[t_idx])]
+        res.update(oracle_lam=lam[o], oracle_test_mse=test[o])
+    return res
+
+
+def select(summary: pd.DataFrame, ridge: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Model selection per group of hyperparameters other than lam.
+
+    Columns: the group keys; ``n_lams``; ``best_lam`` (lowest mean validation MSE),
+    ``best_val_mse``, ``best_test_mse`` (+ ``best_test_mse_ci95``); ``lam_1se`` (largest lam
+    with mean validation MSE <= best + its standard error over seeds; with one seed, the
+    fold standard error of k-fold CV), ``val_mse_1se``, ``test_mse_1se``; ``oracle_lam`` /
+    ``oracle_test_mse`` (lowest mean test MSE, for reference, not a selection rule); and for
+    coupled L2 groups with a ``ridge`` frame (``wdlab.sweep.closed_form_frame``):
+    ``ridge_lam``, ``ridge_val_mse``, ``ridge_test_mse`` (the closed form selected by the
+    same validation rule on a fine lam grid) and ``ridge_oracle_lam``, ``ridge_oracle_test_mse``.
+    """
+    keys = [k for k in summary.columns if k in _summary_keys(summary) and k != "lam"]
+    rows = []
+    for key, grp in summary.groupby(keys, dropna=False, sort=False):
+        grp = grp.sort_values("lam", kind="stable")
+        lam = grp["lam"].to_numpy(np.float64)
+        val = grp["val_mse_mean"].to_numpy(np.float64)
+        n_ok = grp["n_ok"].to_numpy(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = grp["val_mse_std"].to_numpy(np.float64) / np.sqrt(n_ok)
+        if "val_mse_se_mean" in grp:  # a single seed: fall back to the k-fold standard error
+            se = np.where(np.isfinite(se), se, grp["val_mse_se_mean"].to_numpy(np.float64))
+        test = grp["test_mse_mean"].to_numpy(np.float64)
+        bad = grp["n_diverged"].to_numpy() + (grp["n_failed"].to_numpy() if "n_failed" in grp else 0)
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        row["n_lams"] = len(lam)
+        row.update(_one_se(lam, val, se, test, bad == 0))
+        ci = grp["test_mse_ci95"].to_numpy(np.float64)
+        row["best_test_mse_ci95"] = (float(ci[lam == row["best_lam"]][0])
+                                     if np.isfinite(row["best_lam"]) else float("nan"))
+        row["n_seeds"] = int(grp["n_seeds"].max())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    ridge_cols = ["ridge_lam", "ridge_val_mse", "ridge_test_mse", "ridge_oracle_lam",
+                  "ridge_oracle_test_mse"]
+    for c in ridge_cols:
+        out[c] = np.nan
+    if ridge is not None and len(out):
+        for i, row in out.iterrows():
+            match = ridge
+            for k in RIDGE_KEYS:
+                match = match[match[k] == row[k]]
+            if not len(match):
+                continue
+            v = match["ridge_val_mse"].to_numpy()
+            te = match["ridge_test_mse"].to_numpy()
+            lam = match["lam"].to_numpy()
+            if np.isfinite(v).any():
+                b = int(np.nanargmin(v))
+                out.loc[i, ["ridge_lam", "ridge_val_mse", "ridge_test_mse"]] = [lam[b], v[b], te[b]]
+            if np.isfinite(te).any():
+                o = int(np.nanargmin(te))
+                out.loc[i, ["ridge_oracle_lam", "ridge_oracle_test_mse"]] = [lam[o], te[o]]
+    return out
+
+
+def _summary_keys(summary: pd.DataFrame) -> list[str]:
+    stats = {c for c in summary.columns
+             if c.endswith(("_mean", "_std", "_ci95")) or c.startswith("n_")}
+    return [c for c in summary.columns if c not in stats or c in ("n_train", "n_test",
+                                                                    "n_features")]

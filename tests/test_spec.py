@@ -1,0 +1,152 @@
+"""The sweep spec: ranges and lists, TOML/YAML files, CLI flags, one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from wdlab.cli import app
+from wdlab.config import ConfigError
+from wdlab.spec import (
+    SweepRecord,
+    build_spec,
+    flag_overrides,
+    load_spec,
+    parse_values,
+)
+
+runner = CliRunner()
+
+
+def test_log_range_is_exact_at_the_ends():
+    v = parse_values("1e-3:1e2:50")
+    assert len(v) == 50 and v[0] == 1e-3 and v[-1] == 1e2
+    np.testing.assert_allclose(np.diff(np.log10(v)), 5 / 49, rtol=1e-12)
+
+
+def test_lists_ranges_and_linear():
+    assert parse_values("0,0.1,3") == [0.0, 0.1, 3.0]
+    assert parse_values("0,1e-2:1:3") == [0.0, 0.01, 0.1, 1.0]
+    assert parse_values("0:1:3:lin") == [0.0, 0.5, 1.0]
+
+
+def test_preset_and_flags():
+    raw = flag_overrides(preset="seed", lam="1e-3:1e2:50", seeds="20")
+    spec = build_spec(raw)
+    assert spec.preset == "seed" and spec.name == "seed"
+    assert spec.data.seeds == tuple(range(20)) and spec.data.n_features == 200
+    assert len(spec.train.lam) == 50 and spec.train.lr == (0.05,)
+    assert spec.train.pair_list() == [("adam", "mean")]
+
+
+def test_lam_sorted_and_deduplicated():
+    spec = build_spec({"train": {"lam": ["1:10:2", 0, 1.0, 0.5]}})
+    assert spec.train.lam == (0.0, 0.5, 1.0, 10.0)
+
+
+def test_product_skips_invalid_adamw_pairs_and_explicit_pairs():
+    spec = build_spec({"train": {"optimizer": ["adam", "adamw"], "regularizer": ["mean", "decoupled"]}})
+    assert spec.train.pair_list() == [("adam", "mean"), ("adam", "decoupled"), ("adamw", "decoupled")]
+    spec = build_spec({"preset": "seed", "train": {"pairs": "sgd+sum,adamw+independent"}})
+    assert spec.train.pair_list() == [("sgd", "sum"), ("adamw", "independent")]
+
+
+def test_record_epochs():
+    assert SweepRecord(every=10).epochs(25) == [0, 10, 20, 25]
+    pts = SweepRecord(log_points=50).epochs(1000)
+    assert pts[0] == 0 and pts[-1] == 1000 and len(pts) <= 51 and pts == sorted(set(pts))
+
+
+def test_toml_and_yaml_give_the_same_spec(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'preset = "seed"\n[train]\nlam = "1e-2:1:3"\nlr = [0.01, 0.05]\n'
+        '[data]\nseeds = 3\n[record]\nlog_points = 10\n')
+    (tmp_path / "s.yaml").write_text(
+        "preset: seed\ntrain:\n  lam: 1e-2:1:3\n  lr: [0.01, 0.05]\n"
+        "data:\n  seeds: 3\nrecord:\n  log_points: 10\n")
+    a, b = load_spec(tmp_path / "s.toml"), load_spec(tmp_path / "s.yaml")
+    assert a == b and a.train.lam == (0.01, 0.1, 1.0)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    (tmp_path / "evil.yaml").write_text("train: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        load_spec(tmp_path / "evil.yaml")
+
+
+BAD = [
+    ("unknown.toml", "[train]\nlrr = 0.1\n", "train.lrr: unknown key"),
+    ("unknown_top.toml", "[trian]\nlr = 0.1\n", "trian: unknown key"),
+    ("type.toml", '[train]\nlr = "fast"\n', "train.lr"),
+    ("type_bool.toml", "[train]\nepochs = true\n", "train.epochs"),
+    ("negative.toml", "[data]\nn_train = -5\n", "data.n_train"),
+    ("negative_features.yaml", "data:\n  n_features: -1\n", "data.n_features"),
+    ("empty_range.toml", '[train]\nlam = "1e-3:1e2:0"\n', "train.lam: empty range"),
+    ("reversed_range.toml", '[train]\nlam = "1e2:1e-3:5"\n', "train.lam: empty range"),
+    ("empty_list.toml", "[train]\nlam = []\n", "train.lam: empty list"),
+    ("negative_lam.toml", "[train]\nlam = [0.1, -1]\n", "train.lam.1"),
+    ("pairs.toml", '[train]\npairs = ["adamw+mean"]\n', "train.pairs.0"),
+    ("folds.toml", '[validation]\nmethod = "kfold"\nfolds = 50\n', "validation.folds"),
+    ("malformed.toml", "[train\nlr = 0.1\n", "malformed TOML"),
+    ("malformed.yaml", "train:\n  lr: [0.1,\n  epochs: 3\n", "malformed YAML"),
+    ("not_a_table.yaml", "- 1\n- 2\n", "top level"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "needle"), BAD, ids=[b[0] for b in BAD])
+def test_bad_spec_is_one_line_exit_2_nothing_written(tmp_path, name, text, needle):
+    path = tmp_path / name
+    path.write_text(text)
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--no-report"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    assert needle in lines[0]
+    assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--lam", "1e-3:1e2:0"], "--lam: empty range"),
+    (["--lam", "abc"], "--lam"),
+    (["--seeds", "-2"], "data.seeds"),
+    (["--epochs", "1.5"], "--epochs"),
+    (["--optimizer", "rmsprop"], "train.optimizer.0"),
+    (["--preset", "nope"], "preset"),
+    (["--log-points", "5", "--record-every", "2"], "record.log_points"),
+])
+def test_bad_flags_are_one_line(tmp_path, args, needle):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["sweep", "--preset", "seed", *args, "--out", str(out)]
+                        if "--preset" not in args else ["sweep", *args, "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_resume_rejects_spec_flags(tmp_path):
+    res = runner.invoke(app, ["sweep", "--resume", str(tmp_path), "--lam", "1"])
+    assert res.exit_code == 2 and "--lam" in res.output
+
+
+def test_resume_without_manifest_is_one_line(tmp_path):
+    res = runner.invoke(app, ["sweep", "--resume", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "nothing to resume" in res.output
+
+
+@pytest.mark.parametrize("raw", [
+    {"preset": "seed", "train": {"lam": "1e-3:1e2:50"}, "data": {"seeds": 20}},
+    {"preset": "d2l", "train": {"pairs": ["sgd+half_sum", "adamw+decoupled"], "init_seed": [0, 1]},
+     "validation": {"method": "kfold", "folds": 3}, "record": {"log_points": 20}},
+])
+def test_spec_round_trips_through_its_json_dump(raw):
+    import json
+
+    from wdlab.spec import spec_from_json
+
+    spec = build_spec(raw)
+    again = spec_from_json(json.loads(json.dumps(spec.model_dump(mode="json"))))
+    assert again == spec
