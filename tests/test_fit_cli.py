@@ -50,6 +50,8 @@ def test_fit_diabetes_end_to_end(diabetes_csv, tmp_path):
     assert manifest["config"]["features"] == ["age", "sex", "bmi", "bp", "s1", "s2", "s3",
                                               "s4", "s5", "s6"]
     assert (out / "report.html").is_file() and (out / "figures" / "coefficients.png").is_file()
+    assert "report.html" in manifest["files"]
+    assert "status: complete" in (out / "report.html").read_text()
     coefs = pd.read_parquet(out / "coefficients.parquet")
     assert set(coefs["feature"]) == set(manifest["config"]["features"])
     sel = pd.read_parquet(out / "selection.parquet").iloc[0]
@@ -61,29 +63,32 @@ def test_fit_diabetes_end_to_end(diabetes_csv, tmp_path):
     assert np.isclose(sel["best_test_mse"], sel["ridge_test_mse"], rtol=1e-3)
 
 
-def test_fit_wide_parquet(tmp_path):
+def test_fit_wide_csv(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 500))
     y = X[:, :5].sum(1) + 0.1 * rng.standard_normal(60)
-    df = pd.DataFrame(X, columns=[f"g{j}" for j in range(500)]).assign(label=y, name="row")
-    data = tmp_path / "wide.parquet"
-    df.to_parquet(data)
+    hostile = "<script>alert(1)</script>"
+    names = [hostile] + [f"g{j}" for j in range(1, 500)]
+    df = pd.DataFrame(X, columns=names).assign(label=y, name="row")
+    data = tmp_path / "wide.csv"
+    df.to_csv(data, index=False)
     out = tmp_path / "run"
     result, text = _run(["fit", data, "--target", "label", "--out", out, *QUICK,
                          "--regularizer", "mean,decoupled", "--optimizer", "adam"])
     assert result.exit_code == 0, text
     assert "skipping non-numeric columns name" in text
     assert "min-norm least squares" in text
-    assert (out / "report.html").is_file()
+    assert hostile not in (out / "report.html").read_text()  # user strings are escaped
+    assert hostile in set(pd.read_parquet(out / "coefficients.parquet")["feature"])
     sel = pd.read_parquet(out / "selection.parquet")
     assert list(sel["regularizer"]) == ["mean", "decoupled"]
     assert np.isnan(sel["ridge_lam"].iloc[1])  # no closed form for the decoupled decay
 
 
-def test_constant_columns_warn_and_drop(diabetes_csv, tmp_path):
+def test_constant_columns_warn_and_drop_parquet(diabetes_csv, tmp_path):
     df = pd.read_csv(diabetes_csv).assign(const=3.0)
-    data = tmp_path / "c.csv"
-    df.to_csv(data, index=False)
+    data = tmp_path / "c.parquet"
+    df.to_parquet(data)
     out = tmp_path / "run"
     result, text = _run(["fit", data, "--target", "target", "--out", out, "--no-report", *QUICK])
     assert result.exit_code == 0, text

@@ -244,7 +244,7 @@ def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFram
                         label=f"closed form ({row.regularizer}): CV" if i == 0 else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("λ")
+    ax.set_xlabel("λ (each regularizer's own convention)")
     ax.set_ylabel("MSE (target units)")
     ax.set_title("k-fold CV error (mean ± SE); solid line: CV min, dashed: 1-SE", fontsize=10)
     ax.legend(fontsize=7)
@@ -268,12 +268,17 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
         run.table("ridge", results.ridge)
     run.figure("coefficients", coefficient_figure(results.coefficients, results.selection))
     run.figure("cv_curve", cv_figure(results.configs, results.selection, results.ridge))
+
+    def complete() -> None:
+        files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
+                       if p.is_file() and not p.name.startswith("."))
+        run.manifest({**base, "status": "complete", "files": files})
+
+    complete()  # the report reads a complete run
     report_path = None
     if report and importlib.util.find_spec("wdlab.report") is not None:
         from wdlab.report import write_report
 
         report_path = write_report(run.path)
-    files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
-                   if p.is_file() and not p.name.startswith("."))
-    run.manifest({**base, "status": "complete", "files": files})
+        complete()  # list the report (and its figures) too
     return report_path
