@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, validation_curve
 from sklearn.pipeline import make_pipeline
@@ -17,6 +20,7 @@ import wdlab.estimator as estimator_module
 from wdlab import WeightDecayRegressor, WeightDecayRegressorCV
 from wdlab.conventions import sklearn_alpha
 from wdlab.data import make_linear
+from wdlab.estimator import objective_gradient
 
 #: Adam with a cosine schedule settles on the exact minimiser of a standardised problem.
 CONVERGED = dict(optimizer="adam", dtype="float64", lr=2.0, epochs=3000, schedule="cosine")
@@ -227,3 +231,15 @@ def test_cv_multi_output_and_minibatch(diabetes):
     again = WeightDecayRegressorCV(lams=[0.1, 1.0], cv=3, lr=0.1, epochs=50, batch_size=64,
                                    random_state=0).fit(X, Y)
     assert_allclose(cv.coef_, again.coef_, rtol=0, atol=0)  # seeded minibatches: reproducible
+
+
+def test_convergence_warning_only_when_not_converged(diabetes):
+    X, y = diabetes
+    with pytest.warns(ConvergenceWarning, match="did not converge in 50 epochs"):
+        WeightDecayRegressor(lam=0.5, lr=0.01, epochs=50).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = WeightDecayRegressor(lam=0.5, **CONVERGED).fit(X, y)
+    grad = objective_gradient(X, y[:, None], np.ones(len(y)), model.coef_[None],
+                              np.array([model.intercept_]), model)
+    assert grad[0] < 1e-8  # the oracle of the warning: the exact objective gradient

@@ -18,18 +18,20 @@ last) and output t; each draw holds the L lams, so K = (F + 1) * T * L, draw-maj
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from wdlab.conventions import COUPLED, LOSSES, REGULARIZERS
+from wdlab.conventions import COUPLED, LOSS_GRAD_SCALE, LOSSES, REGULARIZERS, penalty_grad_scale
 from wdlab.data import EvalSet, Problem, init_weights
 from wdlab.engine import OPTIMIZERS, EngineSpec, Hyper, TrainResult, check_pair, train
 from wdlab.ridge import ridge_path
@@ -69,6 +71,14 @@ class BatchFit:
     result: TrainResult
     lams: np.ndarray  # (L,)
     shape: tuple[int, int, int]  # (F', T, L)
+    theta0: np.ndarray  # (K, D1) the initial parameters
+
+    def start(self) -> tuple[np.ndarray, np.ndarray]:
+        """(coef (F', T, L, D), intercept (F', T, L)) at initialisation."""
+        th = self.theta0.reshape(*self.shape, -1)
+        if self.result.fit_intercept:
+            return th[..., :-1], th[..., -1]
+        return th, np.zeros(self.shape)
 
     def final(self, metric: str) -> np.ndarray:
         """(F', T, L) value of ``metric`` at the last recorded epoch."""
@@ -165,7 +175,7 @@ def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est
     first_moment = 0.0 if est.optimizer == "sgd" else 0.9
     hyper = Hyper.of(K, lam=np.tile(lams, G), lr=float(est.lr), beta1=first_moment)
     result = train(problem, spec, hyper, theta0.to(spec.dtype), record_epochs=record_epochs)
-    return BatchFit(result, lams, (Fp, T, L))
+    return BatchFit(result, lams, (Fp, T, L), theta0.double().numpy())
 
 
 # ------------------------------------------------------------------------------------------
@@ -207,6 +217,31 @@ def _validate_fit_input(est, X, y, sample_weight):
         raise ValueError("sample_weight: the weights sum to zero")
     Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)  # (N, T)
     return X, y, Y, sw
+
+
+#: ``WeightDecayRegressor`` warns when the final objective gradient is above this fraction of
+#: the initial one (coupled penalties only: the decoupled decays minimise no objective).
+GRADIENT_TOL = 1e-3
+
+
+def objective_gradient(X, Y, sw, coef, intercept, est) -> np.ndarray:
+    """(T,) norm of the gradient of c_L sum_n s_n r_n^2 + P_lam over (w, b), per output.
+
+    Args:
+        X: (N, D); Y: (N, T); sw: (N,) sample weights; coef: (T, D); intercept: (T,).
+    """
+    s = sw / sw.sum()  # (N,)
+    r = X @ coef.T + intercept - Y  # (N, T)
+    c_l = LOSS_GRAD_SCALE[est.loss]
+    g_w = c_l * (X.T @ (s[:, None] * r)).T  # (T, D)
+    g_b = c_l * (s @ r)  # (T,)
+    n_dec = X.shape[1] + int(bool(est.decay_bias))
+    c_p = penalty_grad_scale(est.penalty, n_dec) * float(est.lam)
+    g_w = g_w + c_p * coef
+    if est.decay_bias:
+        g_b = g_b + c_p * intercept
+    sq = (g_w**2).sum(1) + (g_b**2 if est.fit_intercept else 0.0)
+    return np.sqrt(sq)  # (T,)
 
 
 def _diverged_error(epoch: int, lr: float, what: str = "training") -> ValueError:
@@ -263,7 +298,9 @@ class WeightDecayRegressor(_WeightDecayBase):
             (w <- w - eta_t lam w, Loshchilov & Hutter 2019).
         loss: ``mse`` (mean squared residual) or ``half_mse`` (half of it).
         optimizer: ``adam``, ``sgd`` (no momentum) or ``adamw`` (decoupled decays only).
-        lr: base learning rate.
+        lr: base learning rate. Adam moves each coordinate by about lr per step, so the
+            default (0.1 for 1000 epochs) suits standardised X and y; a ``ConvergenceWarning``
+            says when the objective gradient stays above 1e-3 of its initial size.
         epochs: passes over the training set (``n_iter_``).
         batch_size: minibatch size; None = full batch (deterministic).
         schedule: learning-rate multiplier eta_t, ``cosine`` (to 0, default: lets Adam settle
@@ -290,7 +327,7 @@ class WeightDecayRegressor(_WeightDecayBase):
     _parameter_constraints: dict = {"lam": [Interval(Real, 0, None, closed="left")],
                                     **_ENGINE_CONSTRAINTS}
 
-    def __init__(self, lam=1.0, *, penalty="mean", loss="mse", optimizer="adam", lr=0.01,
+    def __init__(self, lam=1.0, *, penalty="mean", loss="mse", optimizer="adam", lr=0.1,
                  epochs=1000, batch_size=None, schedule="cosine", init_scale=0.0,
                  fit_intercept=True, decay_bias=False, dtype="float64", device="cpu",
                  random_state=None):
@@ -318,7 +355,17 @@ class WeightDecayRegressor(_WeightDecayBase):
         div = fit.diverged_epoch[0, :, 0]  # (T,)
         if (div >= 0).any():
             raise _diverged_error(int(div[div >= 0].min()), self.lr)
-        self._set_linear(fit.coef[0, :, 0], fit.intercept[0, :, 0], y)
+        coef, icpt = fit.coef[0, :, 0], fit.intercept[0, :, 0]  # (T, D) (T,)
+        if self.penalty in COUPLED:
+            c0, b0 = fit.start()
+            g_end = objective_gradient(X, Y, sw, coef, icpt, self)  # (T,)
+            g_start = objective_gradient(X, Y, sw, c0[0, :, 0], b0[0, :, 0], self)  # (T,)
+            if (g_end > GRADIENT_TOL * g_start).any():
+                warnings.warn(
+                    f"WeightDecayRegressor did not converge in {E} epochs (objective gradient "
+                    f"{float((g_end / g_start).max()):.1e} of its initial size); raise epochs or "
+                    "lr, or standardize X and y", ConvergenceWarning, stacklevel=2)
+        self._set_linear(coef, icpt, y)
         self.n_iter_ = E
         self.loss_curve_ = fit.curve("objective")[:, 0, :, 0].mean(1)  # (E,)
         return self
@@ -363,7 +410,7 @@ class WeightDecayRegressorCV(_WeightDecayBase):
     }
 
     def __init__(self, lams=None, *, cv=5, rule="min", penalty="mean", loss="mse",
-                 optimizer="adam", lr=0.01, epochs=1000, batch_size=None, schedule="cosine",
+                 optimizer="adam", lr=0.1, epochs=1000, batch_size=None, schedule="cosine",
                  init_scale=0.0, fit_intercept=True, decay_bias=False, dtype="float64",
                  device="cpu", random_state=None):
         self.lams = lams
