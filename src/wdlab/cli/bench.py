@@ -50,13 +50,15 @@ def bench(
     console.print(f"seed one-model loop: {res['seed_loop_steps_per_s']:.4g} steps/s;  "
                   f"copy {res['copy_bytes_per_s'] / 1e9:.1f} GB/s -> floor "
                   f"{res['floor_config_steps_per_s']:.4g} config-steps/s")
-    table = Table("K", "engine", "config-steps/s", "x seed loop", "of floor")
+    table = Table("K", "engine", "config-steps/s", "x seed loop", "of floor", "steady", "of floor")
     for r in res["rows"]:
         if "skipped" in r:
-            table.add_row(f"{r['K']:,}", "-", f"skipped: {r['skipped']}", "", "")
+            table.add_row(f"{r['K']:,}", "-", f"skipped: {r['skipped']}", "", "", "", "")
             continue
         table.add_row(f"{r['K']:,}", r["engine"], f"{r['config_steps_per_s']:.4g}",
-                      f"{r['ratio_to_seed_loop']:.1f}x", f"{100 * r['fraction_of_floor']:.1f}%")
+                      f"{r['ratio_to_seed_loop']:.1f}x", f"{100 * r['fraction_of_floor']:.1f}%",
+                      f"{r['steady_config_steps_per_s'] or float('nan'):.4g}",
+                      f"{100 * r.get('steady_fraction_of_floor', float('nan')):.1f}%")
     console.print(table)
     if json_path is not None:
         json_path.write_text(json.dumps(res, indent=2))

@@ -216,12 +216,12 @@ def train(
             torch.cat([y, *[e[1] for e in evals.values()]], 2),  # (G, 1, N_all)
             (w_full[:, None, :], *[e[2] for e in evals.values()]),  # (G, 1, N_s) each
             lam, lr, beta1, beta2, pen_scale * lam[:, 0], c_val, decay_mask,
-            D1 - int(fi), ref, fuse_grad=used == "compiled" and N <= FUSE_GRAD_MAX_N)
+            D1 - int(fi), ref, fuse_grad=used == "compiled" and dev.type == "cpu" and N <= FUSE_GRAD_MAX_N)
         with flush_denormals(dev):
             theta, diverged, used, stacked = run_full_batch(
                 used, dev, theta, states, t, alive, diverged, consts, chain, spec, slot, len(rec))
-        stacked = stacked.cpu()  # (R, n_metrics, K): the one host copy
-        host = {n: stacked[:, j].contiguous() for j, n in enumerate(names)}
+        stacked = stacked.cpu()  # (n_metrics, R, K): the one host copy
+        host = dict(zip(names, stacked.unbind(0), strict=True))  # contiguous (R, K) views
         return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi, {"engine": used})
     loss0 = None
     buf = {n: torch.full((len(rec), K), float("nan"), device=dev, dtype=dt) for n in names}
