@@ -25,3 +25,4 @@ from wdlab.cli import report  # noqa: E402,F401
 from wdlab.cli import translate  # noqa: E402,F401
 from wdlab.cli import fit  # noqa: E402,F401
 from wdlab.cli import sweep  # noqa: E402,F401
+from wdlab.cli import bench  # noqa: E402,F401
