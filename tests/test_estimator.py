@@ -16,11 +16,11 @@ from sklearn.model_selection import GridSearchCV, KFold, validation_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import wdlab.estimator as estimator_module
+import wdlab.cvfit as cvfit_module
 from wdlab import WeightDecayRegressor, WeightDecayRegressorCV
 from wdlab.conventions import sklearn_alpha
+from wdlab.cvfit import objective_gradient
 from wdlab.data import make_linear
-from wdlab.estimator import objective_gradient
 
 #: Adam with a cosine schedule settles on the exact minimiser of a standardised problem.
 CONVERGED = dict(optimizer="adam", dtype="float64", lr=2.0, epochs=3000, schedule="cosine")
@@ -165,13 +165,13 @@ def test_pipeline(diabetes):
 def test_cv_is_one_engine_call_of_every_lam_and_fold(diabetes, monkeypatch):
     X, y = diabetes
     calls = []
-    real = estimator_module.train
+    real = cvfit_module.train
 
     def counting(problem, spec, hyper, theta0, **kw):
         calls.append((problem.n_draws, theta0.shape[0]))
         return real(problem, spec, hyper, theta0, **kw)
 
-    monkeypatch.setattr(estimator_module, "train", counting)
+    monkeypatch.setattr(cvfit_module, "train", counting)
     lams = np.logspace(-3, 2, 30)
     cv = WeightDecayRegressorCV(lams=lams, cv=5, **CONVERGED).fit(X, y)
     # 5 folds + the full-data refit path, 30 lams each

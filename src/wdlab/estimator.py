@@ -12,18 +12,16 @@ and the full-data refit path as ONE engine call, then picks lam by k-fold CV (op
 1-SE rule) and, for the coupled conventions, reports the closed-form choice of ``ridge_path``
 on the same folds.
 
-Layout of one batched call: draw g = f * T + t for weight set f (a CV fold, or the full data
-last) and output t; each draw holds the L lams, so K = (F + 1) * T * L, draw-major.
+The batched training, selection rules and closed-form references live in ``wdlab.cvfit``;
+this module is their scikit-learn contract (parameters, validation, learned attributes).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
@@ -31,14 +29,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from wdlab.conventions import COUPLED, LOSS_GRAD_SCALE, LOSSES, REGULARIZERS, penalty_grad_scale
-from wdlab.data import EvalSet, Problem, init_weights
-from wdlab.engine import OPTIMIZERS, EngineSpec, Hyper, TrainResult, check_pair, train
-from wdlab.ridge import ridge_path
+from wdlab.conventions import COUPLED, LOSSES, REGULARIZERS
+from wdlab.cvfit import (
+    DTYPES,
+    GRADIENT_TOL,
+    closed_form_fold_mse,
+    cv_results,
+    fit_batch,
+    mean_sem,
+    objective_gradient,
+    select,
+)
+from wdlab.engine import OPTIMIZERS, check_pair
 
-__all__ = ["WeightDecayRegressor", "WeightDecayRegressorCV", "DEFAULT_LAMS", "fit_batch"]
+__all__ = ["DEFAULT_LAMS", "WeightDecayRegressor", "WeightDecayRegressorCV"]
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: The CV estimator's lam grid when ``lams=None``: 30 values log-spaced over [1e-3, 1e2].
 DEFAULT_LAMS = tuple(float(v) for v in np.logspace(-3, 2, 30))
 
@@ -57,125 +62,6 @@ _ENGINE_CONSTRAINTS: dict = {
     "device": [str],
     "random_state": ["random_state"],
 }
-
-
-# ------------------------------------------------------------------------------------------
-# The batched fit shared by both estimators (and ``wdlab fit``)
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class BatchFit:
-    """One engine call over F' weight sets x T outputs x L lams, reshaped (F', T, L, ...)."""
-
-    result: TrainResult
-    lams: np.ndarray  # (L,)
-    shape: tuple[int, int, int]  # (F', T, L)
-    theta0: np.ndarray  # (K, D1) the initial parameters
-
-    def start(self) -> tuple[np.ndarray, np.ndarray]:
-        """(coef (F', T, L, D), intercept (F', T, L)) at initialisation."""
-        th = self.theta0.reshape(*self.shape, -1)
-        if self.result.fit_intercept:
-            return th[..., :-1], th[..., -1]
-        return th, np.zeros(self.shape)
-
-    def final(self, metric: str) -> np.ndarray:
-        """(F', T, L) value of ``metric`` at the last recorded epoch."""
-        return self.result.metrics[metric][-1].double().numpy().reshape(self.shape)
-
-    def curve(self, metric: str) -> np.ndarray:
-        """(R, F', T, L) value of ``metric`` at every recorded epoch."""
-        return self.result.metrics[metric].double().numpy().reshape(-1, *self.shape)
-
-    @property
-    def coef(self) -> np.ndarray:
-        return self.result.coef.double().numpy().reshape(*self.shape, -1)  # (F', T, L, D)
-
-    @property
-    def intercept(self) -> np.ndarray:
-        return self.result.intercept.double().numpy().reshape(self.shape)  # (F', T, L)
-
-    @property
-    def diverged_epoch(self) -> np.ndarray:
-        return self.result.diverged_epoch.numpy().reshape(self.shape)  # (F', T, L), -1 = never
-
-
-def engine_spec(est, batch_seed: int = 0) -> EngineSpec:
-    """The engine's static spec from an estimator's (validated) parameters."""
-    return EngineSpec(
-        optimizer=est.optimizer, regularizer=est.penalty, loss=est.loss, epochs=int(est.epochs),
-        batch_size=None if est.batch_size is None else int(est.batch_size),
-        batch_seed=int(batch_seed), schedule=est.schedule, decay_bias=bool(est.decay_bias),
-        dtype=DTYPES[est.dtype], device=est.device,
-    )
-
-
-def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est, *,
-              val_weights: np.ndarray | None = None, test: tuple | None = None,
-              record_epochs=None, seeds: tuple[int, int] = (0, 0)) -> BatchFit:
-    """Train every (weight set f, output t, lam) model as ONE engine call.
-
-    Args:
-        X: (N, D) design; Y: (N, T) targets.
-        train_weights: (F', N) non-negative sample weights per weight set (fold masks x
-            sample_weight); each row must have a positive sum.
-        lams: (L,) coefficients in ``est.penalty``'s convention.
-        est: an estimator whose engine parameters are validated.
-        val_weights: optional (F', N) weights of the ``val`` eval set (the held-out fold).
-        test: optional (X_test (N_te, D), Y_test (N_te, T)) scored as the ``test`` eval set.
-        record_epochs: engine ``record_epochs``.
-        seeds: (init seed, minibatch seed).
-
-    Returns:
-        A ``BatchFit``. The intercept starts at each draw's weighted mean target, w at
-        N(0, init_scale^2) (zeros when init_scale = 0).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    N, D = X.shape
-    T = Y.shape[1]
-    Fp = train_weights.shape[0]
-    lams = np.asarray(lams, dtype=np.float64).reshape(-1)
-    L = lams.shape[0]
-    G, K = Fp * T, Fp * T * L
-    fi = bool(est.fit_intercept)
-
-    def design(A: np.ndarray) -> torch.Tensor:  # (n, D1), with the ones column
-        A_t = torch.tensor(A, dtype=torch.float64)
-        return torch.cat([A_t, torch.ones(A_t.shape[0], 1, dtype=torch.float64)], 1) if fi else A_t
-
-    def per_draw(a: np.ndarray) -> torch.Tensor:  # (F', n) -> (G, n): weight set f for each t
-        return torch.tensor(np.repeat(a, T, axis=0), dtype=torch.float64)
-
-    def normalise(w: torch.Tensor) -> torch.Tensor:
-        tot = w.sum(1, keepdim=True)
-        return torch.where(tot > 0, w / tot.clamp_min(1e-300), w)
-
-    Xd = design(X)  # (N, D1)
-    Yg = torch.tensor(np.tile(Y.T, (Fp, 1)), dtype=torch.float64)  # (G, N): draw f*T+t <- Y[:, t]
-    W = per_draw(train_weights)  # (G, N)
-    evals = {}
-    if val_weights is not None:
-        evals["val"] = EvalSet(Xd.expand(G, N, -1), Yg, normalise(per_draw(val_weights)))
-    if test is not None:
-        Xte, Yte = design(np.asarray(test[0], dtype=np.float64)), np.asarray(test[1], np.float64)
-        n_te = Xte.shape[0]
-        evals["test"] = EvalSet(Xte.expand(G, n_te, -1),
-                                torch.tensor(np.tile(Yte.T, (Fp, 1)), dtype=torch.float64),
-                                torch.full((G, n_te), 1.0 / n_te, dtype=torch.float64))
-    problem = Problem(Xd.expand(G, N, -1), Yg, W, evals, fi)
-
-    spec = engine_spec(est, seeds[1])
-    theta0 = init_weights([seeds[0]] * K, D, float(est.init_scale), fit_intercept=fi,
-                          dtype=torch.float64)  # (K, D1)
-    if fi:
-        y_mean = (normalise(W) * Yg).sum(1)  # (G,) weighted mean target per draw
-        theta0[:, -1] = y_mean.repeat_interleave(L)
-    first_moment = 0.0 if est.optimizer == "sgd" else 0.9
-    hyper = Hyper.of(K, lam=np.tile(lams, G), lr=float(est.lr), beta1=first_moment)
-    result = train(problem, spec, hyper, theta0.to(spec.dtype), record_epochs=record_epochs)
-    return BatchFit(result, lams, (Fp, T, L), theta0.double().numpy())
 
 
 # ------------------------------------------------------------------------------------------
@@ -217,31 +103,6 @@ def _validate_fit_input(est, X, y, sample_weight):
         raise ValueError("sample_weight: the weights sum to zero")
     Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)  # (N, T)
     return X, y, Y, sw
-
-
-#: ``WeightDecayRegressor`` warns when the final objective gradient is above this fraction of
-#: the initial one (coupled penalties only: the decoupled decays minimise no objective).
-GRADIENT_TOL = 1e-3
-
-
-def objective_gradient(X, Y, sw, coef, intercept, est) -> np.ndarray:
-    """(T,) norm of the gradient of c_L sum_n s_n r_n^2 + P_lam over (w, b), per output.
-
-    Args:
-        X: (N, D); Y: (N, T); sw: (N,) sample weights; coef: (T, D); intercept: (T,).
-    """
-    s = sw / sw.sum()  # (N,)
-    r = X @ coef.T + intercept - Y  # (N, T)
-    c_l = LOSS_GRAD_SCALE[est.loss]
-    g_w = c_l * (X.T @ (s[:, None] * r)).T  # (T, D)
-    g_b = c_l * (s @ r)  # (T,)
-    n_dec = X.shape[1] + int(bool(est.decay_bias))
-    c_p = penalty_grad_scale(est.penalty, n_dec) * float(est.lam)
-    g_w = g_w + c_p * coef
-    if est.decay_bias:
-        g_b = g_b + c_p * intercept
-    sq = (g_w**2).sum(1) + (g_b**2 if est.fit_intercept else 0.0)
-    return np.sqrt(sq)  # (T,)
 
 
 def _diverged_error(epoch: int, lr: float, what: str = "training") -> ValueError:
@@ -471,10 +332,10 @@ class WeightDecayRegressorCV(_WeightDecayBase):
         fold_mse = fit.final("val_mse").mean(1)[:F]  # (F, L), mean over outputs
         fold_mse = np.where((div[:F] >= 0).any(1), np.nan, fold_mse)
         fold_mse = np.where((val_w[:F].sum(1) > 0)[:, None], fold_mse, np.nan)
-        mean, sem = _mean_sem(fold_mse)  # (L,) (L,)
+        mean, sem = mean_sem(fold_mse)  # (L,) (L,)
         if not np.isfinite(mean).any():
             raise _diverged_error(int(div[div >= 0].min()), self.lr, "cross-validation: every lam")
-        self.lam_min_, self.lam_1se_, i_min, i_1se = _select(lams, mean, sem)
+        self.lam_min_, self.lam_1se_, i_min, i_1se = select(lams, mean, sem)
         self.best_index_ = i_min if self.rule == "min" else i_1se
         self.lam_ = float(lams[self.best_index_])
         if (div[F, :, self.best_index_] >= 0).any():
@@ -490,79 +351,12 @@ class WeightDecayRegressorCV(_WeightDecayBase):
         self.n_iter_ = E
 
         train_mse = fit.final("train_mse").mean(1)[:F]  # (F, L)
-        self.cv_results_ = _cv_results(lams, fold_mse, mean, sem, train_mse, (div[:F] >= 0).any((0, 1)))
+        self.cv_results_ = cv_results(lams, fold_mse, mean, sem, train_mse, (div[:F] >= 0).any((0, 1)))
         self.ridge_lam_ = self.ridge_lam_1se_ = None
         if self.penalty in COUPLED:
-            r_fold = _closed_form_fold_mse(X, Y, train_w[:F], val_w[:F], lams, self)  # (F, L)
-            r_mean, r_sem = _mean_sem(r_fold)
-            self.ridge_lam_, self.ridge_lam_1se_, _, _ = _select(lams, r_mean, r_sem)
+            r_fold = closed_form_fold_mse(X, Y, train_w[:F], val_w[:F], lams, self)  # (F, L)
+            r_mean, r_sem = mean_sem(r_fold)
+            self.ridge_lam_, self.ridge_lam_1se_, _, _ = select(lams, r_mean, r_sem)
             self.cv_results_["ridge_mean_test_mse"] = r_mean
             self.cv_results_["ridge_sem_test_mse"] = r_sem
         return self
-
-
-def _mean_sem(fold_mse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(F, L) fold errors -> mean and standard error over folds (nan when any fold is nan)."""
-    F = fold_mse.shape[0]
-    mean = fold_mse.mean(0)  # (L,)
-    sem = fold_mse.std(0, ddof=1) / np.sqrt(F) if F > 1 else np.zeros_like(mean)
-    return mean, sem
-
-
-def _select(lams: np.ndarray, mean: np.ndarray, sem: np.ndarray):
-    """(lam_min, lam_1se, i_min, i_1se); ties go to the first index, nan never wins."""
-    score = np.where(np.isfinite(mean), mean, np.inf)
-    i_min = int(np.argmin(score))
-    ok = score <= score[i_min] + sem[i_min]
-    i_1se = int(np.flatnonzero(ok)[np.argmax(lams[ok])])
-    return float(lams[i_min]), float(lams[i_1se]), i_min, i_1se
-
-
-def _cv_results(lams, fold_mse, mean, sem, train_mse, diverged) -> dict:
-    """``GridSearchCV``-style dict, scores = negative MSE (greater is better)."""
-    score = np.where(np.isfinite(mean), -mean, -np.inf)
-    order = np.argsort(-score, kind="stable")
-    rank = np.empty(len(lams), dtype=np.int32)
-    rank[order] = np.arange(1, len(lams) + 1)
-    out = {"param_lam": lams.copy(), "params": [{"lam": float(v)} for v in lams]}
-    for f in range(fold_mse.shape[0]):
-        out[f"split{f}_test_score"] = -fold_mse[f]
-    out.update({
-        "mean_test_score": -mean, "std_test_score": fold_mse.std(0), "rank_test_score": rank,
-        "mean_test_mse": mean, "sem_test_mse": sem, "mean_train_mse": train_mse.mean(0),
-        "diverged": diverged,
-    })
-    return out
-
-
-def _closed_form_fold_mse(X, Y, train_w, val_w, lams, est) -> np.ndarray:
-    """(F, L) held-out MSE of the exact minimisers (``ridge_path``) on the same folds.
-
-    A weighted fit is an unweighted one on rows scaled by sqrt(n s_n) after weighted
-    centring, so mean(r~^2) = sum_n s_n r_n^2; with ``decay_bias`` the ones column is an
-    ordinary (penalised) feature, as in the engine.
-    """
-    F, L, T = train_w.shape[0], len(lams), Y.shape[1]
-    out = np.zeros((F, L))
-    center = est.fit_intercept and not est.decay_bias
-    for f in range(F):  # reference computation: loop over folds and outputs, not configs
-        keep = train_w[f] > 0
-        s = train_w[f, keep] / train_w[f, keep].sum()  # (n_f,)
-        Xf = X[keep]
-        if est.fit_intercept and est.decay_bias:
-            Xf = np.hstack([Xf, np.ones((Xf.shape[0], 1))])
-        x_mean = s @ Xf if center else np.zeros(Xf.shape[1])  # (D,)
-        root = np.sqrt(s * s.shape[0])[:, None]  # (n_f, 1)
-        for t in range(T):
-            yf = Y[keep, t]
-            y_mean = float(s @ yf) if center else 0.0
-            path = ridge_path((Xf - x_mean) * root, (yf - y_mean) * root[:, 0], lams,
-                              est.loss, est.penalty, fit_intercept=False)
-            coef = path.coef.numpy()  # (L, D[+1])
-            if est.fit_intercept and est.decay_bias:
-                pred = X @ coef[:, :-1].T + coef[:, -1]  # (N, L)
-            else:
-                pred = X @ coef.T + (y_mean - coef @ x_mean)  # (N, L)
-            r2 = (pred - Y[:, t, None]) ** 2  # (N, L)
-            out[f] += val_w[f] @ r2 / val_w[f].sum() / T
-    return out
