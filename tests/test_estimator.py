@@ -134,6 +134,8 @@ def test_bad_pair_is_rejected_at_fit_not_init(diabetes):
     model = WeightDecayRegressor(optimizer="adamw", penalty="mean")  # __init__ stores only
     with pytest.raises(ValueError, match="regularizer"):
         model.fit(X, y)
+    with pytest.raises(ValueError, match="device"):
+        WeightDecayRegressor(device="tpu").fit(X, y)
 
 
 def test_grid_search_and_validation_curve_agree_with_cv(diabetes):

@@ -152,6 +152,9 @@ def _bad_inputs(tmp, diabetes_csv):
                   "--lam:"))
     cases.append(("bad pair", [diabetes_csv, "--target", "target", "--optimizer", "adamw",
                                "--regularizer", "mean"], "--regularizer: no valid pair"))
+    if not torch.cuda.is_available():
+        cases.append(("no cuda", [diabetes_csv, "--target", "target", "--device", "cuda"],
+                      "--device: 'cuda' requested but CUDA is not available"))
     return cases
 
 

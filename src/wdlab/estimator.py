@@ -22,6 +22,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
@@ -87,11 +88,19 @@ def _check_finite(A: np.ndarray, name: str, columns=None) -> None:
     raise ValueError(f"Input {name} contains {kind} at {where}")
 
 
+def _check_device(device: str) -> None:
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device: expected 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} requested but CUDA is not available")
+
+
 def _validate_fit_input(est, X, y, sample_weight):
     est._validate_params()
     check_pair(est.optimizer, est.penalty)
     if est.decay_bias and not est.fit_intercept:
         raise ValueError("decay_bias: needs fit_intercept=True")
+    _check_device(est.device)
     y_arr = np.asarray(y) if y is not None else None
     if y_arr is not None and y_arr.dtype.kind in "fc":
         _check_finite(y_arr, "y")

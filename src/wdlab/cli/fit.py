@@ -118,6 +118,11 @@ def fit(
         raise ValueError(f"--seed: must be >= 0, got {seed}")
     if not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"--device: expected 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device: {device!r} requested but CUDA is not available")
     names = None if features is None else [s.strip() for s in features.split(",") if s.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
