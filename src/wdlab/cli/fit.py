@@ -69,7 +69,7 @@ def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:
 @app.command()
 @one_line_errors
 def fit(
-    data: Path = typer.Argument(..., help="CSV or Parquet table, one row per sample."),
+    data: Path = typer.Argument(..., metavar="DATA", help="CSV or Parquet table, one row per sample."),
     target: str = typer.Option(..., "--target", help="Column to predict."),
     features: str | None = typer.Option(None, help="Comma-separated feature columns (default: every other numeric column)."),
     lam: str = typer.Option("1e-3:1e2:30", help="λ grid: lo:hi:count (log-spaced) and/or values, e.g. 0,1e-3:1e2:30."),
