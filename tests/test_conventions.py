@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
 from wdlab.conventions import (
     CONVENTIONS,
@@ -15,6 +16,13 @@ from wdlab.conventions import (
     sklearn_alpha,
     translate,
 )
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small numpy solves: one BLAS thread avoids oversubscribing the shared cores."""
+    with threadpool_limits(limits=1):
+        yield
 
 NAMES = tuple(CONVENTIONS)
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from wdlab.data import SEED_DATA, init_weights, make_linear, problem_from_datasets
 from wdlab.decompose import COLUMNS, decompose_error
 from wdlab.engine import EngineSpec, Hyper, train
 from wdlab.ridge import ridge_path
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small numpy solves: one BLAS thread avoids oversubscribing the shared cores."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(params=[(40, 8), (10, 30)], ids=["tall", "wide"])

@@ -8,9 +8,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import Ridge, RidgeCV
+from threadpoolctl import threadpool_limits
 
 from wdlab.conventions import CONVENTIONS, translate
 from wdlab.ridge import ridge_path
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small numpy solves: one BLAS thread avoids oversubscribing the shared cores."""
+    with threadpool_limits(limits=1):
+        yield
 
 SHAPES = {"tall": (200, 50), "wide": (10, 200), "wide50": (50, 200)}
 LAMS = np.logspace(-4, 3, 8)

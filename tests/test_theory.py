@@ -114,10 +114,14 @@ def test_min_norm_finite_sample(n, d):
     X = torch.randn(draws, n, d, generator=gen, dtype=torch.float64)  # (G, N, D)
     w_star = torch.full((d,), np.sqrt(r2 / d), dtype=torch.float64)  # (D,)
     y = X @ w_star + np.sqrt(sigma2) * torch.randn(draws, n, generator=gen, dtype=torch.float64)
-    w = (torch.linalg.pinv(X) @ y[..., None])[..., 0]  # (G, D) min-norm / least squares
+    if n > d:  # least squares: (X^T X) w = X^T y
+        w = torch.cholesky_solve(X.mT @ y[..., None], torch.linalg.cholesky(X.mT @ X))[..., 0]
+    else:  # minimum-norm interpolant: w = X^T (X X^T)^-1 y
+        L = torch.linalg.cholesky(X @ X.mT)  # (G, N, N)
+        w = (X.mT @ torch.cholesky_solve(y[..., None], L))[..., 0]  # (G, D)
     risk = ((w - w_star) ** 2).sum(-1).numpy()
     se = risk.std(ddof=1) / np.sqrt(draws)
     assert abs(risk.mean() - min_norm_risk(n, d, r2, sigma2)) <= 3 * se
-    # ridge_path at lam = 0 (with an intercept) on one draw gives the same interpolant family
+    # ridge_path at lam = 0 without an intercept gives the same estimate
     path = ridge_path(X[0], y[0], [0.0], fit_intercept=False)
     torch.testing.assert_close(path.coef[0], w[0], rtol=1e-8, atol=1e-10)
