@@ -11,11 +11,10 @@ from wdlab.cli._common import one_line_errors
 
 
 def parse_lams(text: str) -> list[float]:
-    """``lo:hi:count`` (log-spaced, inclusive) and/or comma-separated values, e.g. ``0,1e-3:1e2:30``."""
-    try:
-        from wdlab.spec import parse_values
-    except ImportError:  # the sweep spec module is not installed: the same grammar, minimal
-        parse_values = _parse_values
+    """The λ grid, in ``wdlab sweep``'s grammar (``wdlab.spec.parse_values``): ``lo:hi:count``
+    (log-spaced, inclusive), ``lo:hi:count:lin`` and/or comma-separated values."""
+    from wdlab.spec import parse_values
+
     try:
         lams = parse_values(text)
     except ValueError as exc:
@@ -23,25 +22,6 @@ def parse_lams(text: str) -> list[float]:
     if any(not (v >= 0 and v < float("inf")) for v in lams):
         raise ValueError(f"--lam: every λ must be finite and >= 0, got {text!r}")
     return sorted(set(lams))
-
-
-def _parse_values(text: str) -> list[float]:
-    import numpy as np
-
-    out: list[float] = []
-    for token in str(text).split(","):
-        parts = token.strip().split(":")
-        try:
-            if len(parts) == 1:
-                out.append(float(parts[0]))
-                continue
-            lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
-        except (ValueError, IndexError):
-            raise ValueError(f"{token.strip()!r} is not a number or lo:hi:count") from None
-        if len(parts) != 3 or count < 1 or not 0 < lo <= hi:
-            raise ValueError(f"range {token.strip()!r}: expected lo:hi:count with 0 < lo <= hi")
-        out.extend(float(v) for v in np.geomspace(lo, hi, count))
-    return out
 
 
 def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:
