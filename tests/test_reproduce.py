@@ -108,3 +108,18 @@ def test_cli_bad_dtype_is_one_line(tmp_path):
     res = runner.invoke(app, ["reproduce", "seed", "--dtype", "float16", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "train.dtype" in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_exact_answer_and_error_split_columns(seed_run):
+    out, _ = seed_run
+    configs = pd.read_parquet(out / "configs.parquet").set_index("lam")
+    parts = ["err_init_null", "err_opt", "err_bias", "err_noise", "err_cross", "err_intercept"]
+    total = configs[parts].sum(axis=1) + 0.01**2
+    np.testing.assert_allclose(total, configs["pop_test_mse"], rtol=1e-10)
+    # at lam = 0 the test error is the initial weights left in the null space, not noise
+    assert configs.loc[0.0, "err_init_null"] > 0.95 * configs.loc[0.0, "pop_test_mse"]
+    assert configs.loc[0.0, "err_noise"] < 1e-3
+    # the closed form at the same lam is far better than 100 Adam epochs from w0 ~ N(0, 1)
+    assert (configs["ridge_test_mse"] < 0.1).all()
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert curves["dist_to_ridge"].notna().all()

@@ -13,9 +13,13 @@ import pandas as pd
 import torch
 
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
-from wdlab.data import init_weights, make_linear, problem_from_datasets
-from wdlab.engine import EngineSpec, Hyper, train
+from wdlab.conventions import COUPLED
+from wdlab.data import Dataset, init_weights, make_linear, problem_from_datasets
+from wdlab.decompose import COLUMNS as ERROR_COLUMNS
+from wdlab.decompose import decompose_error
+from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.results import configs_frame, curves_frame
+from wdlab.ridge import ridge_path
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -77,10 +81,53 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
     theta0 = init_weights(seeds, d.n_features, t.init_scale, fit_intercept=t.fit_intercept,
                           dtype=DTYPES[t.dtype])
     hyper = Hyper.of(K, lam=list(cfg.lams), lr=t.lr, beta1=first_moment(t), beta2=t.beta2)
-    result = train(problem, engine_spec(t), hyper, theta0)
+    closed = has_closed_form(t)
+    path = None
+    if closed:  # the exact answer at every lam, for dist_to_ridge and ridge_test_mse
+        path = ridge_path(data.X_train, data.y_train, list(cfg.lams), loss=t.loss,
+                          penalty=t.regularizer, X_test=data.X_test, y_test=data.y_test,
+                          fit_intercept=t.fit_intercept)
+    result = train(problem, engine_spec(t), hyper, theta0,
+                   reference=None if path is None else _reference_theta(path, t))
     hyp = hyper_columns(t, d, cfg.lams, seeds)
+    configs = configs_frame(hyp, result)
+    configs["ridge_test_mse"] = np.nan if path is None else path.test_mse.numpy()
+    for name, values in error_split(result, data, t, cfg.lams, theta0).items():
+        configs[name] = values
     return Results(
         config=cfg.model_dump(mode="json"),
-        configs=configs_frame(hyp, result),
+        configs=configs,
         curves=curves_frame(result, hyp["config_id"].to_numpy()),
     )
+
+
+def has_closed_form(t: TrainConfig) -> bool:
+    """A penalty in the loss or coupled weight_decay, with an unpenalised bias: a ridge."""
+    return t.regularizer in COUPLED and not t.decay_bias
+
+
+def _reference_theta(path, t: TrainConfig) -> torch.Tensor:
+    return path.theta if t.fit_intercept else path.coef  # (K, D1)
+
+
+def error_split(result: TrainResult, data: Dataset, t: TrainConfig, lams,
+                theta0: torch.Tensor) -> dict[str, np.ndarray]:
+    """Columns of ``decompose_error`` for every configuration (NaN where diverged).
+
+    ``pop_test_mse`` is the population test MSE ||w - w*||^2 + (b - b*)^2 + sigma^2 on fresh
+    isotropic inputs, which the ``err_*`` columns and sigma^2 add up to exactly. A decoupled
+    decay has no ridge twin, so its split uses the lam = 0 (least-squares) reference.
+    """
+    lam = np.asarray(lams, dtype=np.float64) if t.regularizer in COUPLED else 0.0
+    w0 = theta0[:, :-1] if t.fit_intercept else theta0
+    split = decompose_error(
+        result.coef.double(), result.intercept.double(), data.X_train, data.y_train,
+        w_star=data.w_star, b_star=data.b_star if t.fit_intercept else 0.0, noise=data.noise,
+        w0=w0.double(), lam=torch.as_tensor(lam), loss=t.loss,
+        penalty=t.regularizer if t.regularizer in COUPLED else "mean",
+        fit_intercept=t.fit_intercept,
+    )
+    ok = result.diverged_epoch.numpy() < 0
+    cols = {name: split[name].numpy() for name in ERROR_COLUMNS}
+    cols["pop_test_mse"] = split["test_mse"].numpy()
+    return {k: np.where(ok, v, np.nan) for k, v in cols.items()}
