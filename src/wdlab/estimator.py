@@ -329,9 +329,14 @@ class WeightDecayRegressorCV(_WeightDecayBase):
             raise ValueError("sample_weight: a training fold has zero total weight")
         E = int(self.epochs)
         test = None
-        if X_test is not None:
+        if X_test is not None:  # scored each recorded epoch (``wdlab fit``'s test split)
             Xte = np.asarray(X_test, dtype=np.float64)
-            test = (Xte, np.asarray(y_test, dtype=np.float64).reshape(Xte.shape[0], -1))
+            Yte = np.asarray(y_test, dtype=np.float64)
+            if Xte.ndim != 2 or Xte.shape[1] != X.shape[1] or Yte.size != Xte.shape[0] * Y.shape[1]:
+                raise ValueError(f"X_test: expected shape (n_test, {X.shape[1]}) with a matching y_test")
+            _check_finite(Xte, "X_test")
+            _check_finite(Yte, "y_test")
+            test = (Xte, Yte.reshape(Xte.shape[0], -1))
         fit = fit_batch(X, Y, train_w, lams, self, val_weights=val_w, test=test,
                         record_epochs=[E] if record_epochs is None else record_epochs,
                         seeds=_seeds(self.random_state))
