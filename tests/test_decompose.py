@@ -79,10 +79,10 @@ def test_null_space_dimension():
 def test_seed_gd_keeps_the_init_in_the_null_space():
     """Full-batch GD at lam = 0 on the seed data (d = 200, n = 10) from w0 ~ N(0, I)."""
     ds = make_linear(**SEED_DATA, seed=0)
-    K = 16
+    K = 8
     theta0 = init_weights(list(range(K)), 200, 1.0, dtype=torch.float64)  # (K, D+1)
     res = train(problem_from_datasets([ds]),
-                EngineSpec("sgd", "mean", "mse", epochs=300, dtype=torch.float64),
+                EngineSpec("sgd", "mean", "mse", epochs=200, dtype=torch.float64),
                 Hyper.of(K, lam=0.0, lr=0.01, beta1=0.0), theta0)
     out = decompose_error(res.coef, res.intercept, ds.X_train, ds.y_train, w0=theta0[:, :200],
                           **_kw(ds))
