@@ -29,6 +29,7 @@ Any list-valued field is an axis of the grid; the grid is their Cartesian produc
 
     [execution]
     chunk_size = 16384                   # models per engine call; default sized to memory
+    backend = "local"                    # or "ray": one Ray task per chunk (address = "auto")
 
 ``lam`` is in the regularizer's own convention (see ``wdlab.conventions``); for the optimizer
 decays (``weight_decay``, ``decoupled``, ``independent``) it is the optimizer's weight_decay.
@@ -333,6 +334,8 @@ class SweepExecution(_Frozen):
     chunk_size: PosInt | None = None  # models per engine call; None = sized to memory
     memory_gb: PosFloat | None = None  # memory budget per chunk; None = auto
     engine: Engine = "auto"  # engine variant passed through to wdlab.engine.train
+    backend: Literal["local", "ray"] = "local"  # where chunks run: this process or Ray tasks
+    address: str | None = Field(None, min_length=1)  # ray: "auto", HOST:PORT, ray://HOST:PORT
 
 
 class SweepSpec(_Frozen):
@@ -443,6 +446,8 @@ def check_spec(spec: SweepSpec) -> None:
         raise ConfigError(
             f"train.regularizer: no valid optimizer x regularizer pair in {t.optimizer} x "
             f"{t.regularizer}; adamw pairs only with {ADAMW_REGULARIZERS}")
+    if spec.execution.address is not None and spec.execution.backend != "ray":
+        raise ConfigError("execution.address: only with backend = \"ray\"")
     if spec.record.every is not None and spec.record.log_points is not None:
         raise ConfigError("record.log_points: give every or log_points, not both")
     n_min = min(d.n_train)
@@ -517,6 +522,7 @@ FLAG_KEYS: dict[str, tuple[str | None, str]] = {
     "n_val": ("validation", "n_val"), "log_points": ("record", "log_points"),
     "record_every": ("record", "every"), "chunk_size": ("execution", "chunk_size"),
     "memory_gb": ("execution", "memory_gb"), "engine": ("execution", "engine"),
+    "backend": ("execution", "backend"), "address": ("execution", "address"),
 }
 _NUMERIC_LISTS = {"lam", "lr", "momentum", "beta1", "beta2", "init_scale", "noise"}
 _INT_LISTS = {"epochs", "n_train"}
