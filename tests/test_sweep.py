@@ -19,7 +19,6 @@ from wdlab.selection import select, summarize
 from wdlab.spec import build_spec
 from wdlab.sweep import (
     ChunkFailure,
-    _hyper_frame,
     chunk_tables,
     closed_form_frame,
     execute_chunk,
@@ -32,6 +31,7 @@ from wdlab.sweep import (
     run_sweep,
     stability_warnings,
 )
+from wdlab.sweep.chunk import hyper_frame
 
 
 def tiny(**over) -> dict:
@@ -64,7 +64,7 @@ def test_plan_covers_every_config_once_in_contiguous_chunks(n_lam, n_lr, n_seeds
     plan = make_plan(spec)
     ids = []
     for c in plan.chunks:
-        frame = _hyper_frame(spec, plan, plan.groups[c.group], c)
+        frame = hyper_frame(spec, plan, plan.groups[c.group], c)
         got = frame["config_id"].to_numpy()
         assert (got == np.arange(c.first_id, c.first_id + c.n_configs)).all()
         assert c.n_configs * plan.models_per_config <= max(chunk, plan.models_per_config)

@@ -143,6 +143,8 @@ def _finish(path: Path, bar: _Bar) -> None:
     from rich.console import Console
 
     console = Console()
+    if not console.is_terminal:  # logs and pipes: wide enough for the selection table
+        console = Console(width=160)
     for note in bar.notes:
         console.print(note, highlight=False)
     selection = path / "selection.parquet"
@@ -181,7 +183,7 @@ def selection_table(sel, max_rows: int = 40):
         test = g(row["best_test_mse"])
         if np.isfinite(row.get("best_test_mse_ci95", np.nan)):
             test += f" ± {row['best_test_mse_ci95']:.2g}"
-        table.add_row(row["optimizer"], f"{row['regularizer']} {describe(row['regularizer'])}",
+        table.add_row(row["optimizer"], f"{row['regularizer']} ({describe(row['regularizer'])})",
                       *[g(row[k]) if not isinstance(row[k], str) else row[k] for k in varying],
                       g(row["best_lam"]), g(row["best_val_mse"]), test, g(row["lam_1se"]),
                       g(row["test_mse_1se"]), g(row["ridge_lam"]), g(row["ridge_test_mse"]))

@@ -1,0 +1,257 @@
+"""One chunk: spec + index -> engine inputs -> one engine call -> the chunk's tables.
+
+``run_chunk(spec, index)`` is the unit of work of every backend (this process, a resumed
+one, a Ray task): it needs only the resolved spec and the index, regenerates its data from
+the seeds, makes ONE engine call for the chunk's units x configurations (k-fold: x folds + 1)
+and returns plain DataFrames. No file IO.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from wdlab.conventions import COUPLED
+from wdlab.data import init_weights, stack_problem
+from wdlab.engine import EngineSpec, Hyper, TrainResult, train
+from wdlab.experiment import DTYPES
+from wdlab.results import configs_frame, curves_frame
+from wdlab.spec import SweepSpec, spec_from_json
+from wdlab.sweep.draws import ModelDraw, unit_draws
+from wdlab.sweep.plan import METRICS, Chunk, Group, Plan, make_plan
+
+
+@dataclass
+class ChunkInputs:
+    """Everything one engine call needs, built from the spec alone."""
+
+    spec: SweepSpec
+    plan: Plan
+    chunk: Chunk
+    group: Group
+    problem: Any  # wdlab.data.Problem, G = units x models_per_config draws
+    engine_spec: EngineSpec
+    hyper: Hyper  # (K,) per model
+    theta0: torch.Tensor  # (K, D1)
+    record_epochs: list[int]
+    reference: torch.Tensor | None  # (K, D1) ridge solutions, when recording dist_to_ridge
+    hyper_frame: pd.DataFrame  # one row per configuration of the chunk
+
+
+@dataclass
+class ChunkResult:
+    """A chunk's tables: configs (one row per configuration) and curves (long form)."""
+
+    index: int
+    configs: pd.DataFrame
+    curves: pd.DataFrame
+    seconds: float = 0.0
+
+
+def _plan_cached(spec: SweepSpec) -> Plan:
+    key = spec.model_dump_json()
+    hit = _PLANS.get(key)
+    if hit is None:
+        hit = make_plan(spec)
+        _PLANS.clear()
+        _PLANS[key] = hit
+    return hit
+
+
+_PLANS: dict[str, Plan] = {}
+
+
+def as_spec(spec: SweepSpec | dict | str) -> SweepSpec:
+    return spec if isinstance(spec, SweepSpec) else spec_from_json(spec)
+
+
+def hyper_frame(spec: SweepSpec, plan: Plan, group: Group, chunk: Chunk) -> pd.DataFrame:
+    """Hyperparameter columns of the chunk's configurations, unit-major (config_id order)."""
+    U, M = chunk.u1 - chunk.u0, chunk.m1 - chunk.m0
+    d, t = spec.data, spec.train
+    units = plan.units[chunk.u0:chunk.u1]
+    n_train = np.repeat(np.array([u[0] for u in units], dtype=np.int64), M)
+    noise = np.repeat(np.array([u[1] for u in units], dtype=np.float64), M)
+    data_seed = np.repeat(np.array([u[2] for u in units], dtype=np.int64), M)
+    pd_ = {k: np.tile(v[chunk.m0:chunk.m1], U) for k, v in group.per_draw.items()}
+    init_seed = np.where(pd_["init_seed"] < 0, data_seed, pd_["init_seed"]).astype(np.int64)
+    ids = (group.offset + np.repeat(np.arange(chunk.u0, chunk.u1), M) * group.n_per_unit
+           + np.tile(np.arange(chunk.m0, chunk.m1), U)).astype(np.int64)
+    K = U * M
+    return pd.DataFrame({
+        "config_id": ids,
+        "optimizer": group.optimizer, "regularizer": group.regularizer, "loss": group.loss,
+        "lam": pd_["lam"], "lr": pd_["lr"], "momentum": pd_["momentum"],
+        "beta1": pd_["beta1"], "beta2": pd_["beta2"],
+        "epochs": np.full(K, group.epochs, dtype=np.int64),
+        "batch_size": np.full(K, group.batch_size, dtype=np.int64),
+        "schedule": group.schedule, "init_scale": pd_["init_scale"], "init_seed": init_seed,
+        "data_seed": data_seed, "n_train": n_train,
+        "n_test": np.full(K, d.n_test, dtype=np.int64),
+        "n_features": np.full(K, d.n_features, dtype=np.int64), "noise": noise,
+        "decay_bias": np.full(K, t.decay_bias), "dtype": t.dtype,
+        "w_star": np.full(K, d.w_star), "bias": np.full(K, d.bias),
+        "fit_intercept": np.full(K, t.fit_intercept), "eps": np.full(K, t.eps),
+        "batch_seed": np.full(K, t.batch_seed, dtype=np.int64),
+        "chunk": np.full(K, chunk.index, dtype=np.int64),
+    })
+
+
+def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
+                     lams: np.ndarray) -> torch.Tensor | None:
+    """(n_draws * M, D1) closed-form solutions for each model, or None (no closed form)."""
+    from wdlab.ridge import ridge_path
+
+    if group.regularizer not in COUPLED or spec.train.decay_bias:
+        return None
+    fi = spec.train.fit_intercept
+    out = []
+    for dr in draws:  # loop over data draws, not configurations
+        keep = dr.w > 0
+        path = ridge_path(dr.X[keep], dr.y[keep], torch.as_tensor(lams), group.loss,
+                          group.regularizer, fit_intercept=fi)
+        out.append(path.theta if fi else path.coef)  # (M, D1)
+    return torch.cat(out, dim=0)
+
+
+def prepare_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkInputs:
+    """Build chunk ``index``'s engine inputs from the (resolved) spec, regenerating its data."""
+    spec = as_spec(spec)
+    plan = _plan_cached(spec)
+    if not 0 <= index < len(plan.chunks):
+        raise ValueError(f"chunk: index {index} out of range [0, {len(plan.chunks)})")
+    chunk = plan.chunks[index]
+    group = plan.groups[chunk.group]
+    t = spec.train
+    draws: list[ModelDraw] = []
+    for n_train, noise, seed in plan.units[chunk.u0:chunk.u1]:  # loop over draws
+        draws.extend(unit_draws(spec, n_train, noise, seed))
+    problem = stack_problem(
+        [(dr.X, dr.y, dr.w) for dr in draws],
+        {"test": [(dr.X_test, dr.y_test) for dr in draws],
+         "val": [(dr.X_val, dr.y_val, dr.w_val) for dr in draws]},
+        fit_intercept=t.fit_intercept,
+    )
+    n_draws, M = len(draws), chunk.m1 - chunk.m0
+    per = {k: v[chunk.m0:chunk.m1] for k, v in group.per_draw.items()}
+    unit_seeds = np.repeat(np.array([u[2] for u in plan.units[chunk.u0:chunk.u1]]),
+                           plan.models_per_config)  # (n_draws,)
+    init_seed = np.where(per["init_seed"][None, :] < 0, unit_seeds[:, None],
+                         per["init_seed"][None, :]).reshape(-1)  # (K,)
+    scale = np.tile(per["init_scale"], n_draws)  # (K,)
+
+    theta0 = init_weights(init_seed.tolist(), spec.data.n_features, 1.0,
+                          fit_intercept=t.fit_intercept, dtype=torch.float64)  # (K, D1)
+    theta0 = (theta0 * torch.as_tensor(scale)[:, None]).to(DTYPES[t.dtype])  # (K, D1)
+    tile = lambda v: np.tile(v, n_draws)  # noqa: E731
+    hyper = Hyper.of(n_draws * M, lam=tile(per["lam"]), lr=tile(per["lr"]),
+                     beta1=tile(per["m1"]), beta2=tile(np.nan_to_num(per["beta2"], nan=0.0)))
+    espec = EngineSpec(
+        optimizer=group.optimizer, regularizer=group.regularizer, loss=group.loss,
+        epochs=group.epochs, batch_size=group.batch_size or None, batch_seed=t.batch_seed,
+        schedule=group.schedule, eps=t.eps, decay_bias=t.decay_bias, dtype=DTYPES[t.dtype],
+        device=t.device)
+    reference = None
+    if spec.record.dist_to_ridge:
+        reference = _ridge_reference(spec, group, draws, per["lam"])
+    return ChunkInputs(spec, plan, chunk, group, problem, espec, hyper, theta0,
+                       spec.record.epochs(group.epochs), reference,
+                       hyper_frame(spec, plan, group, chunk))
+
+
+def execute_chunk(inputs: ChunkInputs) -> TrainResult:
+    """The chunk's one engine call."""
+    kw: dict[str, Any] = {}
+    engine = inputs.spec.execution.engine
+    if engine != "auto":
+        kw["engine"] = engine
+    return train(inputs.problem, inputs.engine_spec, inputs.hyper, inputs.theta0,
+                 record_epochs=inputs.record_epochs, reference=inputs.reference, **kw)
+
+
+def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.ndarray | None]:
+    """Model-level metrics -> configuration-level (kfold: full model + mean fold val error)."""
+    spec = inputs.spec
+    names = [m for m in METRICS if m in result.metrics]
+    if spec.record.dist_to_ridge and "dist_to_ridge" not in names:
+        names.append("dist_to_ridge")
+    R = len(result.epochs)
+    U = inputs.chunk.u1 - inputs.chunk.u0
+    M = inputs.chunk.m1 - inputs.chunk.m0
+    c = inputs.plan.models_per_config
+    metrics: dict[str, torch.Tensor] = {}
+    nan = torch.full((R, U * M), float("nan"), dtype=torch.float64)
+    if c == 1:
+        for n in names:
+            metrics[n] = result.metrics[n].double() if n in result.metrics else nan
+        return TrainResult(result.epochs, metrics, result.theta, result.diverged_epoch,
+                           result.fit_intercept), None
+    k = c - 1
+    for n in names:
+        if n not in result.metrics:
+            metrics[n] = nan
+            continue
+        v = result.metrics[n].double().reshape(R, U, c, M)  # (R, U, folds+1, M)
+        metrics[n] = (v[:, :, :k].mean(2) if n == "val_mse" else v[:, :, k]).reshape(R, U * M)
+    folds_val = result.metrics["val_mse"][-1].double().reshape(U, c, M)[:, :k]  # (U, k, M)
+    val_se = (folds_val.std(1, unbiased=True) / math.sqrt(k)).reshape(U * M).numpy()
+    div = result.diverged_epoch.reshape(U, c, M)  # (U, folds+1, M)
+    big = torch.iinfo(torch.int64).max
+    first = torch.where(div >= 0, div, torch.full_like(div, big)).min(1).values  # (U, M)
+    diverged = torch.where(first == big, torch.full_like(first, -1), first).reshape(U * M)
+    theta = result.theta.reshape(U, c, M, -1)[:, k].reshape(U * M, -1)
+    return TrainResult(result.epochs, metrics, theta, diverged, result.fit_intercept), val_se
+
+
+def chunk_tables(inputs: ChunkInputs, result: TrainResult, seconds: float = 0.0) -> ChunkResult:
+    """Engine output -> the chunk's configs and curves tables (columns in ``METRICS`` order)."""
+    reduced, val_se = _reduce(inputs, result)
+    hyp = inputs.hyper_frame
+    configs = configs_frame(hyp, reduced)
+    curves = curves_frame(reduced, hyp["config_id"].to_numpy())
+    order = [m for m in METRICS if m in reduced.metrics]
+    head = [c for c in configs.columns if c not in order]
+    configs = configs[head + order]
+    if val_se is not None:
+        configs["val_mse_se"] = np.where(configs["status"] == "ok", val_se, np.nan)
+    curves = curves[["config_id", "epoch", *order]]
+    return ChunkResult(inputs.chunk.index, configs, curves, seconds)
+
+
+def run_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
+    """Run chunk ``index`` of a resolved sweep spec and return its tables. No file IO.
+
+    The unit of work of every backend: data are regenerated from the seeds inside, so a
+    remote worker needs only the spec (a ``SweepSpec``, its ``model_dump()`` or JSON) and
+    the index. The result's tables are plain pandas DataFrames.
+    """
+    start = time.perf_counter()
+    inputs = prepare_chunk(spec, index)
+    result = execute_chunk(inputs)
+    return chunk_tables(inputs, result, time.perf_counter() - start)
+
+
+def failed_chunk_configs(spec: SweepSpec, index: int, error: str) -> pd.DataFrame:
+    """Configs rows of a failed chunk: its hyperparameters, status ``failed``, NaN metrics."""
+    spec = as_spec(spec)
+    plan = _plan_cached(spec)
+    chunk = plan.chunks[index]
+    df = hyper_frame(spec, plan, plan.groups[chunk.group], chunk)
+    df["status"] = "failed"
+    df["diverged_epoch"] = np.full(len(df), -1, dtype=np.int64)
+    for m in metric_columns(spec):
+        df[m] = np.nan
+    if spec.validation.method == "kfold":
+        df["val_mse_se"] = np.nan
+    df["error"] = str(error)
+    return df
+
+
+def metric_columns(spec: SweepSpec) -> list[str]:
+    return [m for m in METRICS if m != "dist_to_ridge" or spec.record.dist_to_ridge]

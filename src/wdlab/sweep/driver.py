@@ -1,0 +1,329 @@
+"""The driver: chunks through an executor, per-chunk files, resume, assembly, progress.
+
+``run_sweep`` resolves the spec, plans, checks, writes the manifest (status ``running``),
+runs the pending chunks through an executor (in process by default; a Ray backend yields
+the same ``ChunkResult``s), writes each chunk atomically, then assembles the final tables
+in chunk order (= config_id order), so a resumed run is bitwise identical to an
+uninterrupted one. Progress goes to an ``on_event`` callback: the library draws no UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wdlab.spec import SweepSpec, spec_from_json
+from wdlab.sweep.chunk import ChunkResult, failed_chunk_configs, metric_columns, run_chunk
+from wdlab.sweep.files import (
+    CHUNK_DIR,
+    chunk_done,
+    chunk_failure,
+    chunk_path,
+    clean_temporaries,
+    remove_chunks,
+    write_chunk,
+    write_chunk_failure,
+)
+from wdlab.sweep.plan import Plan, make_plan, resolve_spec
+from wdlab.sweep.reference import closed_form_frame, stability_warnings
+
+#: TEST-ONLY hook: SIGKILL this process right after chunk N's files are written.
+KILL_AFTER_CHUNK_ENV = "WDLAB_TEST_KILL_AFTER_CHUNK"
+TABLES = ("configs", "curves", "summary", "selection", "ridge")
+
+
+@dataclass
+class ChunkFailure:
+    """A chunk an executor gave up on (after its own retries)."""
+
+    index: int
+    error: str
+
+
+#: An executor runs the given chunks of a resolved spec and yields each as it finishes:
+#: a ``ChunkResult``, or a ``ChunkFailure`` for a chunk that failed for good.
+Executor = Callable[[SweepSpec, list[int]], Iterable["ChunkResult | ChunkFailure"]]
+
+
+def local_executor(spec: SweepSpec, indices: list[int]) -> Iterator[ChunkResult]:
+    """Run chunks one after another in this process (errors propagate)."""
+    for i in indices:
+        yield run_chunk(spec, i)
+
+
+@dataclass
+class SweepEvent:
+    """Progress of a sweep, sent to the ``on_event`` callback (the library draws no UI).
+
+    kind: ``start`` (plan made; ``configs_done`` counts chunks already on disk), ``warning``
+    (``message``), ``chunk`` (a chunk finished), ``failed`` (a chunk failed), ``assemble``,
+    ``done`` (``message`` = run directory) or ``note``.
+    """
+
+    kind: str
+    configs_done: int = 0
+    configs_total: int = 0
+    chunks_done: int = 0
+    chunks_total: int = 0
+    message: str = ""
+    chunk: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _seeds_record(spec: SweepSpec) -> dict[str, Any]:
+    t, v = spec.train, spec.validation
+    return {"data_seeds": list(spec.data.seeds),
+            "init_seeds": "data" if t.init_seed == "data" else list(t.init_seed),
+            "batch_seed": t.batch_seed, "validation_seed": v.seed,
+            "streams": "data: stream 'data', init: 'init', holdout: 'val<seed>', "
+                       "split/kfold: '<method><seed>' (wdlab.data.stream_seed)"}
+
+
+def _emit(on_event, event: SweepEvent) -> None:
+    if on_event is not None:
+        on_event(event)
+
+
+def _check_out(path: Path, force: bool) -> None:
+    """Refuse to start over a completed or unfinished run unless ``force``."""
+    from wdlab.store import MANIFEST, read_json
+
+    manifest = path / MANIFEST
+    if not manifest.exists() or force:
+        return
+    status = read_json(manifest).get("status")
+    if status == "complete":
+        raise FileExistsError(f"--out: {path} already holds a completed run; pass --force to overwrite")
+    raise FileExistsError(f"--out: {path} holds an unfinished run (status {status!r}); "
+                          f"pass --resume {path} to continue it or --force to start over")
+
+
+def _clear_run(path: Path) -> None:
+    """Remove a previous run's files (known names only) before a forced restart."""
+    from wdlab.store import MANIFEST
+
+    chunks = path / CHUNK_DIR
+    if chunks.is_dir():
+        for p in chunks.iterdir():
+            if p.suffix in (".parquet", ".json", ".tmp"):
+                p.unlink()
+        with contextlib.suppress(OSError):
+            chunks.rmdir()
+    names = [MANIFEST, "report.html"] + [f"{t}.{e}" for t in TABLES for e in ("parquet", "csv")]
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (path / name).unlink()
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: Path | str | None = None,
+    *,
+    force: bool = False,
+    csv: bool = True,
+    report: bool = True,
+    executor: Executor | None = None,
+    on_event: Callable[[SweepEvent], None] | None = None,
+    keep_chunks: bool = False,
+) -> Path:
+    """Run a sweep into a run directory and return it.
+
+    Everything that can fail on the spec fails before anything is written. A completed
+    (or unfinished) run in ``out`` is refused unless ``force``.
+    """
+    from wdlab.store import default_run_dir
+
+    spec = resolve_spec(spec)
+    plan = make_plan(spec)
+    warnings = stability_warnings(spec)
+    path = Path(out) if out is not None else default_run_dir(f"sweep-{spec.name}")
+    _check_out(path, force)
+    if force:
+        _clear_run(path)
+    manifest = _new_manifest(spec, plan, warnings, csv)
+    from wdlab.store import RunDir
+
+    run = RunDir(path, force=True, csv=csv).create()
+    run.manifest(manifest)
+    for line in warnings:
+        _emit(on_event, SweepEvent("warning", message=line))
+    return _drive(run.path, spec, plan, manifest, executor=executor, on_event=on_event,
+                  report=report, keep_chunks=keep_chunks)
+
+
+def resume_sweep(
+    run_dir: Path | str,
+    *,
+    csv: bool | None = None,
+    report: bool = True,
+    executor: Executor | None = None,
+    on_event: Callable[[SweepEvent], None] | None = None,
+    keep_chunks: bool = False,
+) -> Path:
+    """Finish an interrupted sweep from its manifest; a completed run is left as it is."""
+    from wdlab.store import MANIFEST, read_json, write_json
+
+    path = Path(run_dir)
+    if not (path / MANIFEST).exists():
+        raise FileNotFoundError(f"--resume: {path} has no {MANIFEST}; nothing to resume "
+                                f"(start the sweep again without --resume)")
+    manifest = read_json(path / MANIFEST)
+    if manifest.get("kind") != "sweep":
+        raise ValueError(f"--resume: {path} is not a sweep run (kind {manifest.get('kind')!r})")
+    if manifest.get("status") == "complete":
+        _emit(on_event, SweepEvent("note", message=f"{path} is already complete; nothing to do"))
+        return path
+    spec = spec_from_json(manifest["spec"])
+    plan = make_plan(spec)
+    if plan.fingerprint() != manifest["plan"]["fingerprint"]:
+        raise ValueError(f"--resume: the chunk plan of {path} differs from this wdlab's "
+                         f"({manifest['plan']['fingerprint']} vs {plan.fingerprint()}); "
+                         f"rerun with --force")
+    if csv is not None:
+        manifest["csv"] = csv
+    from wdlab.store import provenance
+
+    manifest.setdefault("resumed", []).append(provenance(spec.train.device))
+    write_json(path / MANIFEST, manifest)
+    for line in manifest.get("warnings", []):
+        _emit(on_event, SweepEvent("warning", message=line))
+    return _drive(path, spec, plan, manifest, executor=executor, on_event=on_event,
+                  report=report, keep_chunks=keep_chunks)
+
+
+def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -> dict:
+    from wdlab.store import provenance
+
+    return {"kind": "sweep", "status": "running", "spec": spec.model_dump(mode="json"),
+            "seeds": _seeds_record(spec), "provenance": provenance(spec.train.device),
+            "plan": {**plan.to_json(), "fingerprint": plan.fingerprint()},
+            "warnings": warnings, "csv": csv}
+
+
+def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor, on_event,
+           report: bool, keep_chunks: bool) -> Path:
+    from wdlab.store import MANIFEST, write_json
+
+    clean_temporaries(path)
+    total = plan.n_configs
+    done = [i for i in range(len(plan.chunks)) if chunk_done(path, i)]
+    pending = [i for i in range(len(plan.chunks)) if not chunk_done(path, i)]
+    configs_done = sum(plan.chunks[i].n_configs for i in done)
+    _emit(on_event, SweepEvent("start", configs_done, total, len(done), len(plan.chunks)))
+    kill_after = os.environ.get(KILL_AFTER_CHUNK_ENV)
+    start = time.perf_counter()
+    n_run, failed = 0, []
+    for item in (executor or local_executor)(spec, pending):
+        if isinstance(item, ChunkFailure):
+            write_chunk_failure(path, item.index, item.error)
+            failed.append(item.index)
+            _emit(on_event, SweepEvent("failed", configs_done, total, len(done), len(plan.chunks),
+                                       message=item.error, chunk=item.index))
+            continue
+        write_chunk(path, item)
+        done.append(item.index)
+        n_run += plan.chunks[item.index].n_configs
+        configs_done += plan.chunks[item.index].n_configs
+        _emit(on_event, SweepEvent("chunk", configs_done, total, len(done), len(plan.chunks),
+                                   chunk=item.index, extra={"seconds": item.seconds}))
+        if kill_after is not None and str(item.index) == kill_after:  # TEST-ONLY hook
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+    elapsed = time.perf_counter() - start
+    _emit(on_event, SweepEvent("assemble", configs_done, total, len(done), len(plan.chunks)))
+    failures = {i: chunk_failure(path, i) for i in range(len(plan.chunks))
+                if not chunk_done(path, i)}
+    csv = bool(manifest.get("csv", True))
+    assemble(path, spec, plan, failures, csv=csv)
+    status = "complete" if not failures else "incomplete"
+    manifest.update({
+        "status": status,
+        "timing": {"seconds_this_process": round(elapsed, 3), "configs_this_process": n_run,
+                   "configs_per_second": round(n_run / elapsed, 1) if elapsed > 0 else None},
+        "failed_chunks": sorted(failures),
+    })
+    manifest["files"] = _files(path)
+    write_json(path / MANIFEST, manifest)
+    if status == "complete" and not keep_chunks:
+        remove_chunks(path)
+    if report:
+        _write_report(path, on_event)
+        manifest["files"] = _files(path)
+        write_json(path / MANIFEST, manifest)
+    _emit(on_event, SweepEvent("done", configs_done, total, len(done), len(plan.chunks),
+                               message=str(path), extra={"status": status,
+                                                         "failed": sorted(failures)}))
+    return path
+
+
+def _files(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")
+                  if p.is_file() and not p.name.startswith(".") and CHUNK_DIR not in p.parts)
+
+
+def _write_report(path: Path, on_event) -> None:
+    try:
+        from wdlab.report import write_report  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    try:
+        write_report(path)
+    except Exception as exc:  # the run is complete; a report failure must not undo it
+        _emit(on_event, SweepEvent("warning", message=f"report: not written ({exc})"))
+
+
+def _chunk_parts(path: Path, spec: SweepSpec, plan: Plan, table: str,
+                 failures: dict[int, str | None]) -> Iterator[pd.DataFrame]:
+    """Each chunk's table in chunk order (= config_id order); failed chunks as failed rows."""
+    import pyarrow.parquet as pq
+
+    any_failed = bool(failures)
+    for i in range(len(plan.chunks)):
+        if i in failures:
+            if table == "configs":
+                yield failed_chunk_configs(spec, i, failures[i] or "not run")
+            continue
+        df = pq.read_table(chunk_path(path, i, table)).to_pandas()
+        if table == "configs" and any_failed:
+            df["error"] = ""
+        yield df
+
+
+def assemble(path: Path, spec: SweepSpec, plan: Plan, failures: dict[int, str | None],
+             *, csv: bool = True) -> None:
+    """Write configs, curves, summary and selection from the chunk files, in chunk order."""
+    from wdlab.selection import select, summarize
+    from wdlab.store import write_table, write_table_stream
+
+    empty = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("config_id", "epoch") else "float64")
+                          for c in ["config_id", "epoch", *metric_columns(spec)]})
+    write_table_stream(path / "curves.parquet",
+                       _or_default(_chunk_parts(path, spec, plan, "curves", failures), empty),
+                       csv=csv)
+    write_table_stream(path / "configs.parquet", _chunk_parts(path, spec, plan, "configs", failures),
+                       csv=csv)
+    configs = pd.read_parquet(path / "configs.parquet")
+    summary = summarize(configs)
+    write_table(path / "summary.parquet", summary, csv=csv)
+    ridge = closed_form_frame(spec)
+    if ridge is not None:
+        write_table(path / "ridge.parquet", ridge, csv=False)
+    write_table(path / "selection.parquet", select(summary, ridge), csv=csv)
+
+
+def _or_default(parts: Iterator[pd.DataFrame], default: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """``parts``, or ``[default]`` when there are none (every chunk failed)."""
+    first = next(parts, None)
+    if first is None:
+        yield default
+        return
+    yield first
+    yield from parts

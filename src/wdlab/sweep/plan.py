@@ -1,0 +1,238 @@
+"""The plan of a sweep: the grid expanded into groups and cut into chunks sized to memory.
+
+The grid of a ``SweepSpec`` is the product of its axes. Configurations sharing the engine's
+static structure (optimizer, regularizer, loss, epochs, batch size, schedule) form a *group*;
+a group is a (data unit) x (per-draw configuration) table, where a data unit is one
+(n_train, noise, data seed) draw and a per-draw configuration is one (lr, momentum or
+beta1, beta2, init_scale, init_seed, lam), lam innermost. Config ids run draw-major::
+
+    config_id = group.offset + unit * group.n_per_unit + m
+
+A *chunk* is a rectangle of units x per-draw configurations with a contiguous id range: one
+engine call whose data draws are the engine's G axis (K = G * M). The plan is a pure function
+of the spec with its resolved ``execution.chunk_size``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wdlab.experiment import DTYPES
+from wdlab.spec import SweepSpec
+
+#: Final metrics and curve columns, in table order (dist_to_ridge only when recorded).
+METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Configurations sharing the engine's static structure (one ``EngineSpec``)."""
+
+    index: int
+    optimizer: str
+    regularizer: str
+    loss: str
+    epochs: int
+    batch_size: int  # 0 = full batch
+    schedule: str
+    offset: int  # first config_id
+    n_units: int  # data units (draws) G
+    per_draw: dict[str, np.ndarray]  # (M,) each: lr, momentum, beta1, beta2, init_scale, init_seed, lam
+
+    @property
+    def n_per_unit(self) -> int:
+        return len(self.per_draw["lam"])
+
+    @property
+    def n_configs(self) -> int:
+        return self.n_units * self.n_per_unit
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Units [u0, u1) x per-draw configurations [m0, m1) of one group: one engine call."""
+
+    index: int
+    group: int
+    u0: int
+    u1: int
+    m0: int
+    m1: int
+    first_id: int  # ids [first_id, first_id + n_configs) when the chunk spans whole units
+
+    @property
+    def n_configs(self) -> int:
+        return (self.u1 - self.u0) * (self.m1 - self.m0)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The expanded grid and its chunks; a pure function of the (resolved) spec."""
+
+    units: list[tuple[int, float, int]]  # (n_train, noise, data_seed) per data unit
+    groups: list[Group]
+    chunks: list[Chunk]
+    chunk_size: int  # models per engine call, at most
+    models_per_config: int  # folds + 1 for kfold, else 1
+
+    @property
+    def n_configs(self) -> int:
+        return sum(g.n_configs for g in self.groups)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n_configs": self.n_configs,
+            "n_chunks": len(self.chunks),
+            "chunk_size": self.chunk_size,
+            "models_per_config": self.models_per_config,
+            "n_units": len(self.units),
+            "groups": [{"index": g.index, "optimizer": g.optimizer, "regularizer": g.regularizer,
+                        "loss": g.loss, "epochs": g.epochs, "batch_size": g.batch_size,
+                        "schedule": g.schedule, "offset": g.offset, "n_units": g.n_units,
+                        "n_per_unit": g.n_per_unit} for g in self.groups],
+            "chunks": [[c.group, c.u0, c.u1, c.m0, c.m1, c.first_id, c.n_configs]
+                       for c in self.chunks],
+        }
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _per_draw(spec: SweepSpec, optimizer: str) -> dict[str, np.ndarray]:
+    """The per-draw axes of one group, lam innermost: lr, m1, beta2, init_scale, init_seed, lam."""
+    t = spec.train
+    sgd = optimizer == "sgd"
+    m1 = t.momentum if sgd else t.beta1
+    b2 = (np.nan,) if sgd else t.beta2
+    seeds = (-1,) if t.init_seed == "data" else t.init_seed
+    axes = [np.asarray(a, dtype=np.float64) for a in (t.lr, m1, b2, t.init_scale)]
+    axes += [np.asarray(seeds, dtype=np.int64), np.asarray(t.lam, dtype=np.float64)]
+    mesh = np.meshgrid(*[np.arange(len(a)) for a in axes], indexing="ij")
+    idx = [m.reshape(-1) for m in mesh]
+    lr, m1v, b2v, scale, iseed, lam = (a[i] for a, i in zip(axes, idx, strict=True))
+    return {"lr": lr, "momentum": m1v if sgd else np.zeros_like(lr),
+            "beta1": np.full_like(lr, np.nan) if sgd else m1v, "beta2": b2v,
+            "m1": m1v, "init_scale": scale, "init_seed": iseed, "lam": lam}
+
+
+def _split_even(n: int, size: int) -> list[tuple[int, int]]:
+    """[0, n) cut into ceil(n / size) near-equal consecutive ranges."""
+    parts = max(1, math.ceil(n / max(size, 1)))
+    step = math.ceil(n / parts)
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def make_plan(spec: SweepSpec) -> Plan:
+    """Expand the grid and cut it into chunks of at most ``execution.chunk_size`` models."""
+    C = spec.execution.chunk_size
+    if C is None:
+        raise ValueError("execution.chunk_size: resolve the spec first (resolve_spec)")
+    d, t = spec.data, spec.train
+    units = [(n, s_noise, seed) for n in d.n_train for s_noise in d.noise for seed in d.seeds]
+    mpc = spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
+    groups: list[Group] = []
+    chunks: list[Chunk] = []
+    offset = 0
+    for opt, reg in t.pair_list():
+        for loss in t.loss:
+            for epochs in t.epochs:
+                for bs in t.batch_size:
+                    for sched in t.schedule:
+                        g = Group(len(groups), opt, reg, loss, epochs, bs, sched, offset,
+                                  len(units), _per_draw(spec, opt))
+                        groups.append(g)
+                        M = g.n_per_unit
+                        if M * mpc <= C:
+                            for u0, u1 in _split_even(g.n_units, C // (M * mpc)):
+                                chunks.append(Chunk(len(chunks), g.index, u0, u1, 0, M,
+                                                    offset + u0 * M))
+                        else:
+                            for u in range(g.n_units):
+                                for m0, m1 in _split_even(M, max(1, C // mpc)):
+                                    chunks.append(Chunk(len(chunks), g.index, u, u + 1, m0, m1,
+                                                        offset + u * M + m0))
+                        offset += g.n_configs
+    return Plan(units, groups, chunks, C, mpc)
+
+
+def _record_rows(spec: SweepSpec) -> int:
+    return max(len(spec.record.epochs(e)) for e in spec.train.epochs)
+
+
+def bytes_per_config(spec: SweepSpec) -> tuple[int, int]:
+    """Estimated (device, host) bytes one configuration needs inside a chunk.
+
+    Device: parameters, optimizer state and temporaries (~16 (K, D1) rows), residuals and
+    the metric buffers. Host: the curve rows as float64 through torch, numpy, pandas and
+    parquet (~4 copies), and the configs row.
+    """
+    d = spec.data
+    D1 = d.n_features + int(spec.train.fit_intercept)
+    n_tr = max(d.n_train)
+    n_ev = d.n_test + (spec.n_val if spec.validation.method == "holdout" else n_tr)
+    item = torch.tensor([], dtype=DTYPES[spec.train.dtype]).element_size()
+    R, n_metrics = _record_rows(spec), len(METRICS)
+    mpc = spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
+    device = item * (16 * D1 + 6 * n_tr + 3 * n_ev + R * n_metrics) * mpc
+    host = R * (n_metrics + 2) * 8 * 4 + 600
+    return device, host
+
+
+#: Largest chunk on CPU: beyond this the per-model speed no longer improves (bench_sweep.py),
+#: and smaller chunks keep progress and resume fine-grained.
+CPU_MAX_CHUNK = 16384
+GPU_MAX_CHUNK = 1 << 20
+
+
+def auto_chunk_size(spec: SweepSpec) -> int:
+    """Models per engine call that fit the memory budget (``execution.memory_gb`` or auto).
+
+    Auto budget: a quarter of the available host memory (at most 2 GiB) for the host side,
+    and on CUDA half the free device memory for the device side.
+    """
+    dev_b, host_b = bytes_per_config(spec)
+    avail = _available_host_bytes()
+    if spec.execution.memory_gb is not None:
+        budget = spec.execution.memory_gb * 2**30
+        host_budget = dev_budget = budget
+    else:
+        host_budget = min(2 * 2**30, avail // 4)
+        dev_budget = host_budget
+        if spec.train.device.startswith("cuda") and torch.cuda.is_available():
+            free, _ = torch.cuda.mem_get_info(torch.device(spec.train.device))
+            dev_budget = free // 2
+    cap = GPU_MAX_CHUNK if spec.train.device.startswith("cuda") else CPU_MAX_CHUNK
+    if spec.train.device == "cpu":  # device and host memory are the same memory
+        n = int(min(host_budget, dev_budget) // (dev_b + host_b))
+    else:
+        n = int(min(dev_budget // dev_b, host_budget // host_b))
+    return max(1, min(n, cap))
+
+
+def _available_host_bytes() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 8 * 2**30
+
+
+def resolve_spec(spec: SweepSpec) -> SweepSpec:
+    """The spec with a concrete ``execution.chunk_size`` (sized to this machine's memory).
+
+    The resolved spec is what the manifest stores and what ``run_chunk`` takes, so every
+    process that runs a chunk of a sweep agrees on the plan.
+    """
+    if spec.execution.chunk_size is not None:
+        return spec
+    ex = spec.execution.replace(chunk_size=auto_chunk_size(spec))
+    return spec.replace(execution=ex.model_dump())
