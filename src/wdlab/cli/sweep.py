@@ -43,6 +43,8 @@ def sweep(
     device: str | None = typer.Option(None, help="cpu or cuda[:N]."),
     dtype: str | None = typer.Option(None, help="float32 or float64."),
     engine: str | None = typer.Option(None, help="Engine variant: auto, eager or compiled."),
+    backend: str | None = typer.Option(None, help="Where chunks run: local (this process) or ray (one Ray task per chunk; pip install 'wdlab[ray]')."),
+    address: str | None = typer.Option(None, help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: a new local instance on 127.0.0.1)."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/sweep-<name>-<UTC time>)."),
     resume: Path | None = typer.Option(None, "--resume", metavar="RUN_DIR", help="Finish an interrupted sweep."),
     force: bool = typer.Option(False, "--force", help="Overwrite a completed or unfinished run in --out."),
@@ -65,6 +67,11 @@ def sweep(
                  device=device, dtype=dtype, engine=engine)
     given = [k for k, v in flags.items() if v is not None]
     if resume is not None:
+        executor = None  # the manifest's backend, unless --backend/--address say otherwise
+        if backend is not None or address is not None:
+            from wdlab.sweep.backends import executor_for
+
+            executor = executor_for(backend or "ray", address)
         if spec_file is not None or given or out is not None or force:
             what = "SPEC" if spec_file is not None else (
                 f"--{given[0].replace('_', '-')}" if given else ("--out" if out else "--force"))
@@ -72,8 +79,9 @@ def sweep(
         bar = _Bar()
         with bar:
             path = resume_sweep(resume, csv=None if csv else False, report=report,
-                                on_event=bar.event)
+                                executor=executor, on_event=bar.event)
     else:
+        flags.update(backend=backend, address=address)
         raw = load_raw(spec_file) if spec_file is not None else {}
         spec = build_spec(merge(raw, flag_overrides(**flags)))
         bar = _Bar()

@@ -141,6 +141,7 @@ def run_sweep(
     from wdlab.store import default_run_dir
 
     spec = resolve_spec(spec)
+    executor = executor or _spec_executor(spec)  # before anything is written
     plan = make_plan(spec)
     warnings = stability_warnings(spec)
     path = Path(out) if out is not None else default_run_dir(f"sweep-{spec.name}")
@@ -186,6 +187,7 @@ def resume_sweep(
         raise ValueError(f"--resume: the chunk plan of {path} differs from this wdlab's "
                          f"({manifest['plan']['fingerprint']} vs {plan.fingerprint()}); "
                          f"rerun with --force")
+    executor = executor or _spec_executor(spec)
     if csv is not None:
         manifest["csv"] = csv
     from wdlab.store import provenance
@@ -196,6 +198,13 @@ def resume_sweep(
         _emit(on_event, SweepEvent("warning", message=line))
     return _drive(path, spec, plan, manifest, executor=executor, on_event=on_event,
                   report=report, keep_chunks=keep_chunks)
+
+
+def _spec_executor(spec: SweepSpec) -> Executor:
+    """The executor of the spec's ``execution.backend`` (local, or Ray at ``address``)."""
+    from wdlab.sweep.backends import executor_for
+
+    return executor_for(spec.execution.backend, spec.execution.address)
 
 
 def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -> dict:
