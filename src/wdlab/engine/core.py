@@ -27,6 +27,7 @@ from wdlab.engine.fast import (
     choose_engine,
     flush_denormals,
     run_full_batch,
+    triton_unavailable,
 )
 from wdlab.engine.registry import build_chain, check_pair
 from wdlab.engine.rules import StepContext, apply_chain, init_chain
@@ -149,9 +150,11 @@ def train(
         record_epochs: epochs whose metrics are kept (0 = before training); default all.
         reference: optional (K, D1) closed-form solutions; records ``dist_to_ridge``.
         engine: ``"eager"``, ``"compiled"`` (``torch.compile`` of the full-batch epoch; falls
-            back to eager with an ``EngineFallbackWarning`` where it cannot compile) or
-            ``"auto"`` (compiled when available and the run is large; see ``engine.fast``).
-            Minibatch runs always run eagerly.
+            back to eager with an ``EngineFallbackWarning`` where it cannot compile),
+            ``"triton"`` (all epochs in one fused Triton kernel, ``engine.fused``; falls back
+            to compiled or eager with an ``EngineFallbackWarning`` where it cannot run) or
+            ``"auto"`` (triton on CUDA where it covers the run, else compiled when available
+            and the run is large; see ``engine.fast``). Minibatch runs always run eagerly.
 
     Returns:
         A ``TrainResult`` with metrics copied to the host once, at the end;
@@ -209,7 +212,9 @@ def train(
     B = spec.batch_size
     full_batch = B is None or B >= int(valid.sum(1).max())
     if full_batch:
-        used = choose_engine(engine, dev, K, E, True)
+        triton_ok = engine == "auto" and dev.type == "cuda" and triton_unavailable(
+            dev, chain, dt, D1) is None
+        used = choose_engine(engine, dev, K, E, True, triton_ok)
         consts = Consts(
             X, XT, y, (c_grad * w_full)[:, None, :],
             torch.cat([XT, *[e[0] for e in evals.values()]], 2),  # (G, D1, N_all)

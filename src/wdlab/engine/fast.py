@@ -14,7 +14,11 @@ Engines:
     ``eager``     the function as written (few ops, precomputed constants);
     ``compiled``  ``torch.compile`` of the same function; on CUDA with small K, many epochs
                   are captured in one CUDA graph and replayed;
-    ``auto``      ``compiled`` when a compiler is available and the work is large enough to
+    ``triton``    every epoch in one Triton kernel that keeps each configuration's theta and
+                  optimizer state in registers (``engine.fused``; CUDA, or Triton's CPU
+                  interpreter under ``TRITON_INTERPRET=1``);
+    ``auto``      ``triton`` on CUDA when Triton imports and the kernel covers the run, else
+                  ``compiled`` when a compiler is available and the work is large enough to
                   pay for compilation, else ``eager``.
 """
 
@@ -36,7 +40,7 @@ Tensor = torch.Tensor
 #: A configuration diverges when its training MSE is non-finite or exceeds this x its initial MSE.
 DIVERGENCE_FACTOR = 1e6
 
-ENGINES: tuple[str, ...] = ("auto", "eager", "compiled")
+ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton")
 
 #: ``auto`` compiles when K * epochs reaches this many configuration-steps (compilation costs
 #: seconds; the eager CPU engine runs ~0.5 M configuration-steps/s on two cores).
@@ -79,11 +83,15 @@ def compiler_available(device: torch.device) -> bool:
     return shutil.which(cxx) is not None
 
 
-def choose_engine(engine: str, device: torch.device, K: int, epochs: int, full_batch: bool) -> str:
-    """Resolve ``auto``: compiled for full-batch work big enough to amortise compilation."""
+def choose_engine(engine: str, device: torch.device, K: int, epochs: int, full_batch: bool,
+                  triton_ok: bool = False) -> str:
+    """Resolve ``auto``: the Triton kernel on CUDA where it covers the run (``triton_ok``),
+    else compiled for full-batch work big enough to amortise compilation."""
     check_engine(engine)
     if engine != "auto":
         return engine
+    if full_batch and triton_ok and device.type == "cuda":
+        return "triton"
     if not full_batch or not compiler_available(device):
         return "eager"
     floor = AUTO_MIN_CONFIG_STEPS.get(device.type, AUTO_MIN_CONFIG_STEPS["cuda"])
@@ -229,6 +237,14 @@ def _eager_args(args):
     return args if not C.fuse_grad else (*args[:8], C._replace(fuse_grad=False), *args[9:])
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""
+
+
+def _fallback_engine(device: torch.device) -> str:
+    return "compiled" if compiler_available(device) else "eager"
+
+
 class EpochRunner:
     """Runs ``epoch_step`` eagerly or compiled, falling back to eager on a compile failure."""
 
@@ -254,6 +270,17 @@ class EpochRunner:
             return epoch_step(*_eager_args(args), record=record)
 
 
+def triton_unavailable(device: torch.device, chain, dtype: torch.dtype, d1: int) -> str | None:
+    """None when the Triton kernel can run this (device, chain, dtype, width), else why not."""
+    from wdlab.engine import fused
+
+    if not fused.available(device):
+        if device.type == "cuda":
+            return "Triton does not import here"
+        return f"no Triton backend for {device.type} (set TRITON_INTERPRET=1 for the interpreter)"
+    return fused.covers(chain, dtype, d1)
+
+
 def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, spec, slot, R):
     """All epochs of a full-batch run; returns (theta, diverged, engine used, metrics buffer).
 
@@ -266,6 +293,22 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
     epochs = torch.arange(E + 1, device=device)  # (E + 1,)
     first, loss0 = observe(theta, C)
     buf = torch.full((first.shape[0], R, K), float("nan"), device=device, dtype=dt)
+    if engine == "triton":
+        engine = _fallback_engine(device)
+        why = triton_unavailable(device, chain, dt, theta.shape[1])
+        if why is None:
+            try:
+                from wdlab.engine import fused
+
+                th, div = fused.run(theta, diverged, C, chain, etas, slot, buf, loss0)
+            except Exception as exc:  # noqa: BLE001  any Triton compile/launch failure
+                why = f"the kernel failed ({type(exc).__name__}: {_first_line(exc)})"
+            else:
+                if E in slot:
+                    buf[:, slot[E]] = observe(th, C)[0]
+                return th, div, "triton", buf
+        warnings.warn(f"engine: triton cannot run this: {why}; running {engine} instead",
+                      EngineFallbackWarning, stacklevel=3)
     runner = EpochRunner(engine, device)
     e0 = 0
     if runner.engine == "compiled" and device.type == "cuda" and theta.numel() <= GRAPH_MAX_ELEMENTS:

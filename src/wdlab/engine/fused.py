@@ -1,0 +1,188 @@
+"""Every epoch of a full-batch run in one Triton kernel (engine ``triton``).
+
+Program p owns configurations k in [p*BK, (p+1)*BK), each on draw g(k) = k // M, and keeps
+their rows of theta, m, v (K, D1) in registers for all epochs e0 <= e < e1:
+
+    r_n   = x_{g,n} . theta_k - y_{g,n}                    (n over the train rows, one pass)
+    mse_k = sum_n s_n r_n^2;   grad_k = sum_n (c_loss * 2 s_n r_n) x_{g,n}
+    alive_k <- alive_k and mse_k <= DIVERGENCE_FACTOR * loss0_k (else diverged_k = e)
+    theta_k <- theta_k + chain(grad_k)                        (alive configurations only)
+
+with chain = [AddL2] -> [TraceMomentum | ScaleByAdam] -> [AddDecayedWeights] ->
+ScaleByLearningRate -> [AddScheduledDecay], the same rules as ``engine.rules`` in the same
+float32 operation order (IEEE division and square root; Adam's beta^t as a float64 running
+product rounded to float32, t = e + 1 since a configuration counts steps only while alive and
+never revives). On a recorded epoch the program also
+writes [mse per row set, penalty, objective, ||w|| (, ||theta - ref||)] at the epoch start.
+theta, m and v are read from and written to memory once per launch, not once per epoch.
+
+Runs on CUDA, or in Triton's CPU interpreter when ``TRITON_INTERPRET=1`` (tests).
+``triton`` is imported only here, lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+
+from wdlab.engine.rules import (
+    AddDecayedWeights,
+    AddL2,
+    AddScheduledDecay,
+    ScaleByAdam,
+    ScaleByLearningRate,
+    TraceMomentum,
+)
+
+Tensor = torch.Tensor
+
+#: The kernel keeps a padded row of D1 floats per tensor per warp in registers; wider models
+#: would spill, so they run on the other engines.
+MAX_D1 = 1024
+#: Epochs per launch (bounds one kernel's run time; state round-trips memory between launches).
+EPOCHS_PER_LAUNCH = 4096
+#: Configurations per program (one warp each).
+BLOCK_K = 4
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+@functools.cache
+def _triton_imports() -> bool:
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:  # noqa: BLE001  missing or broken install
+        return False
+    return True
+
+
+def available(device: torch.device) -> bool:
+    """True when the kernel can run on ``device``: CUDA with Triton, or the CPU interpreter."""
+    if not _triton_imports():
+        return False
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and interpreting()
+
+
+class Plan(tuple):
+    """(opt, coupled_scale or None, decoupled, independent, eps): the chain as kernel flags.
+
+    opt: 0 plain SGD, 1 SGD with momentum, 2 Adam.
+    """
+
+
+def plan_chain(chain) -> Plan | None:
+    """Map a rule chain onto the kernel's flags, or None when the chain is not covered."""
+    rules = list(chain)
+    scale = None
+    if rules and type(rules[0]) is AddL2:
+        scale = rules.pop(0).scale
+    opt, eps = 0, 0.0
+    if rules and type(rules[0]) is TraceMomentum:
+        rules.pop(0)
+        opt = 1
+    elif rules and type(rules[0]) is ScaleByAdam:
+        eps = rules.pop(0).eps
+        opt = 2
+    decoupled = bool(rules) and type(rules[0]) is AddDecayedWeights
+    if decoupled:
+        rules.pop(0)
+    if not rules or type(rules[0]) is not ScaleByLearningRate:
+        return None
+    rules.pop(0)
+    independent = bool(rules) and type(rules[0]) is AddScheduledDecay
+    if independent:
+        rules.pop(0)
+    if rules or (decoupled and independent):
+        return None
+    return Plan((opt, scale, decoupled, independent, eps))
+
+
+def covers(chain, dtype: torch.dtype, d1: int) -> str | None:
+    """None when the kernel covers this run, else the reason it does not."""
+    if dtype != torch.float32:
+        return f"dtype {dtype} (the kernel is float32 only)"
+    if d1 > MAX_D1:
+        return f"{d1} parameters per model (the kernel holds at most {MAX_D1})"
+    if plan_chain(chain) is None:
+        return "rule chain " + " -> ".join(type(r).__name__ for r in chain)
+    return None
+
+
+@functools.cache
+def _kernel(interpret: bool):
+    """The jitted kernel, built in the current interpreter mode (``triton.jit`` reads it)."""
+    import importlib
+
+    from wdlab.engine import _fused_kernel as mod
+
+    if mod.INTERPRET != interpret:
+        mod = importlib.reload(mod)
+    return mod.fused_epochs
+
+
+def run(theta, diverged, C, chain, etas, slot, buf, loss0):
+    """All epochs of a full-batch run through the kernel; returns (theta, diverged).
+
+    Args:
+        theta: (K, D1) float32 initial parameters (not modified).  diverged: (K,) int64.
+        C: the run's ``fast.Consts``.  chain: the rule chain (``covers`` must accept it).
+        etas: (E,) schedule multipliers.  slot: epoch -> metric slot.  buf: (n_met, R, K)
+        metric buffer, filled at the recorded epochs < E.  loss0: (K,) initial train MSE.
+    """
+    from wdlab.engine.fast import DIVERGENCE_FACTOR
+
+    opt, scale, decoupled, independent, eps = plan_chain(chain)
+    dev, dt = theta.device, theta.dtype
+    G, N, D1 = C.X.shape
+    K = theta.shape[0]
+    E = etas.shape[0]
+    a = torch.cat([C.X, C.XT_all[:, :, N:].transpose(1, 2)], 1).contiguous()  # (G, NA, D1)
+    NA = a.shape[1]
+    y = C.y_all[:, 0, :].contiguous()  # (G, NA)
+    w = torch.cat([wt[:, 0, :] for wt in C.weights], 1).contiguous()  # (G, NA)
+    c = torch.zeros_like(w)
+    c[:, :N] = C.coef[:, 0, :]
+    sizes = [wt.shape[-1] for wt in C.weights]
+    bounds = torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()], dtype=torch.int32,
+                          device=dev)
+    S = len(sizes)
+    col = lambda v: v.reshape(K).contiguous()  # noqa: E731
+    lam = col(C.lam)
+    l2 = col((scale if scale is not None else 0.0) * C.lam)  # as AddL2 forms scale * lam
+    mask = torch.ones(D1, device=dev, dtype=dt) if C.mask is None else C.mask.contiguous()
+    ref = theta if C.ref is None else C.ref.contiguous()
+    th = theta.contiguous().clone()
+    m = torch.zeros_like(th) if opt >= 1 else th
+    v = torch.zeros_like(th) if opt == 2 else th
+    alive = torch.ones(K, device=dev, dtype=torch.int8)
+    div = diverged.clone()
+    slots = torch.full((E,), -1, dtype=torch.int32)
+    for e, i in slot.items():
+        if e < E:
+            slots[e] = i
+    slots = slots.to(dev)
+    eps_t = torch.tensor([eps], device=dev, dtype=dt)
+    R = buf.shape[1]
+    kernel = _kernel(interpreting())
+    grid = (triton_cdiv(K, BLOCK_K),)
+    bd = max(32, 1 << (D1 - 1).bit_length())
+    for e0 in range(0, E, EPOCHS_PER_LAUNCH):
+        kernel[grid](
+            th, m, v, a, y, w, c, bounds, lam, col(C.lr), col(C.beta1), col(C.beta2), l2,
+            C.lam_pen.contiguous(), mask, ref, loss0.contiguous(), alive, div, etas, slots,
+            eps_t, buf, K, K // G, D1, NA, S, C.n_w, R * K, e0, min(E, e0 + EPOCHS_PER_LAUNCH),
+            float(C.c_val), float(DIVERGENCE_FACTOR),
+            OPT=opt, COUPLED=scale is not None, DECOUPLED=decoupled, INDEPENDENT=independent,
+            HAS_REF=C.ref is not None, BK=BLOCK_K, BD=bd, num_warps=BLOCK_K)
+    return th, div
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
