@@ -168,13 +168,15 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
            "epochs": epochs, "record_every": record_every, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "seed_loop_steps_per_s": seed,
            "copy_bytes_per_s": bw, "floor_config_steps_per_s": floor, "rows": []}
-    last = None
+    last, last_s = None, 0.0
     for K in sorted(int(k) for k in ks):
         need = bytes_needed(K, d1 - 1, epochs // record_every + 1)
         if need > 0.7 * free_bytes(dev):
             out["rows"].append({"K": K, "skipped": f"needs ~{need / 2**30:.1f} GiB"})
             continue
-        if last is not None and K * epochs / last > max_seconds:
+        # extrapolating at the last rate is pessimistic (rates grow with K), so only a last
+        # run that itself took a second or more can rule a larger K out
+        if last is not None and last_s >= 1.0 and K * epochs / last > max_seconds:
             out["rows"].append({"K": K, "skipped": f"would take > {max_seconds:.0f} s"})
             continue
         row = engine_rate(K, dev, engine, epochs, record_every)
@@ -182,7 +184,7 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
         row["fraction_of_floor"] = row["config_steps_per_s"] / floor
         if row["steady_config_steps_per_s"]:
             row["steady_fraction_of_floor"] = row["steady_config_steps_per_s"] / floor
-        last = row["config_steps_per_s"]
+        last, last_s = row["config_steps_per_s"], row["seconds"]
         out["rows"].append(row)
         if progress is not None:
             progress(row)

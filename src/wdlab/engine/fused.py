@@ -43,8 +43,10 @@ Tensor = torch.Tensor
 MAX_D1 = 1024
 #: Epochs per launch (bounds one kernel's run time; state round-trips memory between launches).
 EPOCHS_PER_LAUNCH = 4096
-#: Configurations per program (one warp each).
-BLOCK_K = 4
+#: Configurations per program (one warp each). Measured on an H200 at K = 1e6, 100 epochs
+#: (benchmarks/results_gpu_h200_triton_tune.json): 2 -> 3.5e8, 4 -> 1.5e8, 8 -> 0.75e8
+#: steady config-steps/s.
+BLOCK_K = 2
 
 
 def interpreting() -> bool:
