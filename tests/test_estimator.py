@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
@@ -24,15 +23,6 @@ from wdlab.data import make_linear
 
 #: Adam with a cosine schedule settles on the exact minimiser of a standardised problem.
 CONVERGED = dict(optimizer="adam", dtype="float64", lr=2.0, epochs=3000, schedule="cosine")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: one intra-op thread avoids thread hand-offs on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,9 @@ the suite stays quick; the defaults are exercised elsewhere.
 
 from __future__ import annotations
 
-import pytest
-import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from wdlab import WeightDecayRegressor, WeightDecayRegressorCV
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: one intra-op thread avoids thread hand-offs on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 FAST = dict(lr=0.1, epochs=200)
 

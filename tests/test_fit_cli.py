@@ -19,14 +19,6 @@ from wdlab.cli.fit import parse_lams
 QUICK = ["--epochs", "300", "--lr", "0.1", "--lam", "1e-3:1e2:6", "--folds", "3"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def diabetes_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "diabetes.csv"
