@@ -324,3 +324,33 @@ def test_kfold_models_per_config():
     assert len(res.configs) == 6 and res.configs["val_mse"].notna().all()
     assert math.isfinite(res.configs["val_mse_se"].iloc[0])
     assert torch.equal(inputs.theta0[0], inputs.theta0[3])  # folds of a draw share w0
+
+
+@pytest.mark.parametrize(("method", "fit_intercept"), [("holdout", True), ("kfold", True),
+                                                        ("split", False)])
+def test_closed_form_frame_matches_ridge_path_per_draw(method, fit_intercept):
+    """The batched ridge paths equal ``wdlab.ridge.ridge_path`` draw by draw (wide problem)."""
+    from wdlab.ridge import ridge_path
+    from wdlab.sweep import unit_draws
+
+    spec = build_spec(tiny(data={"n_features": 30, "seeds": 3},
+                           train={"pairs": ["adam+sum"], "lam": [0.0, 0.1, 10.0],
+                                  "fit_intercept": fit_intercept},
+                           validation={"method": method, "folds": 3}))
+    frame = closed_form_frame(spec, n_dense=5).set_index("lam")
+    lams = torch.tensor(frame.index.to_numpy(copy=True))
+    vals, tests = [], []
+    for seed in spec.data.seeds:
+        draws = unit_draws(spec, 12, 0.1, seed)
+        v = []
+        for dr in draws:
+            keep = dr.w > 0
+            path = ridge_path(dr.X[keep], dr.y[keep], lams, "mse", "sum", X_test=dr.X_test,
+                              y_test=dr.y_test, fit_intercept=fit_intercept)
+            if dr.w_val.sum() > 0:
+                r = dr.X_val @ path.coef.T + path.intercept - dr.y_val[:, None]
+                v.append((dr.w_val[:, None] * r**2).sum(0) / dr.w_val.sum())
+        vals.append(torch.stack(v).mean(0))
+        tests.append(path.test_mse)  # holdout/split: the one model; kfold: the full refit
+    np.testing.assert_allclose(frame["ridge_val_mse"], torch.stack(vals).mean(0), rtol=1e-9)
+    np.testing.assert_allclose(frame["ridge_test_mse"], torch.stack(tests).mean(0), rtol=1e-9)

@@ -290,8 +290,10 @@ def _write_report(path: Path, on_event) -> None:
 
 
 def _chunk_parts(path: Path, spec: SweepSpec, plan: Plan, table: str,
-                 failures: dict[int, str | None]) -> Iterator[pd.DataFrame]:
-    """Each chunk's table in chunk order (= config_id order); failed chunks as failed rows."""
+                 failures: dict[int, str | None]) -> Iterator[Any]:
+    """Each chunk's table in chunk order (= config_id order), as Arrow tables read straight
+    from the chunk files; with failures, configs as DataFrames with an ``error`` column and
+    the failed chunks' rows marked ``failed``."""
     import pyarrow.parquet as pq
 
     any_failed = bool(failures)
@@ -300,10 +302,11 @@ def _chunk_parts(path: Path, spec: SweepSpec, plan: Plan, table: str,
             if table == "configs":
                 yield failed_chunk_configs(spec, i, failures[i] or "not run")
             continue
-        df = pq.read_table(chunk_path(path, i, table)).to_pandas()
+        part = pq.read_table(chunk_path(path, i, table))
         if table == "configs" and any_failed:
-            df["error"] = ""
-        yield df
+            part = part.to_pandas()
+            part["error"] = ""
+        yield part
 
 
 def assemble(path: Path, spec: SweepSpec, plan: Plan, failures: dict[int, str | None],
@@ -328,7 +331,7 @@ def assemble(path: Path, spec: SweepSpec, plan: Plan, failures: dict[int, str | 
     write_table(path / "selection.parquet", select(summary, ridge), csv=csv)
 
 
-def _or_default(parts: Iterator[pd.DataFrame], default: pd.DataFrame) -> Iterator[pd.DataFrame]:
+def _or_default(parts: Iterator[Any], default: pd.DataFrame) -> Iterator[Any]:
     """``parts``, or ``[default]`` when there are none (every chunk failed)."""
     first = next(parts, None)
     if first is None:

@@ -71,25 +71,65 @@ def stability_warnings(spec: SweepSpec, max_draws: int = 64) -> list[str]:
     return lines
 
 
-def _mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, coef: torch.Tensor,
-         intercept: torch.Tensor) -> torch.Tensor:
-    """(L,) weighted mean squared residual of each ridge solution on (X, y) with weights w."""
-    r = X @ coef.T + intercept - y[:, None]  # (N, L)
-    return (w[:, None] * r * r).sum(0) / w.sum()  # (L,)
+def _eval_mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, coef: torch.Tensor,
+              intercept: torch.Tensor) -> torch.Tensor:
+    """(B, L) weighted mean squared residual of each draw's ridge path on (X, y, weights w)."""
+    r = torch.bmm(X, coef.transpose(1, 2)) + intercept[:, None, :] - y[:, :, None]  # (B, N, L)
+    return (w[:, :, None] * r * r).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-300)  # (B, L)
 
 
-def closed_form_frame(spec: SweepSpec, n_dense: int = 241) -> pd.DataFrame | None:
+def ridge_paths(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lams: torch.Tensor,
+                loss: str, penalty: str, *, fit_intercept: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``wdlab.ridge.ridge_path`` for B draws at once, each on its samples with w = 1.
+
+        minimise  c_L mean_{w=1}(r^2) + c_P lam ||w||^2,  one batched SVD of the centred,
+        masked design Xc = U diag(s) V^T;  coef = V diag(s / (s^2 + alpha)) U^T yc,
+        alpha = n_b c_P lam / c_L  (n_b = the draw's kept samples; ``sklearn_alpha``)
+
+    Args:
+        X: (B, N, D), y: (B, N), w: (B, N) 0/1 masks of the training samples; float64.
+        lams: (L,) in the (loss, penalty) convention.
+
+    Returns:
+        coef (B, L, D) and intercept (B, L).
+    """
+    from wdlab.conventions import LOSS_VALUE_SCALE, penalty_value_scale
+
+    B, N, D = X.shape
+    n = w.sum(1)  # (B,)
+    if fit_intercept:
+        x_mean = (w[:, :, None] * X).sum(1) / n[:, None]  # (B, D)
+        y_mean = (w * y).sum(1) / n  # (B,)
+    else:
+        x_mean, y_mean = X.new_zeros(B, D), y.new_zeros(B)
+    Xc = (X - x_mean[:, None, :]) * w[:, :, None]  # (B, N, D) excluded rows are zero
+    yc = (y - y_mean[:, None]) * w  # (B, N)
+    U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)  # (B, N, R) (B, R) (B, R, D)
+    alpha = n[:, None] * lams[None, :] * (penalty_value_scale(penalty, D)
+                                           / LOSS_VALUE_SCALE[loss])  # (B, L)
+    tol = s.max(1, keepdim=True).values * max(s.shape[1], 1) * 1e-13  # (B, 1), as ridge_path
+    keep = s > tol  # (B, R)
+    s_k = torch.where(keep, s, torch.ones_like(s))  # (B, R)
+    f = torch.where(keep[:, None, :], s_k[:, None, :] / (s_k[:, None, :] ** 2 + alpha[:, :, None]),
+                    torch.zeros(1, dtype=s.dtype))  # (B, L, R)
+    uty = torch.bmm(U.transpose(1, 2), yc[:, :, None])[:, :, 0]  # (B, R)
+    coef = torch.bmm(f * uty[:, None, :], Vh)  # (B, L, D)
+    intercept = y_mean[:, None] - torch.bmm(coef, x_mean[:, :, None])[:, :, 0]  # (B, L)
+    return coef, intercept
+
+
+def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> pd.DataFrame | None:
     """Closed-form ridge validation and test errors per lam, averaged over the sweep's draws.
 
     For each coupled (loss, regularizer) of the grid and each (n_train, noise), the exact
-    minimiser of  c_L mean(r^2) + P_lam(w)  (``wdlab.ridge.ridge_path``) on the same training
-    samples as the trained models, scored by the same validation rule (holdout samples, the
-    split's held-out part, or the mean over folds) and on the test samples. The lam grid is the
-    sweep's lams joined with ``n_dense`` log-spaced values over their positive range. None
-    when the grid has no coupled regularizer (or decays the bias, which ridge does not).
+    minimiser of  c_L mean(r^2) + P_lam(w)  (``ridge_paths``, = ``wdlab.ridge.ridge_path``) on
+    the same training samples as the trained models, scored by the same validation rule
+    (holdout samples, the split's held-out part, or the mean over folds) and on the test
+    samples. The lam grid is the sweep's lams joined with ``n_dense`` log-spaced values over
+    their positive range. None when the grid has no coupled regularizer (or decays the bias,
+    which ridge does not). Draws are solved ``batch`` at a time.
     """
-    from wdlab.ridge import ridge_path
-
     t = spec.train
     combos = sorted({(loss, reg) for _, reg in t.pair_list() for loss in t.loss if reg in COUPLED})
     if not combos or t.decay_bias:
@@ -99,29 +139,36 @@ def closed_form_frame(spec: SweepSpec, n_dense: int = 241) -> pd.DataFrame | Non
     dense = np.geomspace(pos.min(), pos.max(), n_dense) if len(pos) and pos.min() < pos.max() else []
     lams = np.unique(np.concatenate([grid, dense]))  # (L,)
     lam_t = torch.as_tensor(lams)
-    fi = t.fit_intercept
+    folds = spec.validation.folds if spec.validation.method == "kfold" else 0
     rows = []
     for n_train in spec.data.n_train:
         for noise in spec.data.noise:
-            acc = {c: [] for c in combos}
-            for seed in spec.data.seeds:  # loop over draws
-                draws = unit_draws(spec, n_train, noise, seed)
+            sums = {c: [torch.zeros(len(lams), dtype=torch.float64)] * 2 for c in combos}
+            seeds = list(spec.data.seeds)
+            for b0 in range(0, len(seeds), batch):
+                draws = [dr for seed in seeds[b0:b0 + batch]  # loop over draws
+                         for dr in unit_draws(spec, n_train, noise, seed)]
+                c = max(folds + 1, 1)  # models per draw: folds + full, or 1
+                st = {k: torch.stack([getattr(dr, k) for dr in draws])
+                      for k in ("X", "y", "w", "X_test", "y_test", "X_val", "y_val", "w_val")}
                 for loss, reg in combos:
-                    vals, test = [], None
-                    for dr in draws:  # 1 model, or folds + full refit
-                        keep = dr.w > 0
-                        path = ridge_path(dr.X[keep], dr.y[keep], lam_t, loss, reg,
-                                          X_test=dr.X_test, y_test=dr.y_test, fit_intercept=fi)
-                        if dr.w_val.sum() > 0:
-                            vals.append(_mse(dr.X_val, dr.y_val, dr.w_val, path.coef,
-                                             path.intercept))
-                        test = path.test_mse
-                    acc[(loss, reg)].append((torch.stack(vals).mean(0), test))
-            for (loss, reg), items in acc.items():
-                val = torch.stack([v for v, _ in items]).mean(0).numpy()  # (L,)
-                test = torch.stack([te for _, te in items]).mean(0).numpy()  # (L,)
+                    coef, icpt = ridge_paths(st["X"], st["y"], st["w"], lam_t, loss, reg,
+                                             fit_intercept=t.fit_intercept)
+                    val = _eval_mse(st["X_val"], st["y_val"], st["w_val"], coef, icpt)  # (B, L)
+                    test = _eval_mse(st["X_test"], st["y_test"], torch.ones_like(st["y_test"]),
+                                     coef, icpt)  # (B, L)
+                    val = val.reshape(-1, c, len(lams))
+                    test = test.reshape(-1, c, len(lams))
+                    if folds:  # validation: mean over folds; test: the full refit (last)
+                        val, test = val[:, :folds].mean(1), test[:, folds]
+                    else:
+                        val, test = val[:, 0], test[:, 0]
+                    v_sum, t_sum = sums[(loss, reg)]
+                    sums[(loss, reg)] = [v_sum + val.sum(0), t_sum + test.sum(0)]
+            for (loss, reg), (v_sum, t_sum) in sums.items():
                 rows.append(pd.DataFrame({
                     "loss": loss, "regularizer": reg, "n_train": n_train, "noise": noise,
-                    "lam": lams, "in_grid": np.isin(lams, grid), "ridge_val_mse": val,
-                    "ridge_test_mse": test, "n_seeds": len(items)}))
+                    "lam": lams, "in_grid": np.isin(lams, grid),
+                    "ridge_val_mse": (v_sum / len(seeds)).numpy(),
+                    "ridge_test_mse": (t_sum / len(seeds)).numpy(), "n_seeds": len(seeds)}))
     return pd.concat(rows, ignore_index=True)
