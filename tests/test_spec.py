@@ -150,3 +150,12 @@ def test_spec_round_trips_through_its_json_dump(raw):
     spec = build_spec(raw)
     again = spec_from_json(json.loads(json.dumps(spec.model_dump(mode="json"))))
     assert again == spec
+
+
+def test_spec_engines_are_the_engines():
+    from typing import get_args
+
+    from wdlab.engine.fast import ENGINES
+    from wdlab.spec import Engine
+
+    assert set(get_args(Engine)) == set(ENGINES)

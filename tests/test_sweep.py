@@ -85,17 +85,25 @@ def test_resolved_chunk_size_fits_memory_budget():
 # ------------------------------------------------------------------- one chunk vs oracles
 
 def test_seed_chunk_matches_reproduce():
-    """The sweep's seed draw gives reproduce's numbers (same draws, same init)."""
+    """The sweep's seed draw gives reproduce's numbers (same draws, same init) and its
+    schema: the same columns in the same order, plus val_mse."""
     spec = build_spec({"preset": "seed", "train": {"lam": [0.0, 3.0]},
+                       "record": {"dist_to_ridge": True},
                        "execution": {"chunk_size": 64, "engine": "eager"}})
     res = run_chunk(spec, 0)
-    ref = run_experiment(SEED).configs
+    ref = run_experiment(SEED)
     # float32, different batched shapes: equal up to rounding (train_mse ~ 4e-3 is a
     # difference of two O(1) numbers, so its relative rounding error is the largest)
-    for col, rtol in (("train_mse", 1e-4), ("test_mse", 1e-5), ("penalty", 1e-5), ("w_norm", 1e-6)):
-        np.testing.assert_allclose(res.configs[col], ref[col], rtol=rtol, err_msg=col)
-    assert list(res.curves.columns) == ["config_id", "epoch", "train_mse", "val_mse", "test_mse",
-                                        "penalty", "objective", "w_norm"]
+    for col, rtol in (("train_mse", 1e-4), ("test_mse", 1e-5), ("penalty", 1e-5), ("w_norm", 1e-6),
+                      ("dist_to_ridge", 1e-5)):
+        np.testing.assert_allclose(res.configs[col], ref.configs[col], rtol=rtol, err_msg=col)
+    assert [c for c in res.curves.columns if c != "val_mse"] == list(ref.curves.columns)
+    cols = list(ref.configs.columns)
+    core = cols[: cols.index("dist_to_ridge") + 1]  # hyperparameters, status, metrics
+    assert [c for c in res.configs.columns if c in core] == core
+    plain = run_chunk(spec.replace(record={"dist_to_ridge": False}), 0)
+    assert list(plain.curves.columns) == ["config_id", "epoch", "train_mse", "val_mse", "test_mse",
+                                          "penalty", "objective", "w_norm"]
 
 
 def test_chunking_does_not_change_results_beyond_rounding():
