@@ -108,7 +108,8 @@ class _Bar:
         self.progress = Progress(
             TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("configs"),
             TextColumn("{task.fields[rate]} configs/s"), TimeElapsedColumn(),
-            TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False)
+            TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
+            speed_estimate_period=3600.0)  # chunks may take minutes: keep their samples
         self.task = None
         self.status = "complete"
         self.failed: list[int] = []
