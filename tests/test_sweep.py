@@ -362,3 +362,18 @@ def test_closed_form_frame_matches_ridge_path_per_draw(method, fit_intercept):
         tests.append(path.test_mse)  # holdout/split: the one model; kfold: the full refit
     np.testing.assert_allclose(frame["ridge_val_mse"], torch.stack(vals).mean(0), rtol=1e-9)
     np.testing.assert_allclose(frame["ridge_test_mse"], torch.stack(tests).mean(0), rtol=1e-9)
+
+
+def test_a_chunk_spanning_several_n_train_pads_its_draws():
+    """Units of different n_train in one engine call (zero-padded, weight 0) give the same
+    numbers as a sweep of each n_train alone, dist_to_ridge included."""
+    both = build_spec(tiny(data={"n_train": [8, 12]}, record={"dist_to_ridge": True},
+                           train={"dtype": "float64"}))
+    alone = build_spec(tiny(data={"n_train": [8]}, record={"dist_to_ridge": True},
+                            train={"dtype": "float64"}))
+    assert len(make_plan(both).chunks) == 1
+    a = run_chunk(both, 0).configs
+    b = run_chunk(alone, 0).configs
+    a8 = a[a["n_train"] == 8].reset_index(drop=True)
+    for col in ("train_mse", "val_mse", "test_mse", "w_norm", "dist_to_ridge"):
+        np.testing.assert_allclose(a8[col], b[col], rtol=1e-10, err_msg=col)

@@ -105,19 +105,25 @@ def hyper_frame(spec: SweepSpec, plan: Plan, group: Group, chunk: Chunk) -> pd.D
 
 def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
                      lams: np.ndarray) -> torch.Tensor | None:
-    """(n_draws * M, D1) closed-form solutions for each model, or None (no closed form)."""
-    from wdlab.ridge import ridge_path
+    """(n_draws * M, D1) closed-form ridge solution of each model, or None (no closed form).
+
+    One batched solve over the chunk's draws (``reference.ridge_paths``); draws with fewer
+    training samples are zero-padded with weight 0.
+    """
+    from wdlab.sweep.reference import ridge_paths
 
     if group.regularizer not in COUPLED or spec.train.decay_bias:
         return None
-    fi = spec.train.fit_intercept
-    out = []
-    for dr in draws:  # loop over data draws, not configurations
-        keep = dr.w > 0
-        path = ridge_path(dr.X[keep], dr.y[keep], torch.as_tensor(lams), group.loss,
-                          group.regularizer, fit_intercept=fi)
-        out.append(path.theta if fi else path.coef)  # (M, D1)
-    return torch.cat(out, dim=0)
+    N = max(dr.X.shape[0] for dr in draws)
+    pad = lambda t: torch.nn.functional.pad(t, (0, 0, 0, N - t.shape[0]) if t.ndim == 2  # noqa: E731
+                                            else (0, N - t.shape[0]))
+    X = torch.stack([pad(dr.X) for dr in draws])  # (G, N, D)
+    y = torch.stack([pad(dr.y) for dr in draws])  # (G, N)
+    w = torch.stack([pad(dr.w) for dr in draws])  # (G, N)
+    coef, icpt = ridge_paths(X, y, w, torch.as_tensor(lams), group.loss, group.regularizer,
+                             fit_intercept=spec.train.fit_intercept)  # (G, M, D) (G, M)
+    theta = torch.cat([coef, icpt[..., None]], -1) if spec.train.fit_intercept else coef
+    return theta.reshape(-1, theta.shape[-1])  # (G * M, D1)
 
 
 def prepare_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkInputs:
