@@ -92,10 +92,10 @@ def choose_engine(engine: str, device: torch.device, K: int, epochs: int, full_b
         return engine
     if full_batch and triton_ok and device.type == "cuda":
         return "triton"
-    if not full_batch or not compiler_available(device):
-        return "eager"
     floor = AUTO_MIN_CONFIG_STEPS.get(device.type, AUTO_MIN_CONFIG_STEPS["cuda"])
-    return "compiled" if K * epochs >= floor else "eager"
+    if not full_batch or K * epochs < floor:  # checked first: probing the compiler is slow
+        return "eager"
+    return "compiled" if compiler_available(device) else "eager"
 
 
 @contextlib.contextmanager
