@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from wdlab.data import make_linear
+
+# Triton fixes interpreter mode for its own @jit library functions when triton.language is
+# first imported (torch.compile imports it too). Without a GPU the Triton kernel is tested
+# in the CPU interpreter, so choose that mode before anything imports triton.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 # Test problems are tiny: one intra-op thread avoids thread hand-off costing more than the op.
 torch.set_num_threads(1)

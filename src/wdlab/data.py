@@ -132,6 +132,13 @@ class Problem:
     def n_features(self) -> int:
         return self.X.shape[2] - int(self.fit_intercept)
 
+    def draws(self, start: int, stop: int) -> Problem:
+        """The sub-problem of draws ``start:stop`` (views, no copy)."""
+        evals = {k: EvalSet(e.X[start:stop], e.y[start:stop], e.weight[start:stop])
+                 for k, e in self.evals.items()}
+        return Problem(self.X[start:stop], self.y[start:stop], self.weight[start:stop], evals,
+                       self.fit_intercept)
+
     def to(self, dtype: torch.dtype, device: torch.device | str) -> Problem:
         cast = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
         evals = {k: EvalSet(cast(e.X), cast(e.y), cast(e.weight)) for k, e in self.evals.items()}

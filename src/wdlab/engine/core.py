@@ -130,7 +130,87 @@ def _batch_ids(valid: Tensor, perm: Tensor, batch_size: int) -> Tensor:
     return torch.where(valid, rank // batch_size, torch.full_like(rank, -1))  # (G, N)
 
 
+#: CPU cache tile: the compiled step's per-configuration state (theta, two moments, the
+#: gradient and a temporary: ~6 rows of D1 floats) is kept under this many bytes per tile,
+#: so a tile stays in cache for all its epochs (temporal blocking).
+CPU_TILE_BYTES = 8 * 2**20
+
+
+def _cpu_tile(problem: Problem, spec: EngineSpec, K: int, engine: str) -> int | None:
+    """Configurations per cache tile, or None when the run is not tiled.
+
+    Only the compiled CPU full-batch path is tiled: it is memory-bound once the state falls
+    out of cache (measured on 2 EPYC cores, K = 1e5: 0.65M config-steps/s untiled, 2.0M
+    tiled; K = 1e3, in cache: 2.0M).
+    """
+    dev = torch.device(spec.device)
+    n_max = int((problem.weight > 0).sum(1).max())
+    full_batch = spec.batch_size is None or spec.batch_size >= n_max
+    if dev.type != "cpu" or not full_batch:
+        return None
+    if choose_engine(engine, dev, K, spec.epochs, True) != "compiled":
+        return None
+    D1 = problem.X.shape[2]
+    itemsize = torch.empty((), dtype=spec.dtype).element_size()
+    tile = max(64, CPU_TILE_BYTES // (6 * D1 * itemsize))
+    return tile if K > tile else None
+
+
+def _tile_ranges(G: int, M: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """(first draw, last draw + 1, first config, last config + 1) per tile; each tile is a
+    contiguous range of the draw-major configuration axis."""
+    if M >= tile:
+        return [(g, g + 1, g * M + m, g * M + min(M, m + tile))
+                for g in range(G) for m in range(0, M, tile)]
+    per = max(1, tile // M)
+    return [(g, min(G, g + per), g * M, min(G, g + per) * M) for g in range(0, G, per)]
+
+
 def train(
+    problem: Problem,
+    spec: EngineSpec,
+    hyper: Hyper,
+    theta0: Tensor,
+    *,
+    record_epochs: list[int] | None = None,
+    reference: Tensor | None = None,
+    engine: str = "auto",
+) -> TrainResult:
+    """Train K configurations on G draws as one tensor program.
+
+    On CPU, a compiled full-batch run whose state would not fit in cache is cut into
+    contiguous cache tiles of configurations, each trained for all its epochs in turn
+    (``CPU_TILE_BYTES``); configurations never interact, so this changes only speed.
+    See ``_train`` for the arguments.
+    """
+    check_engine(engine)
+    G, K = problem.n_draws, theta0.shape[0]
+    if K % G:
+        raise ValueError(f"configurations: K={K} is not a multiple of the {G} data draws")
+    tile = _cpu_tile(problem, spec, K, engine)
+    if tile is None:
+        return _train(problem, spec, hyper, theta0, record_epochs=record_epochs,
+                      reference=reference, engine=engine)
+    hyper.validate()
+    parts = []
+    for g0, g1, a, b in _tile_ranges(G, K // G, tile):  # loop over cache tiles of configs
+        sub = Hyper(hyper.lam[a:b], hyper.lr[a:b], hyper.beta1[a:b], hyper.beta2[a:b])
+        parts.append(_train(problem.draws(g0, g1), spec, sub, theta0[a:b],
+                            record_epochs=record_epochs,
+                            reference=None if reference is None else reference[a:b],
+                            engine="compiled"))
+    first = parts[0]
+    return TrainResult(
+        first.epochs,
+        {n: torch.cat([p.metrics[n] for p in parts], 1) for n in first.metrics},  # (R, K)
+        torch.cat([p.theta for p in parts]),  # (K, D1)
+        torch.cat([p.diverged_epoch for p in parts]),  # (K,)
+        first.fit_intercept,
+        {"engine": first.extra["engine"], "tiles": len(parts), "tile": tile},
+    )
+
+
+def _train(
     problem: Problem,
     spec: EngineSpec,
     hyper: Hyper,
