@@ -1,4 +1,4 @@
-"""CPU cache tiling of the compiled engine: same numbers as one untiled call, in order."""
+"""CPU cache tiling of the engine: same numbers as one untiled call, in order."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def test_tile_ranges_cover_the_configuration_axis_in_order():
                 assert nxt[2] == b
 
 
+@pytest.mark.parametrize("engine", ["eager", "compiled"])
 @pytest.mark.parametrize("n_draws", [1, 4])
-def test_tiled_equals_untiled(monkeypatch, n_draws):
+def test_tiled_equals_untiled(monkeypatch, n_draws, engine):
     draws = [make_linear(20, 10, 6, w_star=0.3, noise=0.1, seed=s) for s in range(n_draws)]
     prob = problem_from_datasets(draws)
     K = 128
@@ -38,9 +39,9 @@ def test_tiled_equals_untiled(monkeypatch, n_draws):
     spec = EngineSpec("adam", "mean", epochs=40)
     ref = train(prob, spec, hyper, theta0, engine="eager")
     monkeypatch.setattr(core, "CPU_TILE_BYTES", 64 * 6 * 21 * 4)  # tiles of 64 configurations
-    tiled = train(prob, spec, hyper, theta0, engine="compiled")
-    assert tiled.extra["tiles"] == 2
-    again = train(prob, spec, hyper, theta0, engine="compiled")
+    tiled = train(prob, spec, hyper, theta0, engine=engine)
+    assert tiled.extra["tiles"] == 2 and tiled.extra["engine"] == engine
+    again = train(prob, spec, hyper, theta0, engine=engine)
     assert torch.equal(tiled.theta, again.theta)  # deterministic
     assert torch.equal(tiled.diverged_epoch, ref.diverged_epoch)
     assert int(tiled.diverged_epoch[100]) >= 0 and int((tiled.diverged_epoch >= 0).sum()) == 1
