@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from oracle import single_run
+from oracle import assert_matches_single_runs
 from wdlab.data import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import PAIRS, EngineFallbackWarning, EngineSpec, Hyper, fast, train
 
@@ -44,17 +44,9 @@ def _run(data, optimizer, regularizer, engine, *, epochs=50, schedule="constant"
 def test_compiled_equals_single_runs(tall, optimizer, regularizer):
     hyper, theta0, res = _run(tall, optimizer, regularizer, "compiled")
     assert res.extra["engine"] == "compiled"
-    for k in range(K):
-        ref_theta, ref_mse = single_run(
-            tall.X_train, tall.y_train, theta0[k].double(), optimizer=optimizer,
-            regularizer=regularizer, loss="mse", lam=hyper.lam[k].item(), lr=hyper.lr[k].item(),
-            beta1=hyper.beta1[k].item(), beta2=hyper.beta2[k].item(), epochs=50,
-            dtype=torch.float32)
-        scale = ref_theta.abs().max().item()
-        torch.testing.assert_close(res.theta[k].double(), ref_theta.double(), rtol=1e-4,
-                                   atol=1e-4 * scale)
-        torch.testing.assert_close(res.metrics["train_mse"][:, k].double(), ref_mse,
-                                   rtol=1e-3, atol=1e-4 * ref_mse.max().item())
+    assert_matches_single_runs(
+        tall.X_train, tall.y_train, res, hyper, theta0, rtol=1e-4, optimizer=optimizer,
+        regularizer=regularizer, loss="mse", epochs=50, dtype=torch.float32)
 
 
 @needs_compiler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from oracle import single_run
+from oracle import assert_matches_single_runs
 from wdlab.conventions import LOSSES
 from wdlab.data import init_weights, problem_from_datasets
 from wdlab.engine import PAIRS, EngineSpec, Hyper, train
@@ -33,18 +33,10 @@ def _compare(data, optimizer, regularizer, loss, dtype, *, epochs=60, batch_size
     spec = EngineSpec(optimizer, regularizer, loss, epochs=epochs, batch_size=batch_size,
                       batch_seed=7, schedule=schedule, dtype=dtype)
     res = train(problem_from_datasets([data]), spec, hyper, theta0.to(dtype))
-    for k in range(K):
-        ref_theta, ref_mse = single_run(
-            data.X_train, data.y_train, theta0[k], optimizer=optimizer, regularizer=regularizer,
-            loss=loss, lam=hyper.lam[k].item(), lr=hyper.lr[k].item(),
-            beta1=hyper.beta1[k].item(), beta2=hyper.beta2[k].item(), epochs=epochs,
-            batch_size=batch_size, batch_seed=7, schedule=schedule, dtype=dtype)
-        tol = TOL[dtype]
-        scale = ref_theta.abs().max().item()
-        torch.testing.assert_close(res.theta[k].to(torch.float64), ref_theta.to(torch.float64),
-                                   rtol=tol, atol=tol * scale)
-        torch.testing.assert_close(res.metrics["train_mse"][:, k].to(torch.float64), ref_mse,
-                                   rtol=tol * 10, atol=tol * ref_mse.max().item())
+    assert_matches_single_runs(
+        data.X_train, data.y_train, res, hyper, theta0, rtol=TOL[dtype], optimizer=optimizer,
+        regularizer=regularizer, loss=loss, epochs=epochs, batch_size=batch_size, batch_seed=7,
+        schedule=schedule, dtype=dtype)
     assert (res.diverged_epoch == -1).all()
 
 
