@@ -1,47 +1,68 @@
 """wdlab: a weight-decay laboratory for PyTorch.
 
 Thousands of small linear models trained as one tensor program, with exact references.
+
+The public API below loads on first use (PEP 562), so ``import wdlab.cli`` and
+``wdlab --help`` do not pay for importing torch or scikit-learn.
 """
 
-from wdlab.config import ConfigError, DataConfig, ExperimentConfig, TrainConfig
-from wdlab.conventions import conventions_table, translate
-from wdlab.data import Dataset, Problem, init_weights, make_linear, problem_from_datasets
-from wdlab.decompose import decompose_error
-from wdlab.engine import EngineSpec, Hyper, TrainResult, train
-from wdlab.ridge import RidgePath, ridge_path
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "wdlab.config",
+    "DataConfig": "wdlab.config",
+    "ExperimentConfig": "wdlab.config",
+    "TrainConfig": "wdlab.config",
+    "conventions_table": "wdlab.conventions",
+    "translate": "wdlab.conventions",
+    "Dataset": "wdlab.data",
+    "Problem": "wdlab.data",
+    "init_weights": "wdlab.data",
+    "make_linear": "wdlab.data",
+    "problem_from_datasets": "wdlab.data",
+    "decompose_error": "wdlab.decompose",
+    "EngineSpec": "wdlab.engine",
+    "Hyper": "wdlab.engine",
+    "TrainResult": "wdlab.engine",
+    "train": "wdlab.engine",
+    "RidgePath": "wdlab.ridge",
+    "ridge_path": "wdlab.ridge",
+    "WeightDecayRegressor": "wdlab.estimator",
+    "WeightDecayRegressorCV": "wdlab.estimator",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first use
+    from wdlab.config import ConfigError, DataConfig, ExperimentConfig, TrainConfig  # noqa: F401
+    from wdlab.conventions import conventions_table, translate  # noqa: F401
+    from wdlab.data import (  # noqa: F401
+        Dataset,
+        Problem,
+        init_weights,
+        make_linear,
+        problem_from_datasets,
+    )
+    from wdlab.decompose import decompose_error  # noqa: F401
+    from wdlab.engine import EngineSpec, Hyper, TrainResult, train  # noqa: F401
+    from wdlab.estimator import WeightDecayRegressor, WeightDecayRegressorCV  # noqa: F401
+    from wdlab.ridge import RidgePath, ridge_path  # noqa: F401
+
 
 def __getattr__(name: str):
-    """The scikit-learn estimators load on first use, so ``import wdlab`` skips sklearn."""
-    if name in ("WeightDecayRegressor", "WeightDecayRegressorCV"):
-        from wdlab import estimator
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wdlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return getattr(estimator, name)
-    raise AttributeError(f"module 'wdlab' has no attribute {name!r}")
 
-
-__all__ = [
-    "ConfigError",
-    "DataConfig",
-    "Dataset",
-    "EngineSpec",
-    "ExperimentConfig",
-    "Hyper",
-    "Problem",
-    "RidgePath",
-    "TrainConfig",
-    "TrainResult",
-    "WeightDecayRegressor",
-    "WeightDecayRegressorCV",
-    "__version__",
-    "conventions_table",
-    "decompose_error",
-    "init_weights",
-    "make_linear",
-    "problem_from_datasets",
-    "ridge_path",
-    "train",
-    "translate",
-]
+def __dir__() -> list[str]:
+    return __all__
