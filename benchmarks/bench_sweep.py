@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from wdlab.bench import seed_epoch
 from wdlab.data import SEED_DATA, make_linear
 from wdlab.spec import build_spec
 from wdlab.store import device_name
@@ -48,13 +49,7 @@ def seed_loop(n_models: int, epochs: int = 100) -> float:
         b = torch.zeros(1, requires_grad=True)
         opt = torch.optim.Adam([w, b], lr=0.05)
         for _ in range(epochs):
-            loss = ((X @ w + b - y) ** 2).mean() + lam * (w**2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                ((X @ w + b - y) ** 2).mean().item()
-                ((Xt @ w + b - yt) ** 2).mean().item()
+            seed_epoch(X, y, Xt, yt, w, b, opt, lam)
     return n_models / (time.perf_counter() - start)
 
 

@@ -14,35 +14,32 @@ ratios are honest on any machine. Functions return plain dicts; printing is the 
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 
 import torch
 
 from wdlab.data import SEED_DATA, init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, fast, train
+from wdlab.store import device_name
 
 DEFAULT_KS: tuple[int, ...] = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU model (from /proc/cpuinfo where there is one)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def seed_epoch(X, y, Xt, yt, w, b, opt, lam: float) -> None:
+    """One epoch of the seed article's loop, the baseline of every benchmark: a full-batch
+    Adam step on mean(r^2) + lam * mean(w^2), then train and test MSE read with ``.item()``."""
+    loss = ((X @ w + b - y) ** 2).mean() + lam * (w**2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        ((X @ w + b - y) ** 2).mean().item()
+        ((Xt @ w + b - yt) ** 2).mean().item()
 
 
 def seed_loop_rate(device: torch.device, epochs: int = 300, seed: int = 0) -> float:
@@ -58,13 +55,7 @@ def seed_loop_rate(device: torch.device, epochs: int = 300, seed: int = 0) -> fl
 
     def run(n: int) -> None:
         for _ in range(n):
-            loss = ((X @ w + b - y) ** 2).mean() + 3.0 * (w**2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                ((X @ w + b - y) ** 2).mean().item()
-                ((Xt @ w + b - yt) ** 2).mean().item()
+            seed_epoch(X, y, Xt, yt, w, b, opt, 3.0)
 
     run(20)
     t0 = time.perf_counter()
@@ -164,7 +155,7 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
     seed = seed_loop_rate(dev)
     bw = copy_bandwidth(dev)
     floor = bw / (6 * d1 * 4)
-    out = {"device": str(dev), "device_name": device_name(dev), "engine": engine,
+    out = {"device": str(dev), "device_name": device_name(str(dev)), "engine": engine,
            "epochs": epochs, "record_every": record_every, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "seed_loop_steps_per_s": seed,
            "copy_bytes_per_s": bw, "floor_config_steps_per_s": floor, "rows": []}
