@@ -100,15 +100,20 @@ def assert_matches_single_runs(X, y, res, hyper, theta0, *, rtol: float, **run_k
     """Each of the K configurations of the batched ``res`` equals its one-model run.
 
     theta to ``rtol`` (relative to the largest coefficient), the per-epoch train MSE to
-    ``10 * rtol``. ``run_kw`` goes to ``single_run`` (optimizer, regularizer, loss, epochs,
-    dtype, batch_size, batch_seed, schedule).
+    ``10 * rtol``. ``res`` is one ``TrainResult`` or a list of them (several engines checked
+    against one set of reference runs). ``run_kw`` goes to ``single_run`` (optimizer,
+    regularizer, loss, epochs, dtype, batch_size, batch_seed, schedule).
     """
+    results = res if isinstance(res, list | tuple) else [res]
     for k in range(theta0.shape[0]):
         ref_theta, ref_mse = single_run(
             X, y, theta0[k].double(), lam=hyper.lam[k].item(), lr=hyper.lr[k].item(),
             beta1=hyper.beta1[k].item(), beta2=hyper.beta2[k].item(), **run_kw)
         scale = ref_theta.abs().max().item()
-        torch.testing.assert_close(res.theta[k].double(), ref_theta.double(), rtol=rtol,
-                                   atol=rtol * scale)
-        torch.testing.assert_close(res.metrics["train_mse"][:, k].double(), ref_mse,
-                                   rtol=10 * rtol, atol=rtol * ref_mse.max().item())
+        for r in results:
+            msg = f"engine {r.extra.get('engine')}, configuration {k}"
+            torch.testing.assert_close(r.theta[k].double(), ref_theta.double(), rtol=rtol,
+                                       atol=rtol * scale, msg=msg)
+            torch.testing.assert_close(r.metrics["train_mse"][:, k].double(), ref_mse,
+                                       rtol=10 * rtol, atol=rtol * ref_mse.max().item(),
+                                       msg=msg)

@@ -94,6 +94,9 @@ def test_compile_failure_falls_back_to_eager(tall, monkeypatch):
 
 
 def test_auto_chooses_eager_when_compiling_would_not_pay(tall, monkeypatch):
+    from wdlab.engine import native
+
+    monkeypatch.setattr(native, "compiler_present", lambda: False)  # no native kernel
     cpu = torch.device("cpu")
     assert fast.choose_engine("auto", cpu, 8, 50, full_batch=True) == "eager"
     assert fast.choose_engine("auto", cpu, 10**6, 100, full_batch=False) == "eager"

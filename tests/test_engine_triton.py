@@ -23,6 +23,7 @@ from wdlab.engine import (
     build_chain,
     fast,
     fused,
+    native,
     train,
 )
 
@@ -174,7 +175,8 @@ def test_coverage_limits():
     assert fused.plan_chain(chain[:-1]) is None  # no learning-rate scaling: not covered
 
 
-def test_auto_picks_triton_on_cuda_only_when_covered():
+def test_auto_picks_triton_on_cuda_only_when_covered(monkeypatch):
+    monkeypatch.setattr(native, "compiler_present", lambda: False)  # CPU: no native kernel
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert fast.choose_engine("auto", cuda, 1, 10, True, triton_ok=True) == "triton"
     assert fast.choose_engine("auto", cuda, 1, 10, False, triton_ok=True) == "eager"

@@ -57,7 +57,7 @@ from wdlab.config import (
     validate,
 )
 
-Engine = Literal["auto", "eager", "compiled", "triton"]  # = wdlab.engine.fast.ENGINES
+Engine = Literal["auto", "eager", "compiled", "triton", "native"]  # = wdlab.engine.fast.ENGINES
 Method = Literal["holdout", "split", "kfold"]
 PRESETS: tuple[str, ...] = ("seed", "d2l")
 

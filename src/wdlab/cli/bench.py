@@ -24,7 +24,7 @@ def _parse_ks(text: str) -> list[int]:
 @one_line_errors
 def bench(
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    engine: str = typer.Option("auto", help="auto (triton on CUDA, else compiled where a compiler exists), eager, compiled or triton."),
+    engine: str = typer.Option("auto", help="auto (triton on CUDA, native on CPU where a C++ compiler exists, else compiled or eager), eager, compiled, triton or native."),
     ks: str = typer.Option("1,10,100,1e3,1e4,1e5,1e6", help="Comma-separated numbers of configurations."),
     epochs: int = typer.Option(100, min=1, help="Epochs per timed run (all recorded)."),
     record_every: int = typer.Option(1, min=1, help="Record metrics every this many epochs."),

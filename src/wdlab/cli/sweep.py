@@ -42,7 +42,7 @@ def sweep(
     memory_gb: str | None = typer.Option(None, "--memory-gb", help="Memory budget per chunk in GiB."),
     device: str | None = typer.Option(None, help="cpu or cuda[:N]."),
     dtype: str | None = typer.Option(None, help="float32 or float64."),
-    engine: str | None = typer.Option(None, help="Engine variant: auto, eager, compiled or triton (see docs/performance.md)."),
+    engine: str | None = typer.Option(None, help="Engine variant: auto, eager, compiled, triton or native (see docs/performance.md)."),
     backend: str | None = typer.Option(None, help="Where chunks run: local (this process) or ray (one Ray task per chunk; pip install 'wdlab[ray]')."),
     address: str | None = typer.Option(None, help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: a new local instance on 127.0.0.1)."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/sweep-<name>-<UTC time>)."),

@@ -233,9 +233,12 @@ def _train(
         engine: ``"eager"``, ``"compiled"`` (``torch.compile`` of the full-batch epoch; falls
             back to eager with an ``EngineFallbackWarning`` where it cannot compile),
             ``"triton"`` (all epochs in one fused Triton kernel, ``engine.fused``; falls back
-            to compiled or eager with an ``EngineFallbackWarning`` where it cannot run) or
-            ``"auto"`` (triton on CUDA where it covers the run, else compiled when available
-            and the run is large; see ``engine.fast``). Minibatch runs always run eagerly.
+            to compiled or eager with an ``EngineFallbackWarning`` where it cannot run),
+            ``"native"`` (all epochs in one C++ kernel on CPU, ``engine.native``; falls back
+            likewise where no C++ compiler can build it) or ``"auto"`` (triton on CUDA where
+            it covers the run, native on CPU where a C++ compiler is present, else compiled
+            when available and the run is large; see ``engine.fast``). Minibatch runs always
+            run eagerly.
 
     Returns:
         A ``TrainResult`` with metrics copied to the host once, at the end;

@@ -17,9 +17,13 @@ Engines:
     ``triton``    every epoch in one Triton kernel that keeps each configuration's theta and
                   optimizer state in registers (``engine.fused``; CUDA, or Triton's CPU
                   interpreter under ``TRITON_INTERPRET=1``);
-    ``auto``      ``triton`` on CUDA when Triton imports and the kernel covers the run, else
-                  ``compiled`` when a compiler is available and the work is large enough to
-                  pay for compilation, else ``eager``.
+    ``native``    every epoch in one C++ kernel that keeps blocks of configurations' state in
+                  cache (``engine.native``; CPU, built once per machine by the system C++
+                  compiler);
+    ``auto``      on CUDA ``triton`` when Triton imports and the kernel covers the run; on CPU
+                  ``native`` when a C++ compiler is present; else ``compiled`` when a compiler
+                  is available and the work is large enough to pay for compilation, else
+                  ``eager``.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ Tensor = torch.Tensor
 #: A configuration diverges when its training MSE is non-finite or exceeds this x its initial MSE.
 DIVERGENCE_FACTOR = 1e6
 
-ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton")
+ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton", "native")
 
 #: ``auto`` compiles when K * epochs reaches this many configuration-steps (compilation costs
 #: seconds; the eager CPU engine runs ~0.5 M configuration-steps/s on two cores).
@@ -83,15 +87,28 @@ def compiler_available(device: torch.device) -> bool:
     return shutil.which(cxx) is not None
 
 
+def native_possible(device: torch.device) -> bool:
+    """CPU with a C++ compiler on PATH: ``auto`` picks the native kernel (it covers every
+    registered chain, float32 and float64). Cheap: nothing is built here."""
+    if device.type != "cpu":
+        return False
+    from wdlab.engine import native
+
+    return native.compiler_present()
+
+
 def choose_engine(engine: str, device: torch.device, K: int, epochs: int, full_batch: bool,
                   triton_ok: bool = False) -> str:
     """Resolve ``auto``: the Triton kernel on CUDA where it covers the run (``triton_ok``),
-    else compiled for full-batch work big enough to amortise compilation."""
+    the native kernel on CPU where a C++ compiler is present, else compiled for full-batch
+    work big enough to amortise compilation."""
     check_engine(engine)
     if engine != "auto":
         return engine
     if full_batch and triton_ok and device.type == "cuda":
         return "triton"
+    if full_batch and native_possible(device):
+        return "native"
     floor = AUTO_MIN_CONFIG_STEPS.get(device.type, AUTO_MIN_CONFIG_STEPS["cuda"])
     if not full_batch or K * epochs < floor:  # checked first: probing the compiler is slow
         return "eager"
@@ -308,6 +325,24 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
                     buf[:, slot[E]] = observe(th, C)[0]
                 return th, div, "triton", buf
         warnings.warn(f"engine: triton cannot run this: {why}; running {engine} instead",
+                      EngineFallbackWarning, stacklevel=3)
+    if engine == "native":
+        engine = _fallback_engine(device)
+        why = "it runs on CPU only" if device.type != "cpu" else None
+        if why is None:
+            from wdlab.engine import native
+
+            why = native.unavailable(chain, dt)
+        if why is None:
+            try:
+                th, div = native.run(theta, diverged, C, chain, etas, slot, buf, loss0)
+            except Exception as exc:  # noqa: BLE001  scratch allocation or loading failed
+                why = f"the kernel failed ({type(exc).__name__}: {_first_line(exc)})"
+            else:
+                if E in slot:
+                    buf[:, slot[E]] = observe(th, C)[0]
+                return th, div, "native", buf
+        warnings.warn(f"engine: native cannot run this: {why}; running {engine} instead",
                       EngineFallbackWarning, stacklevel=3)
     runner = EpochRunner(engine, device)
     e0 = 0
