@@ -1,7 +1,7 @@
 """Issue 2's benchmark: engine throughput at K = 1, 100, 1000 on the seed problem, against the
 seed's one-model loop (Adam via torch.optim, ``.item()`` each epoch) measured in the same run.
 
-    python benchmarks/bench_engine.py [--engine auto|eager|compiled] [--ks 1,100,1000]
+    python benchmarks/bench_engine.py [--engine auto|eager|compiled|native] [--ks 1,100,1000]
 
 Target: >= 300x the seed loop at K = 1000 on CPU. ``wdlab bench`` covers K up to 1e6.
 """
