@@ -134,14 +134,16 @@ def test_native_freezes_diverged_configs_like_eager(small):
 
 @needs_compiler
 def test_threads_and_epoch_chunks_do_not_change_a_bit(small, monkeypatch):
-    """Each configuration's arithmetic is the same whichever thread runs its block and
-    however the epochs are cut into calls (state through memory, beta^t restarted)."""
+    """Each configuration's arithmetic is the same whichever thread runs its block, however
+    the blocks are grouped and however the epochs are cut into calls (state through memory,
+    beta^t restarted)."""
     prob = problem_from_datasets([make_linear(5, 6, 4, seed=s) for s in (1, 2, 3)])
     kw = dict(epochs=40, k=3 * 37, schedule="cosine")
     _, _, one = _train(prob, "adam", "mean", "native", **kw)
     runs = []
-    for threads, per_call in ((2, 7), (3, 40), (5, 1)):
+    for threads, per_call, work in ((2, 7, 1 << 22), (3, 40, 16 * 40), (5, 1, 1)):
         monkeypatch.setattr(native, "EPOCHS_PER_CALL", per_call)
+        monkeypatch.setattr(native, "WORK_PER_CALL", work)
         monkeypatch.setattr(native, "THREADS", threads)
         runs.append(_train(prob, "adam", "mean", "native", **kw)[2])
     for res in runs:

@@ -22,9 +22,12 @@ from wdlab.engine.fused import plan_chain
 
 Tensor = torch.Tensor
 
-#: Epochs per kernel call: bounds the time between returns to Python (Ctrl-C is seen
-#: between calls); the state round-trips memory once per call, which costs ~nothing.
+#: Epochs per kernel call; the state round-trips memory once per call (~nothing at this size).
 EPOCHS_PER_CALL = 512
+#: Configuration-epochs per call (~0.5 s on one core): blocks are run in groups of about this
+#: much work, all epochs of a group before the next, so Python (Ctrl-C) gets control back
+#: regularly whatever K is, without extra memory traffic.
+WORK_PER_CALL = 1 << 22
 #: Threads, each running a contiguous range of blocks; None = ``torch.get_num_threads()``.
 THREADS: int | None = None
 
@@ -121,16 +124,21 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
         float(eps), float(C.c_val), float(DIVERGENCE_FACTOR))
     n_blocks = G * -(-M // lanes)
     n_threads = max(1, min(THREADS or torch.get_num_threads(), n_blocks))
-    cuts = [n_blocks * i // n_threads for i in range(n_threads + 1)]
+    per_call = max(1, min(E, EPOCHS_PER_CALL))
+    group = max(n_threads, WORK_PER_CALL // (lanes * per_call))  # blocks per group
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
-        for e0 in range(0, E, EPOCHS_PER_CALL):
-            args.e0, args.e1 = e0, min(E, e0 + EPOCHS_PER_CALL)
-            calls = [(ctypes.byref(args), opt, cuts[i], cuts[i + 1]) for i in range(n_threads)]
-            codes = (list(pool.map(lambda x: kernel(*x), calls)) if pool
-                     else [kernel(*calls[0])])
-            if any(codes):
-                raise MemoryError("native kernel: could not allocate its scratch buffer")
+        for g0 in range(0, n_blocks, group):  # block groups, each for all its epochs
+            g1 = min(n_blocks, g0 + group)
+            cuts = [g0 + (g1 - g0) * i // n_threads for i in range(n_threads + 1)]
+            for e0 in range(0, E, per_call):
+                args.e0, args.e1 = e0, min(E, e0 + per_call)
+                calls = [(ctypes.byref(args), opt, cuts[i], cuts[i + 1])
+                         for i in range(n_threads) if cuts[i] < cuts[i + 1]]
+                codes = (list(pool.map(lambda x: kernel(*x), calls)) if pool
+                         else [kernel(*c) for c in calls])
+                if any(codes):
+                    raise MemoryError("native kernel: could not allocate its scratch buffer")
     finally:
         if pool is not None:
             pool.shutdown()
