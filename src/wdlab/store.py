@@ -83,10 +83,30 @@ def read_json(path: Path | str) -> Any:
         return json.load(fh)
 
 
+def dictionary_columns(schema) -> list[str]:
+    """Columns worth parquet dictionary encoding: everything but floating point.
+
+    Float metrics are almost all distinct, so pyarrow's default (try a dictionary, give up
+    when it overflows) wastes time: a 1e6-row curves table wrote in 0.26 s with it and 0.07 s
+    without, and came out smaller (labels, ids and epochs keep their dictionaries).
+    """
+    import pyarrow as pa
+
+    return [f.name for f in schema if not pa.types.is_floating(f.type)]
+
+
+def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, use_dictionary=dictionary_columns(table.schema))
+
+
 def write_table(path: Path | str, df: pd.DataFrame, *, csv: bool = True) -> Path:
     """Atomically write ``df`` to ``path`` (.parquet) and, with ``csv``, its .csv twin."""
     path = Path(path).with_suffix(".parquet")
-    _atomic(path, lambda p: df.to_parquet(p, index=False))
+    _atomic(path, lambda p: _to_parquet(df, p))
     if csv:
         _atomic(path.with_suffix(".csv"), lambda p: df.to_csv(p, index=False))
     return path
@@ -119,7 +139,8 @@ def write_table_stream(path: Path | str, parts: Iterable[Any], *, csv: bool = Tr
                     part, preserve_index=False)
                 if writer is None:
                     schema = table.schema
-                    writer = stack.enter_context(pq.ParquetWriter(tmps[0], schema))
+                    writer = stack.enter_context(pq.ParquetWriter(
+                        tmps[0], schema, use_dictionary=dictionary_columns(schema)))
                 table = table.select(schema.names).cast(schema)
                 writer.write_table(table)
                 if fh is not None:
