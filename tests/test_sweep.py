@@ -279,6 +279,7 @@ def test_run_directory_tables_and_manifest(tmp_path):
                 "n_train", "n_test", "n_features", "noise", "status", "diverged_epoch",
                 "train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm"):
         assert col in configs, col
+    assert (configs["engine"] == "eager").all()  # the engine that trained each configuration
     curves = pd.read_parquet(out / "curves.parquet")
     assert len(curves) == 6 * 21
     pd.testing.assert_frame_equal(curves, pd.read_csv(out / "curves.csv"), check_dtype=False)
@@ -300,6 +301,8 @@ def test_failed_chunk_is_marked_and_retried_on_resume(tmp_path):
     configs = pd.read_parquet(out / "configs.parquet")
     assert (configs["status"] == "failed").sum() == 3
     assert set(configs.loc[configs["status"] == "failed", "error"]) == {"worker lost"}
+    assert configs.loc[configs["status"] == "failed", "engine"].isna().all()  # never trained
+    assert (configs.loc[configs["status"] != "failed", "engine"] == "eager").all()
     resume_sweep(out, report=False, executor=local_executor)
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
     ref = run_sweep(spec, tmp_path / "ref", report=False, csv=False)
@@ -377,3 +380,19 @@ def test_a_chunk_spanning_several_n_train_pads_its_draws():
     a8 = a[a["n_train"] == 8].reset_index(drop=True)
     for col in ("train_mse", "val_mse", "test_mse", "w_norm", "dist_to_ridge"):
         np.testing.assert_allclose(a8[col], b[col], rtol=1e-10, err_msg=col)
+
+
+def test_configs_name_the_engine_auto_resolved_to(tmp_path, monkeypatch):
+    """``auto`` resolves per machine (native where a C++ compiler is present); each row of
+    configs says which engine trained it."""
+    from wdlab.engine import native
+
+    monkeypatch.setattr(native, "compiler_present", lambda: False)
+    out = run_sweep(build_spec(tiny(execution={"engine": "auto"})), tmp_path / "a",
+                    report=False, csv=False)
+    assert set(pd.read_parquet(out / "configs.parquet")["engine"]) == {"eager"}  # small run
+    monkeypatch.undo()
+    if native.compiler_present():
+        out = run_sweep(build_spec(tiny(execution={"engine": "auto"})), tmp_path / "b",
+                        report=False, csv=False)
+        assert set(pd.read_parquet(out / "configs.parquet")["engine"]) == {"native"}

@@ -52,6 +52,8 @@ def configs_frame(hyper: pd.DataFrame, result: TrainResult) -> pd.DataFrame:
     div = result.diverged_epoch.numpy()
     df["status"] = np.where(div >= 0, "diverged", "ok")
     df["diverged_epoch"] = pd.array(np.where(div >= 0, div, -1), dtype="int64")
+    if "engine" in result.extra:  # which engine trained it (auto resolves per machine)
+        df["engine"] = str(result.extra["engine"])
     for name, values in final_metrics(result).items():
         df[name] = values
     return df

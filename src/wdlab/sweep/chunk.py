@@ -197,7 +197,7 @@ def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.n
         for n in names:
             metrics[n] = result.metrics[n].double() if n in result.metrics else nan
         return TrainResult(result.epochs, metrics, result.theta, result.diverged_epoch,
-                           result.fit_intercept), None
+                           result.fit_intercept, dict(result.extra)), None
     k = c - 1
     for n in names:
         if n not in result.metrics:
@@ -212,7 +212,8 @@ def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.n
     first = torch.where(div >= 0, div, torch.full_like(div, big)).min(1).values  # (U, M)
     diverged = torch.where(first == big, torch.full_like(first, -1), first).reshape(U * M)
     theta = result.theta.reshape(U, c, M, -1)[:, k].reshape(U * M, -1)
-    return TrainResult(result.epochs, metrics, theta, diverged, result.fit_intercept), val_se
+    return (TrainResult(result.epochs, metrics, theta, diverged, result.fit_intercept,
+                        dict(result.extra)), val_se)
 
 
 def chunk_tables(inputs: ChunkInputs, result: TrainResult, seconds: float = 0.0) -> ChunkResult:
@@ -251,6 +252,7 @@ def failed_chunk_configs(spec: SweepSpec, index: int, error: str) -> pd.DataFram
     df = hyper_frame(spec, plan, plan.groups[chunk.group], chunk)
     df["status"] = "failed"
     df["diverged_epoch"] = np.full(len(df), -1, dtype=np.int64)
+    df["engine"] = None  # never trained
     for m in metric_columns(spec):
         df[m] = np.nan
     if spec.validation.method == "kfold":
