@@ -298,6 +298,21 @@ def triton_unavailable(device: torch.device, chain, dtype: torch.dtype, d1: int)
     return fused.covers(chain, dtype, d1)
 
 
+def _kernel_module(name: str):
+    from wdlab.engine import fused, native
+
+    return fused if name == "triton" else native
+
+
+def _kernel_unavailable(name: str, device: torch.device, chain, dtype, d1: int) -> str | None:
+    """None when the all-epochs kernel ``name`` can run here, else why not (one line)."""
+    if name == "triton":
+        return triton_unavailable(device, chain, dtype, d1)
+    if device.type != "cpu":
+        return "it runs on CPU only"
+    return _kernel_module(name).unavailable(chain, dtype)
+
+
 def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, spec, slot, R):
     """All epochs of a full-batch run; returns (theta, diverged, engine used, metrics buffer).
 
@@ -310,39 +325,20 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
     epochs = torch.arange(E + 1, device=device)  # (E + 1,)
     first, loss0 = observe(theta, C)
     buf = torch.full((first.shape[0], R, K), float("nan"), device=device, dtype=dt)
-    if engine == "triton":
-        engine = _fallback_engine(device)
-        why = triton_unavailable(device, chain, dt, theta.shape[1])
+    if engine in ("triton", "native"):  # one kernel for every epoch, or a fallback
+        name, engine = engine, _fallback_engine(device)
+        why = _kernel_unavailable(name, device, chain, dt, theta.shape[1])
         if why is None:
             try:
-                from wdlab.engine import fused
-
-                th, div = fused.run(theta, diverged, C, chain, etas, slot, buf, loss0)
-            except Exception as exc:  # noqa: BLE001  any Triton compile/launch failure
+                th, div = _kernel_module(name).run(theta, diverged, C, chain, etas, slot, buf,
+                                                   loss0)
+            except Exception as exc:  # noqa: BLE001  any build, launch or allocation failure
                 why = f"the kernel failed ({type(exc).__name__}: {_first_line(exc)})"
             else:
                 if E in slot:
                     buf[:, slot[E]] = observe(th, C)[0]
-                return th, div, "triton", buf
-        warnings.warn(f"engine: triton cannot run this: {why}; running {engine} instead",
-                      EngineFallbackWarning, stacklevel=3)
-    if engine == "native":
-        engine = _fallback_engine(device)
-        why = "it runs on CPU only" if device.type != "cpu" else None
-        if why is None:
-            from wdlab.engine import native
-
-            why = native.unavailable(chain, dt)
-        if why is None:
-            try:
-                th, div = native.run(theta, diverged, C, chain, etas, slot, buf, loss0)
-            except Exception as exc:  # noqa: BLE001  scratch allocation or loading failed
-                why = f"the kernel failed ({type(exc).__name__}: {_first_line(exc)})"
-            else:
-                if E in slot:
-                    buf[:, slot[E]] = observe(th, C)[0]
-                return th, div, "native", buf
-        warnings.warn(f"engine: native cannot run this: {why}; running {engine} instead",
+                return th, div, name, buf
+        warnings.warn(f"engine: {name} cannot run this: {why}; running {engine} instead",
                       EngineFallbackWarning, stacklevel=3)
     runner = EpochRunner(engine, device)
     e0 = 0

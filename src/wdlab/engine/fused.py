@@ -27,14 +27,9 @@ import os
 
 import torch
 
-from wdlab.engine.rules import (
-    AddDecayedWeights,
-    AddL2,
-    AddScheduledDecay,
-    ScaleByAdam,
-    ScaleByLearningRate,
-    TraceMomentum,
-)
+from wdlab.engine.kernels import Plan, kernel_inputs, plan_chain
+
+__all__ = ["Plan", "available", "covers", "plan_chain", "run"]
 
 Tensor = torch.Tensor
 
@@ -72,40 +67,6 @@ def available(device: torch.device) -> bool:
     return device.type == "cpu" and interpreting()
 
 
-class Plan(tuple):
-    """(opt, coupled_scale or None, decoupled, independent, eps): the chain as kernel flags.
-
-    opt: 0 plain SGD, 1 SGD with momentum, 2 Adam.
-    """
-
-
-def plan_chain(chain) -> Plan | None:
-    """Map a rule chain onto the kernel's flags, or None when the chain is not covered."""
-    rules = list(chain)
-    scale = None
-    if rules and type(rules[0]) is AddL2:
-        scale = rules.pop(0).scale
-    opt, eps = 0, 0.0
-    if rules and type(rules[0]) is TraceMomentum:
-        rules.pop(0)
-        opt = 1
-    elif rules and type(rules[0]) is ScaleByAdam:
-        eps = rules.pop(0).eps
-        opt = 2
-    decoupled = bool(rules) and type(rules[0]) is AddDecayedWeights
-    if decoupled:
-        rules.pop(0)
-    if not rules or type(rules[0]) is not ScaleByLearningRate:
-        return None
-    rules.pop(0)
-    independent = bool(rules) and type(rules[0]) is AddScheduledDecay
-    if independent:
-        rules.pop(0)
-    if rules or (decoupled and independent):
-        return None
-    return Plan((opt, scale, decoupled, independent, eps))
-
-
 def covers(chain, dtype: torch.dtype, d1: int) -> str | None:
     """None when the kernel covers this run, else the reason it does not."""
     if dtype != torch.float32:
@@ -140,36 +101,12 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     """
     from wdlab.engine.fast import DIVERGENCE_FACTOR
 
-    opt, scale, decoupled, independent, eps = plan_chain(chain)
+    k = kernel_inputs(theta, diverged, C, chain, etas, slot, loss0)
+    opt, scale, decoupled, independent, eps = k.plan
     dev, dt = theta.device, theta.dtype
-    G, N, D1 = C.X.shape
-    K = theta.shape[0]
-    E = etas.shape[0]
-    a = torch.cat([C.X, C.XT_all[:, :, N:].transpose(1, 2)], 1).contiguous()  # (G, NA, D1)
-    NA = a.shape[1]
-    y = C.y_all[:, 0, :].contiguous()  # (G, NA)
-    w = torch.cat([wt[:, 0, :] for wt in C.weights], 1).contiguous()  # (G, NA)
-    c = torch.zeros_like(w)
-    c[:, :N] = C.coef[:, 0, :]
-    sizes = [wt.shape[-1] for wt in C.weights]
-    bounds = torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()], dtype=torch.int32,
-                          device=dev)
-    S = len(sizes)
-    col = lambda v: v.reshape(K).contiguous()  # noqa: E731
-    lam = col(C.lam)
-    l2 = col((scale if scale is not None else 0.0) * C.lam)  # as AddL2 forms scale * lam
-    mask = torch.ones(D1, device=dev, dtype=dt) if C.mask is None else C.mask.contiguous()
+    G, _, D1 = C.X.shape
+    K, E, NA = theta.shape[0], etas.shape[0], k.a.shape[1]
     ref = theta if C.ref is None else C.ref.contiguous()
-    th = theta.contiguous().clone()
-    m = torch.zeros_like(th) if opt >= 1 else th
-    v = torch.zeros_like(th) if opt == 2 else th
-    alive = torch.ones(K, device=dev, dtype=torch.int8)
-    div = diverged.clone()
-    slots = torch.full((E,), -1, dtype=torch.int32)
-    for e, i in slot.items():
-        if e < E:
-            slots[e] = i
-    slots = slots.to(dev)
     eps_t = torch.tensor([eps], device=dev, dtype=dt)
     R = buf.shape[1]
     kernel = _kernel(interpreting())
@@ -177,12 +114,13 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     bd = max(32, 1 << (D1 - 1).bit_length())
     for e0 in range(0, E, EPOCHS_PER_LAUNCH):
         kernel[grid](
-            th, m, v, a, y, w, c, bounds, lam, col(C.lr), col(C.beta1), col(C.beta2), l2,
-            C.lam_pen.contiguous(), mask, ref, loss0.contiguous(), alive, div, etas, slots,
-            eps_t, buf, K, K // G, D1, NA, S, C.n_w, R * K, e0, min(E, e0 + EPOCHS_PER_LAUNCH),
+            k.theta, k.m, k.v, k.a, k.y, k.w, k.c, k.bounds, k.lam, k.lr, k.beta1, k.beta2, k.l2,
+            k.lam_pen, k.mask, ref, k.loss0, k.alive, k.diverged, etas, k.slots, eps_t, buf, K,
+            K // G, D1, NA, len(k.sizes), C.n_w, R * K, e0, min(E, e0 + EPOCHS_PER_LAUNCH),
             float(C.c_val), float(DIVERGENCE_FACTOR),
             OPT=opt, COUPLED=scale is not None, DECOUPLED=decoupled, INDEPENDENT=independent,
             HAS_REF=C.ref is not None, BK=BLOCK_K, BD=bd, num_warps=BLOCK_K)
+    th, div = k.theta, k.diverged
     return th, div
 
 

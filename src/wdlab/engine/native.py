@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from wdlab.engine.fused import plan_chain
+from wdlab.engine.kernels import kernel_inputs, plan_chain
 
 Tensor = torch.Tensor
 
@@ -62,10 +62,6 @@ def compiler_present() -> bool:
     return compiler() is not None
 
 
-def _ptr(x: Tensor | None) -> int | None:
-    return None if x is None else x.data_ptr()
-
-
 def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     """All epochs of a full-batch CPU run; returns (theta, diverged).
 
@@ -78,48 +74,26 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     from wdlab.engine.fast import DIVERGENCE_FACTOR
 
     lib = load()
-    opt, scale, decoupled, independent, eps = plan_chain(chain)
-    dt = theta.dtype
-    suffix = "f32" if dt == torch.float32 else "f64"
+    if not buf.is_contiguous() or buf.dtype != theta.dtype:
+        raise ValueError("metric buffer: must be a contiguous tensor of the run's dtype")
+    k = kernel_inputs(theta, diverged, C, chain, etas, slot, loss0)
+    opt, scale, decoupled, independent, eps = k.plan
+    suffix = "f32" if theta.dtype == torch.float32 else "f64"
     lanes = int(getattr(lib, f"wdlab_native_lanes_{suffix}")())
     kernel = getattr(lib, f"wdlab_native_run_{suffix}")
     G, N, D1 = C.X.shape
-    K = theta.shape[0]
+    K, E, NA = theta.shape[0], etas.shape[0], k.a.shape[1]
     M = K // G
-    E = etas.shape[0]
-    cont = lambda x: x.to(dtype=dt).contiguous()  # noqa: E731
-    a = cont(torch.cat([C.X, C.XT_all[:, :, N:].transpose(1, 2)], 1))  # (G, NA, D1)
-    aT = cont(C.XT)  # (G, D1, N)
-    NA = a.shape[1]
-    y = cont(C.y_all[:, 0, :])  # (G, NA)
-    w = cont(torch.cat([wt[:, 0, :] for wt in C.weights], 1))  # (G, NA)
-    c = cont(C.coef[:, 0, :])  # (G, N)
-    sizes = [wt.shape[-1] for wt in C.weights]
-    bounds = torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()], dtype=torch.int32)
-    col = lambda v: cont(v.reshape(K))  # noqa: E731
-    lam = col(C.lam)
-    l2 = col((scale if scale is not None else 0.0) * C.lam)  # as AddL2 forms scale * lam
-    mask = torch.ones(D1, dtype=dt) if C.mask is None else cont(C.mask)
-    ref = None if C.ref is None else cont(C.ref)
-    th = theta.contiguous().clone()
-    m = torch.zeros_like(th) if opt >= 1 else th
-    v = torch.zeros_like(th) if opt == 2 else th
-    alive = torch.ones(K, dtype=torch.int8)
-    div = diverged.clone().contiguous()
-    slots = torch.full((E,), -1, dtype=torch.int32)
-    for e, i in slot.items():
-        if e < E:
-            slots[e] = i
-    keep = [a, aT, y, w, c, bounds, lam, l2, mask, ref, th, m, v, alive, div, slots,
-            col(C.lr), col(C.beta1), col(C.beta2), col(C.lam_pen), cont(loss0), cont(etas)]
-    lr, b1, b2, lampen, l0, eta = keep[-6:]
-    if not buf.is_contiguous() or buf.dtype != dt:
-        raise ValueError("metric buffer: must be a contiguous tensor of the run's dtype")
+    aT = C.XT.to(theta.dtype).contiguous()  # (G, D1, N) train rows, for the gradient
+    c = k.c[:, :N].contiguous()  # (G, N)
+    ref = None if C.ref is None else C.ref.to(theta.dtype).contiguous()
+    eta = etas.contiguous()
+    p = lambda x: None if x is None else x.data_ptr()  # noqa: E731
     args = Args(
-        _ptr(th), _ptr(m), _ptr(v), _ptr(a), _ptr(aT), _ptr(y), _ptr(w), _ptr(c), _ptr(bounds),
-        _ptr(lam), _ptr(lr), _ptr(b1), _ptr(b2), _ptr(l2), _ptr(lampen), _ptr(mask), _ptr(ref),
-        _ptr(l0), _ptr(alive), _ptr(div), _ptr(eta), _ptr(slots), _ptr(buf),
-        K, M, D1, NA, N, len(sizes), C.n_w, buf.shape[1] * K, 0, 0,
+        p(k.theta), p(k.m), p(k.v), p(k.a), p(aT), p(k.y), p(k.w), p(c), p(k.bounds), p(k.lam),
+        p(k.lr), p(k.beta1), p(k.beta2), p(k.l2), p(k.lam_pen), p(k.mask), p(ref), p(k.loss0),
+        p(k.alive), p(k.diverged), p(eta), p(k.slots), p(buf),
+        K, M, D1, NA, N, len(k.sizes), C.n_w, buf.shape[1] * K, 0, 0,
         int(scale is not None), int(decoupled), int(independent),
         float(eps), float(C.c_val), float(DIVERGENCE_FACTOR))
     n_blocks = G * -(-M // lanes)
@@ -136,11 +110,10 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
                 calls = [(ctypes.byref(args), opt, cuts[i], cuts[i + 1])
                          for i in range(n_threads) if cuts[i] < cuts[i + 1]]
                 codes = (list(pool.map(lambda x: kernel(*x), calls)) if pool
-                         else [kernel(*c) for c in calls])
+                         else [kernel(*call) for call in calls])
                 if any(codes):
                     raise MemoryError("native kernel: could not allocate its scratch buffer")
     finally:
         if pool is not None:
             pool.shutdown()
-    del keep
-    return th, div
+    return k.theta, k.diverged  # aT, c, ref, eta stay alive until here: the kernel reads them
