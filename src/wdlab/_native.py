@@ -51,10 +51,18 @@ class Args(ctypes.Structure):
 
 
 def compiler() -> str | None:
-    """Path of the C++ compiler to use, or None."""
-    for name in (os.environ.get("WDLAB_CXX"), os.environ.get("CXX"), "g++", "c++", "clang++"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+    """Path of the C++ compiler to use, or None (looked up once per environment: ``auto``
+    asks on every ``train`` call, and a PATH scan costs more than a small run)."""
+    return _find_compiler(os.environ.get("WDLAB_CXX"), os.environ.get("CXX"),
+                          os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=16)
+def _find_compiler(wdlab_cxx: str | None, cxx: str | None, path: str | None) -> str | None:
+    for name in (wdlab_cxx, cxx, "g++", "c++", "clang++"):
+        found = shutil.which(name, path=path) if name else None
+        if found:
+            return found
     return None
 
 
