@@ -279,3 +279,36 @@ def test_unwritable_cache_is_one_line(monkeypatch, tmp_path, restore_loader):
     with pytest.raises(_native.NativeUnavailable, match="cache directory") as info:
         _native.load()
     assert "\n" not in str(info.value)
+
+
+@needs_compiler
+def test_native_flushes_denormals_in_every_thread(monkeypatch):
+    """Coordinates whose feature is never active decay geometrically under fully decoupled
+    decay (their Adam direction is exactly 0). Unflushed, they sink into float32 denormals;
+    the kernel sets FTZ/DAZ in each of its threads, so none does, whichever thread ran the
+    block (torch.set_flush_denormal, used around eager and compiled runs, sets the calling
+    thread only)."""
+    import contextlib
+
+    import wdlab.engine.core as core
+
+    d = make_linear(6, 10, 4, seed=0)
+    X = d.X_train.clone()
+    X[:, 3:] = 0.0  # three features never active in training
+    prob = problem_from_datasets([type(d)(**{**d.__dict__, "X_train": X})])
+    kw = dict(epochs=2500, k=48, hyper=Hyper.of(48, lam=torch.linspace(0.04, 0.06, 48),
+                                                  lr=0.01), record_epochs=[0, 2500])
+
+    def denormal(theta):
+        return int(((theta != 0) & (theta.abs() < torch.finfo(torch.float32).tiny)).sum())
+
+    monkeypatch.setattr(core, "flush_denormals", lambda device: contextlib.nullcontext())
+    torch.set_flush_denormal(False)
+    control = _train(prob, "adamw", "independent", "eager", **kw)[2]
+    assert denormal(control.theta) == 48 * 3  # the scenario does produce denormals
+    monkeypatch.setattr(native, "THREADS", 3)  # 3 blocks of 16: one per thread
+    res = _train(prob, "adamw", "independent", "native", **kw)[2]
+    assert res.extra["engine"] == "native"
+    assert denormal(res.theta) == 0
+    # flushed, the decay step itself underflows to 0, so they stop just above the range
+    assert bool((res.theta[:, 3:6].abs() < 1e-35).all())
