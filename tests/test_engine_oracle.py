@@ -13,7 +13,6 @@ from wdlab.data import init_weights, problem_from_datasets
 from wdlab.engine import PAIRS, EngineSpec, Hyper, train
 
 K = 8
-TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
 
 
 def _random_hyper(optimizer: str, seed: int):
@@ -41,17 +40,9 @@ def _compare(data, optimizer, regularizer, loss, dtype, *, epochs=60, batch_size
     assert [r.extra["engine"] for r in res] == engines
     kw = dict(optimizer=optimizer, regularizer=regularizer, loss=loss, epochs=epochs,
               batch_size=batch_size, batch_seed=7, schedule=schedule)
-    # eager shares torch.optim's float32 operation order (BLAS sums), so it is held to the
-    # float32 one-model run; the native kernel sums dot products in another order, so in
-    # float32 its rounding differs from torch.optim's by as much as either differs from
-    # exact arithmetic (1e-4 on some Adam runs, in both directions): it is held to the
-    # float64 one-model run instead, the exact reference, at the same float32 tolerance.
-    same_order = res[:1] if dtype == torch.float32 else res
-    assert_matches_single_runs(data.X_train, data.y_train, same_order, hyper, theta0,
-                               rtol=TOL[dtype], dtype=dtype, **kw)
-    if dtype == torch.float32 and len(res) > 1:
-        assert_matches_single_runs(data.X_train, data.y_train, res[1:], hyper, theta0,
-                                   rtol=TOL[dtype], dtype=torch.float64, **kw)
+    # float64: every engine to 1e-10 of the float64 one-model run; float32: every engine is
+    # held to the float64 one-model run, bounded by torch.optim's own float32 error (oracle)
+    assert_matches_single_runs(data.X_train, data.y_train, res, hyper, theta0, rtol=1e-10, **kw)
     assert all((r.diverged_epoch == -1).all() for r in res)
 
 
