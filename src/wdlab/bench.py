@@ -144,9 +144,9 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
     compiler is available (warm-up is excluded from the timing, so the
     steady state decides), else eager. Each row names the engine that actually ran.
     """
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: CUDA is not available here")
+    from wdlab.devices import check_device
+
+    dev = torch.device(check_device(device, "device"))
     fast.check_engine(engine)
     if engine == "auto":
         from wdlab.engine import fused

@@ -22,7 +22,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
@@ -89,10 +88,9 @@ def _check_finite(A: np.ndarray, name: str, columns=None) -> None:
 
 
 def _check_device(device: str) -> None:
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device: expected 'cpu' or 'cuda[:N]', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} requested but CUDA is not available")
+    from wdlab.devices import check_device
+
+    check_device(device, "device")
 
 
 def _validate_fit_input(est, X, y, sample_weight):

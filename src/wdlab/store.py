@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import stat
 import subprocess
 import sys
 import tempfile
@@ -45,11 +46,44 @@ def _test_kill_point(path: Path) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set and restore (the only portable way to read it)
+    os.umask(mask)
+    return mask
+
+
+def plain_mode(path: Path) -> int:
+    """The mode ``open(path, "w")`` would leave: an existing file keeps its mode, a new one
+    gets 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def temp_twin(path: Path) -> Path:
+    """An empty temporary file next to ``path`` with the mode ``path`` will get.
+
+    ``mkstemp`` creates 0600 files; without the chmod every file wdlab writes would stay 0600
+    whatever the umask, and a report could not be shared from a group directory.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, plain_mode(path))
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_twin(path)
     try:
         write(Path(tmp))
         with open(tmp, "rb") as fh:
@@ -125,11 +159,7 @@ def write_table_stream(path: Path | str, parts: Iterable[Any], *, csv: bool = Tr
     path = Path(path).with_suffix(".parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
     targets = [path] + ([path.with_suffix(".csv")] if csv else [])
-    tmps = []
-    for target in targets:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmps.append(Path(tmp))
+    tmps = [temp_twin(target) for target in targets]
     writer = None
     try:
         with contextlib.ExitStack() as stack:

@@ -39,9 +39,9 @@ def bench(
     from rich.table import Table
 
     from wdlab.bench import run_bench
+    from wdlab.devices import check_device
 
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+    check_device(device, "--device")
     console = Console()
     res = run_bench(device, engine, _parse_ks(ks), epochs, record_every, max_seconds,
                     progress=lambda r: console.print(

@@ -96,13 +96,9 @@ def fit(
         raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
     if seed < 0:
         raise ValueError(f"--seed: must be >= 0, got {seed}")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"--device: expected 'cpu' or 'cuda[:N]', got {device!r}")
-    if device.startswith("cuda"):
-        import torch
+    from wdlab.devices import check_device
 
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device: {device!r} requested but CUDA is not available")
+    check_device(device, "--device")
     names = None if features is None else [s.strip() for s in features.split(",") if s.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

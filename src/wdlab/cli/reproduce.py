@@ -25,6 +25,9 @@ def reproduce(
                                  help="Sweep presets only: the small size the tests run."),
 ) -> None:
     """Reproduce a preset experiment: tables, figures and manifest in one run directory."""
+    from wdlab.devices import check_device
+
+    check_device(device, "--device")  # before any run directory exists
     from wdlab.figure_presets import SWEEP_PRESETS, run_preset
     from wdlab.pipeline import reproduce_experiment, summary_table
     from wdlab.presets import EXPERIMENTS

@@ -84,6 +84,9 @@ def sweep(
         flags.update(backend=backend, address=address)
         raw = load_raw(spec_file) if spec_file is not None else {}
         spec = build_spec(merge(raw, flag_overrides(**flags)))
+        from wdlab.devices import check_device
+
+        check_device(spec.train.device, "--device" if device is not None else "train.device")
         bar = _Bar()
         with bar:
             path = run_sweep(spec, out, force=force, csv=csv, report=report, on_event=bar.event)

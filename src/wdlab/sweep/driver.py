@@ -138,10 +138,12 @@ def run_sweep(
     Everything that can fail on the spec fails before anything is written. A completed
     (or unfinished) run in ``out`` is refused unless ``force``.
     """
+    from wdlab.devices import check_device
     from wdlab.store import default_run_dir
 
+    check_device(spec.train.device, "train.device")  # before anything is written
     spec = resolve_spec(spec)
-    executor = executor or _spec_executor(spec)  # before anything is written
+    executor = executor or _spec_executor(spec)
     plan = make_plan(spec)
     warnings = stability_warnings(spec)
     path = Path(out) if out is not None else default_run_dir(f"sweep-{spec.name}")
@@ -182,6 +184,9 @@ def resume_sweep(
         _emit(on_event, SweepEvent("note", message=f"{path} is already complete; nothing to do"))
         return path
     spec = spec_from_json(manifest["spec"])
+    from wdlab.devices import check_device
+
+    check_device(spec.train.device, "train.device")
     plan = make_plan(spec)
     if plan.fingerprint() != manifest["plan"]["fingerprint"]:
         raise ValueError(f"--resume: the chunk plan of {path} differs from this wdlab's "
