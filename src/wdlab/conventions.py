@@ -19,6 +19,8 @@ Optimizer decays, whose coefficient is an optimizer's ``weight_decay``:
 
 The translator (``translate``, ``conventions_table``, ``sklearn_alpha``) maps a lam between
 these pairs and the named conventions of the literature (seed, d2l, sklearn, glmnet, ...).
+For softmax models (``wdlab.nets``, hidden=()), ``LOGISTIC_CONVENTIONS`` and
+``sklearn_logistic_C`` map a cross-entropy lam to scikit-learn's ``LogisticRegression(C)``.
 
 This module is pure: it imports torch only.
 """
@@ -152,13 +154,103 @@ for _loss in LOSSES:
 del _loss, _pen
 
 
+# ----------------------------------------------------------------------------------------
+# The logistic (cross-entropy) family: a softmax model with logits W x + b, W (C, d), b never
+# penalised, trained on the mean cross-entropy (``wdlab.nets``, hidden=(), decay policy
+# "matrices", label smoothing 0):
+#
+#     mean_i CE_i + c_P lam ||W||_F^2,   c_P = 1/n_decayed (mean, n_decayed = C d),
+#                                         1/2 (half_sum, weight_decay), 1 (sum).
+#
+# scikit-learn >= 1.6 LogisticRegression (lbfgs/newton-cg/newton-cholesky, l1_ratio=0; see the
+# note "C * sum(pointwise_loss) + penalty" in sklearn/linear_model/_logistic.py) minimises
+#
+#     C sum_i CE_i + 1/2 ||W||_F^2      (multinomial, C >= 3 classes; intercept unpenalised).
+#
+# Both are positive multiples of  sum_i CE_i + a ||W||_F^2, with a = n c_P lam and a = 1/(2C):
+# the same minimiser exactly when C = 1 / (2 n c_P lam). Two classes: sklearn fits one vector
+# w (class 1's logit w x + b) with C_bin sum_i CE_i + 1/2 ||w||^2. A 2-output softmax's loss
+# depends on d = W_1 - W_0 only, and at fixed d its penalty a (||W_0||^2 + ||W_1||^2) is least
+# at W_1 = -W_0 = d/2, where it is (a/2) ||d||^2; so d solves sum_i CE_i + (a/2) ||d||^2, i.e.
+# C_bin = 1/a = 2C and coef_ = W_1 - W_0, intercept_ = b_1 - b_0.
+# ----------------------------------------------------------------------------------------
+
+#: name -> (penalty, objective) for the cross-entropy family; "sklearn-logistic" is C.
+LOGISTIC_CONVENTIONS: dict[str, tuple[str | None, str]] = {
+    "sklearn-logistic": (None, "C * sum_i CE_i + 1/2 ||W||^2  (sklearn LogisticRegression C)"),
+    "cross_entropy+mean": ("mean", "mean CE + lam * mean(W^2)"),
+    "cross_entropy+half_sum": ("half_sum", "mean CE + lam/2 * ||W||^2"),
+    "cross_entropy+sum": ("sum", "mean CE + lam * ||W||^2"),
+    "cross_entropy+weight_decay": ("weight_decay",
+                                   "mean CE, torch coupled weight_decay=lam (= lam/2 * ||W||^2)"),
+}
+
+
+def sklearn_logistic_C(lam, regularizer: str, n_train: int, n_decayed: int, *,
+                       binary: bool = False):
+    """scikit-learn's ``LogisticRegression(C)`` with the same minimiser as wdlab's softmax model.
+
+        mean_i CE_i + c_P lam ||W||_F^2   <=>   C sum_i CE_i + 1/2 ||W||_F^2,
+        C = 1 / (2 n_train c_P lam)        (2x that for sklearn's one-vector binary model),
+
+    with c_P = 1/n_decayed (``mean``), 1/2 (``half_sum``, ``weight_decay``) or 1 (``sum``);
+    the bias is not penalised (sklearn's intercept is not). Derivation above
+    ``LOGISTIC_CONVENTIONS``; lam = 0 gives C = inf (no penalty).
+
+    Args:
+        lam: float, numpy array or torch tensor (> 0) in the regularizer's convention.
+        regularizer: one of ``COUPLED``.
+        n_train: number of training samples n.
+        n_decayed: number of decayed entries of W (n_classes * n_features for hidden=()).
+        binary: compare with sklearn's two-class model (one coefficient vector, coef_ =
+            W[1] - W[0]); its C is twice the multinomial one.
+
+    Returns:
+        C, of the same type as ``lam``.
+    """
+    if regularizer in DECOUPLED_NAMES:
+        raise ValueError(f"regularizer: {regularizer!r}: {NO_L2_EQUIVALENT}")
+    if regularizer not in COUPLED:
+        raise ValueError(f"regularizer: unknown name {regularizer!r}; expected one of {COUPLED}")
+    _check_sizes(n_train, n_decayed)
+    a_per_lam = int(n_train) * penalty_value_scale(regularizer, int(n_decayed))
+    if isinstance(lam, (int, float)) and lam == 0:
+        return float("inf")
+    return (1.0 if binary else 0.5) / (lam * a_per_lam)
+
+
+def _logistic_a(value, name: str, n_train: int, n_decayed: int, binary: bool, inverse: bool):
+    """a in sum_i CE_i + a ||W||^2 for ``value`` in ``name`` (inverse=True: value from a)."""
+    pen = LOGISTIC_CONVENTIONS[name][0]
+    if pen is None:  # C = k / a with k = 1 (binary) or 1/2, either way round
+        k = 1.0 if binary else 0.5
+        return k / value
+    per = int(n_train) * penalty_value_scale(pen, int(n_decayed))
+    return value / per if inverse else value * per
+
+
+def _translate_logistic(value, src: str, dst: str, n_train: int, n_features: int,
+                        n_classes: int | None):
+    if src not in LOGISTIC_CONVENTIONS or dst not in LOGISTIC_CONVENTIONS:
+        sq, ce = (src, dst) if dst in LOGISTIC_CONVENTIONS else (dst, src)
+        raise ValueError(f"dst: {dst!r}: {sq!r} is a squared-loss convention and {ce!r} a "
+                         "cross-entropy one; no lam translates between losses")
+    if n_classes is None or isinstance(n_classes, bool) or int(n_classes) < 2:
+        raise ValueError(f"n_classes: the cross-entropy conventions need n_classes >= 2, "
+                         f"got {n_classes!r}")
+    _check_sizes(n_train, n_features)
+    n_decayed, binary = int(n_features) * int(n_classes), int(n_classes) == 2
+    a = _logistic_a(value, src, n_train, n_decayed, binary, inverse=False)
+    return _logistic_a(a, dst, n_train, n_decayed, binary, inverse=True)
+
+
 def _check_name(name: str, field: str) -> None:
     if name in DECOUPLED_NAMES:
         raise ValueError(f"{field}: {name!r}: {NO_L2_EQUIVALENT}")
-    if name not in CONVENTIONS:
+    if name not in CONVENTIONS and name not in LOGISTIC_CONVENTIONS:
         raise ValueError(
             f"{field}: unknown convention {name!r}; expected one of "
-            f"{tuple(CONVENTIONS) + DECOUPLED_NAMES}"
+            f"{tuple(CONVENTIONS) + tuple(LOGISTIC_CONVENTIONS) + DECOUPLED_NAMES}"
         )
 
 
@@ -206,7 +298,8 @@ def _alpha_per_unit(name: str, n_train: int, n_features: int) -> float:
     return sklearn_alpha(1.0, loss, pen, n_train, n_features)
 
 
-def translate(value, src: str, dst: str, *, n_train: int, n_features: int):
+def translate(value, src: str, dst: str, *, n_train: int, n_features: int,
+              n_classes: int | None = None):
     """The value in convention ``dst`` whose objective has the same minimiser as ``value`` in ``src``.
 
     Both objectives are positive multiples of ||r||^2 + alpha ||w||^2 (see ``sklearn_alpha``),
@@ -220,6 +313,11 @@ def translate(value, src: str, dst: str, *, n_train: int, n_features: int):
         sklearn         ||r||^2 + alpha ||w||^2
         <loss>+<penalty> the engine's pairs, e.g. ``mse+mean`` (= seed), ``half_mse+half_sum``
 
+    and, for softmax models (n_classes needed; ``LOGISTIC_CONVENTIONS``, ``sklearn_logistic_C``):
+
+        cross_entropy+<penalty>  mean CE + penalty on W (n_decayed = n_classes * n_features)
+        sklearn-logistic         LogisticRegression's C: C sum CE + 1/2 ||W||^2 (C ~ 1/lam)
+
     ``adamw``/``decoupled``/``independent`` raise ``ValueError``: decoupled decay has no exact
     L2 equivalent (Loshchilov & Hutter 2019, Sec. 2).
 
@@ -228,19 +326,26 @@ def translate(value, src: str, dst: str, *, n_train: int, n_features: int):
         src, dst: convention names.
         n_train: number of training samples n.
         n_features: number of penalised features d (used by the ``mean`` penalty).
+        n_classes: number of classes (softmax outputs), for the cross-entropy conventions.
 
     Returns:
         The translated value, of the same type as ``value``.
     """
     _check_name(src, "src")
     _check_name(dst, "dst")
+    if src in LOGISTIC_CONVENTIONS or dst in LOGISTIC_CONVENTIONS:
+        return _translate_logistic(value, src, dst, n_train, n_features, n_classes)
     _check_sizes(n_train, n_features)
     factor = _alpha_per_unit(src, n_train, n_features) / _alpha_per_unit(dst, n_train, n_features)
     return value * factor
 
 
-def conventions_table(value: float, src: str, n_train: int, n_features: int) -> list[dict]:
-    """``value`` in ``src`` translated to every known convention, one row each.
+def conventions_table(value: float, src: str, n_train: int, n_features: int,
+                      n_classes: int | None = None) -> list[dict]:
+    """``value`` in ``src`` translated to every known convention of its loss, one row each.
+
+    A cross-entropy ``src`` (``LOGISTIC_CONVENTIONS``, needs ``n_classes``) lists the
+    cross-entropy conventions; any other lists ``CONVENTIONS``; both end with the decoupled rows.
 
     Returns:
         A list of dicts with keys ``name``, ``objective``, ``value`` (float, or None for the
@@ -248,8 +353,11 @@ def conventions_table(value: float, src: str, n_train: int, n_features: int) -> 
     """
     _check_name(src, "src")
     rows = []
-    for name, (_, _, objective) in CONVENTIONS.items():
-        v = float(translate(float(value), src, name, n_train=n_train, n_features=n_features))
+    family = ({k: v[-1] for k, v in LOGISTIC_CONVENTIONS.items()} if src in LOGISTIC_CONVENTIONS
+              else {k: v[-1] for k, v in CONVENTIONS.items()})
+    for name, objective in family.items():
+        v = float(translate(float(value), src, name, n_train=n_train, n_features=n_features,
+                            n_classes=n_classes))
         rows.append({"name": name, "objective": objective, "value": v, "note": ""})
     decoupled = {
         "adamw": "torch.optim.AdamW weight_decay: w <- w - lr_t * wd * w beside Adam",
