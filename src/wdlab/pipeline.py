@@ -27,6 +27,25 @@ def write_results(run: RunDir, results: Results, *, kind: str, seeds: dict) -> N
                                   if p.is_file() and not p.name.startswith("."))})
 
 
+def answer_warnings(run_dir: Path, previous=(), *, folds: int = 0) -> list[dict]:
+    """The run's named checks (``wdlab.selection.run_warnings``) from its tables, after the
+    checks made before training (``previous``: the GD stability lines, any manifest version).
+    A run without a summary or selection table keeps ``previous`` only."""
+    from wdlab.answer import as_warnings, merge_warnings
+    from wdlab.selection import run_warnings
+
+    run_dir = Path(run_dir)
+    before = [w for w in as_warnings(previous) if w["code"] == "unstable_lr"]
+    tables = {}
+    for name in ("summary", "selection", "ridge"):
+        if (run_dir / f"{name}.parquet").is_file():
+            tables[name] = read_table(run_dir / name)
+    if "summary" not in tables or "selection" not in tables:
+        return before
+    return merge_warnings(before, run_warnings(tables["summary"], tables["selection"],
+                                               tables.get("ridge"), folds=folds))
+
+
 def reproduce_experiment(cfg: ExperimentConfig, *, out: Path | None = None, force: bool = False,
                          report: bool = True) -> Path:
     """Run ``cfg`` and write its run directory; returns the directory."""

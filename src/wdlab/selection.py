@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wdlab.conventions import COUPLED
+
 #: Per-configuration metrics that are aggregated (those present in the table).
 METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
            "val_mse_se")
@@ -137,6 +139,7 @@ def select(summary: pd.DataFrame, ridge: pd.DataFrame | None = None) -> pd.DataF
         row["best_test_mse_ci95"] = (float(ci[lam == row["best_lam"]][0])
                                      if np.isfinite(row["best_lam"]) else float("nan"))
         row["n_seeds"] = int(grp["n_seeds"].max())
+        row.update(_answer(row, lam, val, se, grp))
         rows.append(row)
     out = pd.DataFrame(rows)
     ridge_cols = ["ridge_lam", "ridge_val_mse", "ridge_test_mse", "ridge_oracle_lam",
@@ -160,6 +163,140 @@ def select(summary: pd.DataFrame, ridge: pd.DataFrame | None = None) -> pd.DataF
                 o = int(np.nanargmin(te))
                 out.loc[i, ["ridge_oracle_lam", "ridge_oracle_test_mse"]] = [lam[o], te[o]]
     return out
+
+
+def _answer(row: dict, lam: np.ndarray, val: np.ndarray, se: np.ndarray,
+            grp: pd.DataFrame) -> dict:
+    """The answer columns of one selection row (``wdlab.answer``): the 95% CI of the best
+    validation MSE, the lam range it cannot tell apart from the best, and the best and 1-SE
+    lam as scikit-learn alpha and torch weight_decay (NaN where no exact translation)."""
+    from wdlab.answer import lam_range, translations
+
+    out: dict = {}
+    b = np.flatnonzero(lam == row["best_lam"])
+    ci = float("nan")
+    if len(b):
+        ci = float(grp["val_mse_ci95"].to_numpy(np.float64)[b[0]]) if "val_mse_ci95" in grp \
+            else float("nan")
+        if not np.isfinite(ci) and np.isfinite(se[b[0]]):
+            ci = 1.96 * float(se[b[0]])  # one seed: the k-fold standard error
+    out["best_val_mse_ci95"] = ci
+    ok = np.isfinite(val) & (grp["n_diverged"].to_numpy() == 0)
+    lo, hi, count = lam_range(lam, np.where(ok, val, np.nan), ci, row["best_lam"])
+    out.update(lam_lo=lo, lam_hi=hi, n_lams_in_range=count)
+    conv = {k: row.get(k) for k in ("optimizer", "regularizer", "loss", "n_train",
+                                     "n_features", "momentum", "lr")}
+    if all(conv.get(k) is not None for k in ("optimizer", "regularizer", "loss", "n_train",
+                                              "n_features")):
+        for lam_key, suffix in (("best_lam", "best"), ("lam_1se", "1se")):
+            tr = translations(row[lam_key], optimizer=str(conv["optimizer"]),
+                              regularizer=str(conv["regularizer"]), loss=str(conv["loss"]),
+                              n_train=int(conv["n_train"]), n_features=int(conv["n_features"]),
+                              momentum=float(conv.get("momentum") or 0.0),
+                              lr=float(conv["lr"]) if conv.get("lr") is not None else float("nan"))
+            out[f"alpha_{suffix}"] = tr["alpha"]
+            out[f"torch_weight_decay_{suffix}"] = tr["torch_weight_decay"]
+            out["torch_optimizer"] = tr["torch_optimizer"]
+    return out
+
+
+def group_name(row) -> str:
+    """``adam+mean`` (and ``lr=…`` etc. when given in ``extra``) naming a selection row."""
+    return f"{row['optimizer']}+{row['regularizer']}" if "optimizer" in row else "this run"
+
+
+#: Hyperparameters that name a selection row in a warning when they vary across rows.
+_VARYING = ("loss", "lr", "momentum", "beta1", "beta2", "epochs", "batch_size", "schedule",
+            "init_scale", "n_train", "noise")
+
+
+def _row_labels(sel: pd.DataFrame) -> list[str]:
+    varying = [k for k in _VARYING if k in sel and sel[k].nunique(dropna=False) > 1]
+    out = []
+    for row in sel.to_dict("records"):
+        extra = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                          for k in varying)
+        out.append(group_name(row) + (f" ({extra})" if extra else ""))
+    return out
+
+
+def run_warnings(summary: pd.DataFrame, selection: pd.DataFrame,
+                 ridge: pd.DataFrame | None = None, *, lam_flag: str = "--lam",
+                 seeds_flag: str = "--seeds", folds: int = 0,
+                 max_per_code: int = 4) -> list[dict]:
+    """Every ``wdlab.answer`` check on a run's summary and selection tables, as
+    ``{"code", "message"}`` dicts for ``manifest.json["warnings"]``.
+
+    Args:
+        summary: ``summarize``'s table (one row per hyperparameter group with lam).
+        selection: ``select``'s table (with the answer columns).
+        ridge: the closed-form frame (``wdlab.sweep.closed_form_frame``) or a fit's ridge
+            table (``ridge_val_mse`` per lam); None when there is no closed form.
+        folds: k of a k-fold CV whose standard error stands in for seeds (``wdlab fit``).
+        max_per_code: at most this many messages of one code (the rest summarised).
+    """
+    from wdlab.answer import (
+        converged_check,
+        diverged_check,
+        edge_check,
+        few_seeds_check,
+        flat_check,
+        merge_warnings,
+        warning,
+    )
+
+    found: dict[str, list[dict]] = {}
+
+    def add(w):
+        if w is not None:
+            found.setdefault(w["code"], []).append(w)
+
+    labels = _row_labels(selection) if len(selection) else []
+    keys = [k for k in _summary_keys(summary) if k != "lam"]
+    for label, row in zip(labels, selection.to_dict("records"), strict=True):
+        grp = summary
+        for k in keys:
+            if k in row and k in grp:
+                v = row[k]
+                grp = grp[grp[k].isna()] if isinstance(v, float) and np.isnan(v) else grp[grp[k] == v]
+        grp = grp.sort_values("lam", kind="stable")
+        lam = grp["lam"].to_numpy(np.float64)
+        add(edge_check(lam, row.get("best_lam", np.nan), group=label, flag=lam_flag))
+        if row.get("n_lams_in_range", 0) and np.isfinite(row.get("best_val_mse_ci95", np.nan)):
+            add(flat_check(row["lam_lo"], row["lam_hi"], int(row["n_lams_in_range"]), len(lam),
+                           group=label, best_val=row["best_val_mse"],
+                           tol=row["best_val_mse_ci95"], tol_word="the 95% CI"))
+        if ridge is not None and len(ridge) and row.get("regularizer") in COUPLED:
+            ref = ridge
+            for k in (*RIDGE_KEYS, "optimizer"):
+                if k in ref and k in row:
+                    ref = ref[ref[k] == row[k]]
+            ref = ref.drop_duplicates("lam").set_index("lam")
+            col = "ridge_val_mse" if "val_mse_mean" in grp and grp["val_mse_mean"].notna().any() \
+                else "ridge_test_mse"
+            if col in ref and len(ref):
+                exact = ref[col].reindex(lam).to_numpy(np.float64)
+                trained = grp["val_mse_mean" if col == "ridge_val_mse" else "test_mse_mean"]
+                dist = grp["dist_to_ridge_mean"].to_numpy() if "dist_to_ridge_mean" in grp else None
+                add(converged_check(lam, trained.to_numpy(np.float64), exact, group=label,
+                                    metric="validation" if col == "ridge_val_mse" else "test",
+                                    dist=dist))
+    if len(summary):
+        glabel = (summary["optimizer"].astype(str) + "+" + summary["regularizer"].astype(str)
+                  if {"optimizer", "regularizer"} <= set(summary) else ["this run"] * len(summary))
+        n_div = summary["n_diverged"].to_numpy() if "n_diverged" in summary else np.zeros(len(summary))
+        add(diverged_check(list(glabel), n_div, int(summary["n_seeds"].sum()),
+                           summary["lam"].to_numpy(np.float64),
+                           summary["lr"].to_numpy(np.float64) if "lr" in summary else None))
+        add(few_seeds_check(int(summary["n_seeds"].max()), flag=seeds_flag, folds=folds))
+    out = []
+    for code in ("grid_edge", "flat_optimum", "diverged", "few_seeds", "not_converged"):
+        items = found.get(code, [])
+        out += items[:max_per_code]
+        if len(items) > max_per_code:
+            out.append(warning(code, f"… and {len(items) - max_per_code} more groups with the "
+                                     f"same {code.replace('_', ' ')} warning (see selection)"))
+    return merge_warnings(out)
 
 
 def _summary_keys(summary: pd.DataFrame) -> list[str]:

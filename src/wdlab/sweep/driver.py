@@ -199,8 +199,10 @@ def resume_sweep(
 
     manifest.setdefault("resumed", []).append(provenance(spec.train.device))
     write_json(path / MANIFEST, manifest)
-    for line in manifest.get("warnings", []):
-        _emit(on_event, SweepEvent("warning", message=line))
+    from wdlab.answer import as_warnings
+
+    for w in as_warnings(manifest.get("warnings", [])):
+        _emit(on_event, SweepEvent("warning", message=w["message"]))
     return _drive(path, spec, plan, manifest, executor=executor, on_event=on_event,
                   report=report, keep_chunks=keep_chunks)
 
@@ -218,7 +220,7 @@ def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -
     return {"kind": "sweep", "status": "running", "spec": spec.model_dump(mode="json"),
             "seeds": _seeds_record(spec), "provenance": provenance(spec.train.device),
             "plan": {**plan.to_json(), "fingerprint": plan.fingerprint()},
-            "warnings": warnings, "csv": csv}
+            "warnings": [{"code": "unstable_lr", "message": w} for w in warnings], "csv": csv}
 
 
 def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor, on_event,
@@ -257,6 +259,9 @@ def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor,
                 if not chunk_done(path, i)}
     csv = bool(manifest.get("csv", True))
     assemble(path, spec, plan, failures, csv=csv)
+    from wdlab.pipeline import answer_warnings  # the run's named checks (wdlab.answer)
+
+    manifest["warnings"] = answer_warnings(path, manifest.get("warnings", []))
     status = "complete" if not failures else "incomplete"
     manifest.update({
         "status": status,
