@@ -77,14 +77,10 @@ def preset_spec(name: str, *, reduced: bool = False, **train: Any):
 def run_preset(name: str, *, out: Path | str | None = None, force: bool = False,
                report: bool = True, reduced: bool = False, **train: Any) -> Path:
     """Run a sweep preset into a run directory with its figures (and report.html)."""
-    from wdlab.report import write_report
-    from wdlab.report.figures import write_figures
+    from wdlab.pipeline import finish_views
     from wdlab.sweep import run_sweep
 
     spec = preset_spec(name, reduced=reduced, **train)
     path = run_sweep(spec, out, force=force, report=False)
-    if report:
-        write_report(path)
-    else:
-        write_figures(path)
+    finish_views(Path(path), report=report)
     return Path(path)

@@ -13,6 +13,8 @@ from wdlab.store import RunDir, default_run_dir, provenance, read_json, read_tab
 def write_results(run: RunDir, results: Results, *, kind: str, seeds: dict) -> None:
     """Write tables, the training-curve figure and the manifest (last, status complete)."""
     from wdlab.plots import training_curves
+    from wdlab.report.figures import figure_formats
+    from wdlab.selection import experiment_answer
 
     run.create()
     run.manifest({"kind": kind, "status": "running", "config": results.config, "seeds": seeds,
@@ -20,8 +22,10 @@ def write_results(run: RunDir, results: Results, *, kind: str, seeds: dict) -> N
     run.table("configs", results.configs)
     run.table("curves", results.curves)
     fig = training_curves(results.curves, results.configs)
-    run.figure("curves", fig)
+    run.figure("curves", fig, formats=figure_formats())
+    answer, warnings = experiment_answer(results.configs, str(results.config.get("name", "seed")))
     run.manifest({"kind": kind, "status": "complete", "config": results.config, "seeds": seeds,
+                  "answer": answer, "warnings": warnings,
                   "provenance": provenance(results.config.get("train", {}).get("device", "cpu")),
                   "files": sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
                                   if p.is_file() and not p.name.startswith("."))})
@@ -60,7 +64,12 @@ def reproduce_experiment(cfg: ExperimentConfig, *, out: Path | None = None, forc
 
 
 def finish_views(run_dir: Path, *, report: bool = True) -> None:
-    """The views of a written run directory: static figures, and report.html with ``report``."""
+    """The views of a written run directory: the static figures (always; PNG, SVG on request)
+    and report.html with ``report``; then the manifest's ``files`` lists every file written.
+
+    ``wdlab sweep``, ``reproduce`` and ``fit`` all behave this way: ``--no-report`` skips only
+    report.html (``wdlab report RUN_DIR`` writes it later).
+    """
     from wdlab.report import write_report
     from wdlab.report.figures import write_figures
 
@@ -68,6 +77,23 @@ def finish_views(run_dir: Path, *, report: bool = True) -> None:
         write_report(run_dir)  # writes the figures too
     else:
         write_figures(run_dir)
+    refresh_files(run_dir)
+
+
+def refresh_files(run_dir: Path) -> None:
+    """Rewrite manifest.json's ``files``: every file under the run directory (no dotfiles,
+    no chunk directory), so a reader knows everything the run wrote."""
+    from wdlab.store import MANIFEST, write_json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / MANIFEST).is_file():
+        return
+    manifest = read_json(run_dir / MANIFEST)
+    manifest["files"] = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+                               if p.is_file() and "chunks" not in p.relative_to(run_dir).parts
+                               and not any(q.startswith(".") for q in
+                                                          p.relative_to(run_dir).parts))
+    write_json(run_dir / MANIFEST, manifest)
 
 
 def summary_table(run_dir: Path):

@@ -304,3 +304,53 @@ def _summary_keys(summary: pd.DataFrame) -> list[str]:
              if c.endswith(("_mean", "_std", "_ci95")) or c.startswith("n_")}
     return [c for c in summary.columns if c not in stats or c in ("n_train", "n_test",
                                                                     "n_features")]
+
+
+def experiment_answer(configs: pd.DataFrame, preset: str = "seed") -> tuple[dict, list[dict]]:
+    """The answer and checks of a one-draw experiment (``wdlab reproduce seed``/``d2l``),
+    which has no validation split: its best lam is by test MSE (an oracle, said so).
+
+    Returns (a selection-like row for ``wdlab.answer.answer_sentence``, warnings).
+    """
+    from wdlab.answer import (
+        converged_check,
+        diverged_check,
+        edge_check,
+        few_seeds_check,
+        merge_warnings,
+        translations,
+    )
+
+    ok = configs[configs["status"] == "ok"].sort_values("lam", kind="stable")
+    first = configs.iloc[0].to_dict()
+    name = f"{first.get('optimizer')}+{first.get('regularizer')}"
+    row = {k: first.get(k) for k in ("optimizer", "regularizer", "loss", "n_train",
+                                     "n_features", "momentum", "lr")}
+    found = []
+    if len(ok) and ok["test_mse"].notna().any():
+        b = ok.loc[ok["test_mse"].idxmin()]
+        row.update(best_lam=float(b["lam"]), best_val_mse=float("nan"),
+                   best_test_mse=float(b["test_mse"]))
+        tr = translations(row["best_lam"], optimizer=str(row["optimizer"]),
+                          regularizer=str(row["regularizer"]), loss=str(row["loss"]),
+                          n_train=int(row["n_train"]), n_features=int(row["n_features"]),
+                          momentum=float(row.get("momentum") or 0.0), lr=float(row["lr"]))
+        row.update(alpha_best=tr["alpha"], torch_weight_decay_best=tr["torch_weight_decay"],
+                   torch_optimizer=tr["torch_optimizer"])
+        found.append(edge_check(configs["lam"].to_numpy(np.float64), row["best_lam"],
+                                group=f"{name} (by test MSE; no validation split)",
+                                flag=f"wdlab sweep --preset {preset} --lam"))
+        if "ridge_test_mse" in ok:
+            found.append(converged_check(ok["lam"].to_numpy(np.float64),
+                                         ok["test_mse"].to_numpy(np.float64),
+                                         ok["ridge_test_mse"].to_numpy(np.float64),
+                                         group=name, metric="test"))
+    else:
+        row["best_lam"] = float("nan")
+    div = (configs["status"] != "ok").to_numpy()
+    found.append(diverged_check([name] * len(configs), div.astype(float), len(configs),
+                                configs["lam"].to_numpy(np.float64),
+                                configs["lr"].to_numpy(np.float64) if "lr" in configs else None))
+    seeds = configs["init_seed"].nunique() if "init_seed" in configs else 1
+    found.append(few_seeds_check(int(seeds), flag=f"wdlab sweep --preset {preset} --seeds"))
+    return row, merge_warnings([w for w in found if w is not None])

@@ -35,7 +35,13 @@ def reproduce(
     if preset in SWEEP_PRESETS:  # a sweep: lr x lam grids or an n_train axis
         run_dir = run_preset(preset, out=out, force=force, report=report, reduced=reduced,
                              epochs=epochs, device=device, dtype=dtype)
-        typer.echo(f"run directory: {run_dir}")
+        from rich.console import Console
+
+        from wdlab.cli.sweep import print_answer
+
+        console = Console() if Console().is_terminal else Console(width=160)
+        print_answer(console, Path(run_dir))
+        console.print(f"run directory: [bold]{run_dir}[/bold]", highlight=False)
         return
     if preset not in EXPERIMENTS:
         names = tuple(EXPERIMENTS) + tuple(SWEEP_PRESETS)
@@ -48,6 +54,9 @@ def reproduce(
     run_dir = reproduce_experiment(cfg, out=out, force=force, report=report)
     from rich.console import Console
 
-    console = Console()
+    from wdlab.cli.sweep import print_answer
+
+    console = Console() if Console().is_terminal else Console(width=160)
     console.print(summary_table(run_dir))
-    console.print(f"run directory: [bold]{run_dir}[/bold]")
+    print_answer(console, Path(run_dir))
+    console.print(f"run directory: [bold]{run_dir}[/bold]", highlight=False)

@@ -90,6 +90,10 @@ def sweep(
         bar = _Bar()
         with bar:
             path = run_sweep(spec, out, force=force, csv=csv, report=report, on_event=bar.event)
+    if not report and bar.status == "complete":  # --no-report: the static figures, as reproduce
+        from wdlab.pipeline import finish_views
+
+        finish_views(Path(path), report=False)
     _finish(Path(path), bar)
 
 
@@ -159,16 +163,55 @@ def _finish(path: Path, bar: _Bar) -> None:
         console = Console(width=160)
     for note in bar.notes:
         console.print(note, highlight=False)
-    selection = path / "selection.parquet"
-    if selection.exists():
-        import pandas as pd
-
-        console.print(selection_table(pd.read_parquet(selection)))
+    print_answer(console, path, skip_codes=("unstable_lr",))  # those were printed at the start
     console.print(f"run directory: [bold]{path}[/bold]", highlight=False)
     if bar.status != "complete":
         typer.echo(f"error: {len(bar.failed)} chunk(s) failed ({bar.failed[:5]}...); "
                    f"wdlab sweep --resume {path} retries them", err=True)
         raise typer.Exit(1)
+
+
+def print_answer(console, path: Path, *, skip_codes: tuple[str, ...] = ()) -> None:
+    """The selection table, the answer per group and the run's warnings (manifest.json)."""
+    import json
+
+    from wdlab.answer import PLUS_MINUS, answer_sentence, as_warnings
+
+    selection = path / "selection.parquet"
+    if selection.exists():
+        import pandas as pd
+
+        sel = pd.read_parquet(selection)
+        caption = ""
+        if len(sel) > 8 and "lr" in sel and sel["lr"].nunique() > 1:  # one row per group
+            sel = best_rows(sel)
+            caption = "the best lr of each group; every (group, lr) row is in selection.parquet"
+        table = selection_table(sel)
+        if caption:
+            table.caption = caption
+        console.print(table)
+        console.print(PLUS_MINUS + "; λ 1-SE: the largest λ within one standard error of the "
+                      "best; α and weight_decay: the same best λ (exact translations only)",
+                      highlight=False, soft_wrap=True)
+        for row in sel.head(5).to_dict("records"):
+            console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True)
+    manifest = path / "manifest.json"
+    if manifest.exists():
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+        if not selection.exists() and isinstance(record.get("answer"), dict):
+            row = {k: (float("nan") if v is None else v) for k, v in record["answer"].items()}
+            console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True)
+        for w in as_warnings(record.get("warnings")):
+            if w["code"] not in skip_codes:
+                console.print(f"[yellow]warning[/yellow] ({w['code']}): {w['message']}",
+                              markup=True, highlight=False, soft_wrap=True)
+
+
+def best_rows(sel):
+    """The row of lowest best validation (else test) MSE of each optimizer/regularizer pair."""
+    key = "best_val_mse" if sel["best_val_mse"].notna().any() else "best_test_mse"
+    order = sel.sort_values(key, kind="stable", na_position="last")
+    return order.drop_duplicates(["optimizer", "regularizer"]).sort_index()
 
 
 #: Group keys worth a column in the printed table when they vary across rows.
@@ -177,7 +220,8 @@ _VARYING = ("loss", "lr", "momentum", "beta1", "beta2", "epochs", "batch_size", 
 
 
 def selection_table(sel, max_rows: int = 40):
-    """A rich table of the selection: best λ (validation), 1-SE λ, their test MSE, ridge."""
+    """A rich table of the selection: best λ (validation) ± CI, 1-SE λ, their test MSE, the
+    best λ as scikit-learn α and torch weight_decay, the closed-form ridge."""
     import numpy as np
     from rich.table import Table
 
@@ -186,22 +230,31 @@ def selection_table(sel, max_rows: int = 40):
     def g(v) -> str:
         return "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"
 
+    def pm(v, ci) -> str:
+        return g(v) + (f" ± {ci:.2g}" if ci is not None and np.isfinite(ci) else "")
+
     varying = [k for k in _VARYING if k in sel and sel[k].nunique(dropna=False) > 1]
-    table = Table(title="Model selection (λ in each regularizer's convention; mean over seeds)")
+    shared = "" if "n_train" in varying or "n_train" not in sel or not len(sel) \
+        else f"; n_train = {int(sel['n_train'].iloc[0])}"
+    table = Table(title="Model selection (λ in each regularizer's convention; mean over seeds"
+                        f"{shared})")
     for col in ["optimizer", "regularizer", *varying, "best λ", "val MSE", "test MSE",
-                "λ 1-SE", "test MSE 1-SE", "ridge λ", "ridge test MSE"]:
+                "λ 1-SE", "test MSE 1-SE", "sklearn α", "torch weight_decay", "ridge λ",
+                "ridge test MSE"]:
         table.add_column(col, justify="left" if col in ("optimizer", "regularizer") else "right")
     for row in sel.head(max_rows).to_dict("records"):
-        test = g(row["best_test_mse"])
-        if np.isfinite(row.get("best_test_mse_ci95", np.nan)):
-            test += f" ± {row['best_test_mse_ci95']:.2g}"
+        fmt = [("full" if k == "batch_size" and row[k] == 0 else
+                g(row[k]) if not isinstance(row[k], str) else row[k]) for k in varying]
         table.add_row(row["optimizer"], f"{row['regularizer']} ({describe(row['regularizer'])})",
-                      *[g(row[k]) if not isinstance(row[k], str) else row[k] for k in varying],
-                      g(row["best_lam"]), g(row["best_val_mse"]), test, g(row["lam_1se"]),
-                      g(row["test_mse_1se"]), g(row["ridge_lam"]), g(row["ridge_test_mse"]))
+                      *fmt, g(row["best_lam"]),
+                      pm(row["best_val_mse"], row.get("best_val_mse_ci95")),
+                      pm(row["best_test_mse"], row.get("best_test_mse_ci95")), g(row["lam_1se"]),
+                      g(row["test_mse_1se"]), g(row.get("alpha_best")),
+                      g(row.get("torch_weight_decay_best")), g(row["ridge_lam"]),
+                      g(row["ridge_test_mse"]))
     if len(sel) > max_rows:
         table.caption = f"first {max_rows} of {len(sel)} groups; all in selection.parquet"
     return table
 
 
-__all__ = ["EXIT_BAD_INPUT", "selection_table", "sweep"]
+__all__ = ["EXIT_BAD_INPUT", "print_answer", "selection_table", "sweep"]

@@ -1,4 +1,4 @@
-"""Run directory -> the static figures under ``figures/`` (PNG + SVG, atomic).
+"""Run directory -> the static figures under ``figures/`` (PNG; SVG too on request; atomic).
 
 Reads the run's tables, computes the reference tables (``references``) and calls
 ``wdlab.plots``; each figure is written only when the run has the axes it needs.
@@ -20,6 +20,16 @@ from wdlab.report.references import (
 )
 
 _UNSET = object()
+#: Set to 1 (``--svg`` on sweep, reproduce and fit) to write SVG beside every PNG.
+SVG_ENV = "WDLAB_SVG"
+
+
+def figure_formats() -> tuple[str, ...]:
+    """Static figure formats: PNG, plus SVG when ``WDLAB_SVG=1`` asks for it (issue 20:
+    SVG of a 2,000-config run took most of the figure time and is rarely opened)."""
+    import os
+
+    return ("png", "svg") if os.environ.get(SVG_ENV, "") not in ("", "0") else ("png",)
 
 
 def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
@@ -38,20 +48,21 @@ def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
     configs, manifest = run["configs"], run["manifest"]
     out_dir = Path(run_dir) / "figures"
     written: list[Path] = []
+    fmts = figure_formats()
     sizes = configs["n_train"].nunique() if "n_train" in configs else 1
     if (configs["lam"] > 0).any() and sizes == 1:
         ridge = ridge_for(run) if ridge is _UNSET else ridge
         theory = theory_reference(configs, manifest) if theory is _UNSET else theory
         fig = plots.validation_curve(configs, selection=run["selection"], ridge=ridge,
                                      theory=theory)
-        written += save_figure(fig, out_dir / "validation")
+        written += save_figure(fig, out_dir / "validation", formats=fmts)
         if "w_norm" in configs:
-            written += save_figure(plots.norm_path(configs), out_dir / "norm_path")
+            written += save_figure(plots.norm_path(configs), out_dir / "norm_path", formats=fmts)
         coefs = ridge_coefficients(configs, manifest)
         if coefs is not None:
-            written += save_figure(plots.coef_path(coefs), out_dir / "coef_path")
+            written += save_figure(plots.coef_path(coefs), out_dir / "coef_path", formats=fmts)
     if "lr" in configs and configs["lr"].nunique() > 1 and configs["lam"].nunique() > 1:
-        written += save_figure(plots.lr_lam_heatmaps(configs), out_dir / "heatmaps")
+        written += save_figure(plots.lr_lam_heatmaps(configs), out_dir / "heatmaps", formats=fmts)
     if sizes > 1 and "n_features" in configs:
         data = data_config(manifest)
         th = None
@@ -61,5 +72,5 @@ def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
                                        w_star=float(data.get("w_star", 0.01)),
                                        noise=float(configs["noise"].iloc[0]))
         fig = plots.double_descent(configs, th, exact=exact_double_descent(run))
-        written += save_figure(fig, out_dir / "double_descent")
+        written += save_figure(fig, out_dir / "double_descent", formats=fmts)
     return written
