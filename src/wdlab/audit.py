@@ -71,7 +71,7 @@ _HF_PATTERNS = [re.compile(p) for p in
 
 COLUMNS = ["name", "shape", "kind", "group", "lr", "weight_decay", "decay", "shrink_per_step",
            "tau_iter", "tau_epoch", "shrink_avg", "shrink_total", "note"]
-PROBE_COLUMNS = ["probe", "probe_shrink", "probe_max_err"]
+PROBE_COLUMNS = ["probe", "probe_shrink", "probe_ratio_min", "probe_ratio_max", "probe_max_err"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,9 @@ class Audit:
 
         conv = ", ".join(self.conventions) or "none"
         table = Table(title=escape(f"{self.optimizer}: weight decay per parameter "
-                                   f"(decay groups match: {conv})"))
+                                   f"(decay groups match: {conv})"), pad_edge=False)
+        heads = {"group": "grp", "weight_decay": "wd", "shrink_per_step": "shrink/step",
+                 "tau_iter": "τ_iter", "tau_epoch": "τ_epoch", "shrink_avg": "shrink_avg"}
         cols = ["name", "shape", "kind", "group", "lr", "weight_decay", "decay",
                 "shrink_per_step", "tau_iter", "tau_epoch"]
         if any(_finite(r.get("shrink_avg")) for r in self.rows):
@@ -144,7 +146,7 @@ class Audit:
         if self.probed:
             cols += ["probe"]
         for c in cols:
-            table.add_column(c.replace("_per_step", "/step"),
+            table.add_column(heads.get(c, c), no_wrap=True,
                              justify="right" if c not in ("name", "kind", "decay", "probe")
                              else "left")
         for r in self.rows:
@@ -446,7 +448,7 @@ def audit(model: nn.Module, optimizer: torch.optim.Optimizer, *,
 
     aud = Audit(cls.__name__, rows, flags, convs, probed=False, notes=notes)
     if probe:
-        _probe(optimizer, rows, models, flags)
+        _probe(optimizer, rows, models, flags, notes)
         aud.probed = True
     for r in rows:
         r.pop("_requires_grad", None)
@@ -546,12 +548,12 @@ def _conventions(model, rows) -> list[str]:
 def _flag_decayed(rows, convs, flags, model, adam_family: bool) -> None:
     sets = decay_convention_sets(model)
     decayed = [r for r in rows if r["decay"] in ("coupled", "decoupled") and r["_requires_grad"]]
-    match = (f"the groups match {', '.join(convs)}'s rule" if convs else
-             "the groups match no known convention (nanoGPT dim ≥ 2, timm, HF)")
+    match = (f"groups match {', '.join(convs)}" if convs else
+             "groups match no convention (nanoGPT, timm, HF)")
     names_decayed = {r["name"] for r in decayed}
     closest = min(sets, key=lambda k: len(sets[k] ^ names_decayed))
     if not convs:
-        match += f"; closest: {closest} ({len(sets[closest] ^ names_decayed)} params differ)"
+        match += f"; closest {closest}: {len(sets[closest] ^ names_decayed)} params differ"
     for kind, severity, why in (
         ("bias", "warning", "biases only shift; decaying them pulls the fit toward 0 for nothing"),
         ("norm", "warning", "norm scales/shifts set the scale of scale-invariant layers; decaying "
@@ -583,7 +585,7 @@ def _probe_values(p: torch.Tensor) -> torch.Tensor:
     return (mag * sign).reshape(p.shape).to(p.dtype)
 
 
-def _probe(opt, rows, models, flags) -> None:
+def _probe(opt, rows, models, flags, notes) -> None:
     """One real step on copies: fresh state, w = ±linspace(0.5, 2), zero gradients."""
     params = [p for g in opt.param_groups for p in g["params"]]
     memo, copies = {}, {}
@@ -604,7 +606,7 @@ def _probe(opt, rows, models, flags) -> None:
             c.grad = torch.zeros_like(c) if c.requires_grad else None
     type(opt2).step(opt2)  # the class's step: a scheduler may have patched opt.step itself
     tol = 1e-6 if all(c.dtype in (torch.float32, torch.float64) for c in copies.values()) else 1e-2
-    bad = []
+    bad, not_shrink = [], None
     for i, r in enumerate(rows):
         p, predict = models[i]
         w0 = before[id(p)]
@@ -617,9 +619,12 @@ def _probe(opt, rows, models, flags) -> None:
             r["probe"] = "unchanged" if abs(measured - 1.0) <= tol else "multiplicative"
         else:
             measured = float("nan")
-            r["probe"] = (f"not multiplicative: w1/w0 in [{float(ratio.min()):.6g}, "
-                          f"{float(ratio.max()):.6g}]")
+            r["probe"] = "not a shrink"
+            lo, hi = float(ratio.min()), float(ratio.max())
+            if not_shrink is None:
+                not_shrink = (r["name"], lo, hi, float(w0.abs().min()), float(w0.abs().max()))
         r["probe_shrink"] = measured
+        r["probe_ratio_min"], r["probe_ratio_max"] = float(ratio.min()), float(ratio.max())
         if predict is None:
             r["probe_max_err"] = float("nan")
             if r["decay"] == "unknown" and _finite(measured):
@@ -634,6 +639,12 @@ def _probe(opt, rows, models, flags) -> None:
                                  or (not _finite(reported) and not _finite(measured)))
         if not agrees:
             bad.append(r["name"])
+    if not_shrink is not None:
+        name, lo, hi, a, b = not_shrink
+        notes.append(f"probe: one real step with zero gradient changed {name} by w1/w0 from "
+                     f"{lo:.6g} to {hi:.6g} for |w| from {a:g} to {b:g}: not a multiplicative "
+                     "shrink (that would give one ratio); the optimizer normalises the L2 "
+                     "gradient λw, so each coordinate moves by about lr·sign(w)")
     if bad:
         flags.append(Flag("probe_mismatch", bad,
                           "the real optimizer step disagrees with the audit's prediction for "

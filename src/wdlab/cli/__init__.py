@@ -15,8 +15,11 @@ app = typer.Typer(
 
 
 @app.callback()
-def main() -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error.")) -> None:
     """wdlab: weight decay, precisely. Run ``wdlab COMMAND --help`` for details."""
+    from wdlab.cli._common import set_debug
+
+    set_debug(debug)
 
 
 # Each module registers its commands on ``app``.
@@ -26,3 +29,4 @@ from wdlab.cli import translate  # noqa: E402,F401
 from wdlab.cli import fit  # noqa: E402,F401
 from wdlab.cli import sweep  # noqa: E402,F401
 from wdlab.cli import bench  # noqa: E402,F401
+from wdlab.cli import audit  # noqa: E402,F401
