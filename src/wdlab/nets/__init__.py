@@ -1,1 +1,13 @@
-"""Small neural networks, K at a time (same optimizer rules, registry and schedules as the linear engine)."""
+"""Small neural networks, K at a time: the same optimizer rules, registry, schedules and
+divergence rule as the linear engine, on networks.
+
+    MLP            a network described as data (``to_module()`` is its nn.Sequential twin)
+    train          K networks with per-configuration hyperparameters as one tensor program
+    NetResult      metrics (R, K) and every configuration's state_dict
+"""
+
+from wdlab.nets.engine import train
+from wdlab.nets.mlp import MLP, Layout
+from wdlab.nets.result import NetResult
+
+__all__ = ["MLP", "Layout", "NetResult", "train"]

@@ -1,0 +1,92 @@
+"""Data losses of K networks at once, their analytic gradients, and the targets they take.
+
+For outputs z (K, N, C) of configuration k on its draw's batch of N samples:
+
+    cross_entropy   L = mean_n [ logsumexp(z_n) - sum_c q_nc z_nc ],
+                    q_n = (1 - eps) onehot(y_n) + eps / C      (label smoothing eps, default 0;
+                    exactly torch.nn.functional.cross_entropy(z, y, label_smoothing=eps))
+    mse             L = mean_{n,c} (z_nc - t_nc)^2           (torch.nn.MSELoss: mean over N*C)
+    half_mse        L = 1/2 mean_{n,c} (z_nc - t_nc)^2
+
+Integer labels with mse/half_mse become one-hot targets t (as in grokking papers). The
+gradients are dL/dz: (softmax(z) - q) / N and 2 c (z - t) / (N C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+Tensor = torch.Tensor
+
+LOSSES: tuple[str, ...] = ("cross_entropy", "mse", "half_mse")
+_MSE_SCALE = {"mse": 1.0, "half_mse": 0.5}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """One batch's targets for G draws (configurations draw-major, M = K / G per draw)."""
+
+    labels: Tensor | None  # (G, N) int64 class labels (classification), else None
+    values: Tensor | None  # (G, N, C) float targets for mse/half_mse, else None
+
+    def take(self, idx: Tensor) -> Targets:
+        """Rows ``idx`` (G, B) of every draw."""
+        g = torch.arange(idx.shape[0], device=idx.device)[:, None]
+        return Targets(None if self.labels is None else self.labels[g, idx],
+                       None if self.values is None else self.values[g, idx])
+
+    def to(self, dtype, device) -> Targets:
+        return Targets(None if self.labels is None else self.labels.to(device),
+                       None if self.values is None else self.values.to(device=device, dtype=dtype))
+
+
+def _grouped(z: Tensor, G: int) -> Tensor:
+    K, N, C = z.shape
+    return z.view(G, K // G, N, C)  # (G, M, N, C)
+
+
+def loss_value(z: Tensor, tgt: Targets, loss: str, smoothing: float = 0.0) -> Tensor:
+    """(K,) data loss; differentiable (used by the autograd path and for metrics)."""
+    G = (tgt.labels if tgt.labels is not None else tgt.values).shape[0]
+    zg = _grouped(z, G)  # (G, M, N, C)
+    if loss == "cross_entropy":
+        lse = torch.logsumexp(zg, -1)  # (G, M, N)
+        lab = tgt.labels[:, None, :, None].expand(*zg.shape[:3], 1)
+        zy = torch.gather(zg, -1, lab)[..., 0]  # (G, M, N)
+        per = lse - (1.0 - smoothing) * zy
+        if smoothing:
+            per = per - smoothing * zg.mean(-1)
+        return per.mean(-1).reshape(-1)  # (K,)
+    r = zg - tgt.values[:, None]  # (G, M, N, C)
+    return _MSE_SCALE[loss] * (r * r).mean((-2, -1)).reshape(-1)  # (K,)
+
+
+def loss_and_grad(z: Tensor, tgt: Targets, loss: str, smoothing: float = 0.0):
+    """(loss (K,), dL/dz (K, N, C)), the gradient written out by hand."""
+    G = (tgt.labels if tgt.labels is not None else tgt.values).shape[0]
+    K, N, C = z.shape
+    zg = _grouped(z, G)  # (G, M, N, C)
+    if loss == "cross_entropy":
+        lse = torch.logsumexp(zg, -1, keepdim=True)  # (G, M, N, 1)
+        lab = tgt.labels[:, None, :, None].expand(*zg.shape[:3], 1)
+        zy = torch.gather(zg, -1, lab)  # (G, M, N, 1)
+        per = lse - (1.0 - smoothing) * zy
+        dz = torch.exp(zg - lse)  # softmax
+        if smoothing:
+            per = per - smoothing * zg.mean(-1, keepdim=True)
+            dz = dz - smoothing / C
+        dz.scatter_add_(-1, lab, torch.full_like(zy, -(1.0 - smoothing)))
+        return per.mean((-2, -1)).reshape(K), (dz * (1.0 / N)).view(K, N, C)
+    c = _MSE_SCALE[loss]
+    r = zg - tgt.values[:, None]  # (G, M, N, C)
+    val = c * (r * r).mean((-2, -1)).reshape(K)
+    return val, (r * (2.0 * c / (N * C))).view(K, N, C)
+
+
+def n_correct(z: Tensor, labels: Tensor) -> Tensor:
+    """(K,) accuracy of argmax(z) against labels (G, N)."""
+    G = labels.shape[0]
+    pred = _grouped(z, G).argmax(-1)  # (G, M, N)
+    return (pred == labels[:, None]).to(z.dtype).mean(-1).reshape(-1)

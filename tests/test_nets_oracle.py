@@ -1,0 +1,104 @@
+"""The nets oracle: K networks of one wdlab.nets.train call equal K separate torch.optim runs.
+
+Every registry pair x {cross_entropy, mse} x {float64, float32} x {full batch, minibatch} x
+decay {"matrices", "all"}; K = 6 configurations with randomized lr, lam, betas, init seeds
+and init scales; >= 40 steps. Activation, depth and schedule rotate over the cases.
+float64: rtol 1e-10. float32: held to the float64 one-network run, with the bound set by
+torch.optim's own float32 error (``oracle.assert_f32_close``).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+import torch
+
+from nets_reference import torch_run
+from oracle import assert_f32_close
+from wdlab.engine.registry import PAIRS
+from wdlab.nets import MLP, train
+from wdlab.nets.mlp import ACTIVATIONS
+
+K = 6
+N = 24
+HIDDEN = [(5,), (4, 4), ()]
+SCHEDULES = ["constant", "cosine", "warmup_cosine"]
+
+
+def _hyper(optimizer, regularizer, gen):
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(K, generator=gen, dtype=torch.float64)  # noqa: E731
+    if optimizer == "sgd":
+        lr = torch.exp(u(torch.log(torch.tensor(0.02)).item(), torch.log(torch.tensor(0.3)).item()))
+        beta1 = u(0.0, 0.9)
+        beta1[0] = 0.0
+    else:
+        lr = torch.exp(u(-6.0, -3.5))  # 2.5e-3 .. 3e-2
+        beta1 = u(0.8, 0.95)
+    lam_hi = {"independent": 0.02, "decoupled": 0.5}.get(regularizer, 0.3)
+    lam = u(0.0, lam_hi)
+    lam[1] = 0.0
+    return dict(lr=lr, lam=lam, beta1=beta1, beta2=u(0.9, 0.999),
+                seed=torch.randint(0, 10_000, (K,), generator=gen),
+                init_scale=u(0.5, 2.0))
+
+
+def _data(loss, gen, C):
+    X = torch.randn(N, 3, generator=gen, dtype=torch.float64)
+    if loss == "cross_entropy":
+        return X, torch.randint(0, C, (N,), generator=gen)
+    return X, torch.randn(N, C, generator=gen, dtype=torch.float64)
+
+
+def _flat(sd):
+    return torch.cat([v.reshape(-1) for v in sd.values()])
+
+
+CASES = [(opt, reg, loss, dt, batch, decay)
+         for opt, reg in PAIRS
+         for loss in ("cross_entropy", "mse")
+         for dt in ("float64", "float32")
+         for batch in ("full", "mini")
+         for decay in ("matrices", "all")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(c))
+def test_nets_match_torch_optim(case):
+    opt, reg, loss, dt, batch, decay = case
+    i = CASES.index(case)
+    gen = torch.Generator().manual_seed(zlib.crc32("-".join(case).encode()))
+    C = 3 if loss == "cross_entropy" else 2
+    mlp = MLP(3, HIDDEN[i % 3], C, ACTIVATIONS[(i // 3) % len(ACTIVATIONS)])
+    schedule = SCHEDULES[(i // 2) % 3]
+    X, y = _data(loss, gen, C)
+    hp = _hyper(opt, reg, gen)
+    if mlp.activation == "quadratic":  # z^2 layers amplify: keep the steps stable
+        hp["lr"], hp["init_scale"] = 0.3 * hp["lr"], 0.5 * hp["init_scale"]
+    run_kw = dict(loss=loss, optimizer=opt, regularizer=reg, decay=decay, schedule=schedule,
+                  warmup=5 if schedule == "warmup_cosine" else 0,
+                  batch_size=None if batch == "full" else 10, batch_seed=int(i),
+                  epochs=40 if batch == "full" else 14)  # 40 or 42 steps
+    dtype = getattr(torch, dt)
+    res = train(mlp, X, y, **hp, **run_kw, dtype=dtype)
+    assert res.theta.dtype == dtype and not bool(res.diverged.any())
+    for k in range(K):
+        hk = {n: hp[n][k].item() for n in ("lr", "lam", "beta1", "beta2")}
+        sd0 = res.initial_state_dict(k)  # in the run's dtype
+        exact = mlp.to_module().double()
+        exact.load_state_dict({n: v.double() for n, v in sd0.items()})
+        exact_loss = torch_run(exact, X, y, **hk, **run_kw, dtype=torch.float64)
+        exact_theta = _flat(exact.state_dict())
+        got_theta, got_loss = _flat(res.state_dict(k)), res.metrics["train_loss"][:, k]
+        if dtype == torch.float64:
+            scale = exact_theta.abs().max().item()
+            torch.testing.assert_close(got_theta, exact_theta, rtol=1e-10, atol=1e-10 * scale,
+                                       msg=f"configuration {k}")
+            torch.testing.assert_close(got_loss, exact_loss, rtol=1e-10, atol=1e-12,
+                                       msg=f"configuration {k}, train_loss")
+            continue
+        ref32 = mlp.to_module()
+        ref32.load_state_dict(sd0)
+        ref32_loss = torch_run(ref32, X, y, **hk, **run_kw, dtype=torch.float32)
+        assert_f32_close(got_theta, _flat(ref32.state_dict()), exact_theta,
+                         msg=f"configuration {k}, parameters")
+        assert_f32_close(got_loss, ref32_loss, exact_loss, msg=f"configuration {k}, train_loss")
