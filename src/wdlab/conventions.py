@@ -27,6 +27,8 @@ This module is pure: it imports torch only.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 LOSSES: tuple[str, ...] = ("mse", "half_mse")
@@ -146,7 +148,8 @@ CONVENTIONS: dict[str, tuple[str | None, str | None, str]] = {
     "torch_half_mse": ("half_mse", "weight_decay", "1/2 mean(r^2), torch coupled weight_decay=lam"),
     "sklearn": (None, None, "||r||^2 + alpha * ||w||^2  (sklearn Ridge alpha)"),
     "glmnet": ("half_mse", "half_sum",
-               "1/(2n) RSS + lam/2 * ||w||^2  (glmnet alpha=0, standardize=FALSE)"),
+               "1/(2n) RSS + lam/2 * ||w||^2  (glmnet alpha=0, standardize=FALSE; documented "
+               "objective: real glmnet also scales y by s_y, so its lam needs y_scale=s_y)"),
 }
 for _loss in LOSSES:
     for _pen in COUPLED:
@@ -213,7 +216,7 @@ def sklearn_logistic_C(lam, regularizer: str, n_train: int, n_decayed: int, *,
     if regularizer not in COUPLED:
         raise ValueError(f"regularizer: unknown name {regularizer!r}; expected one of {COUPLED}")
     _check_sizes(n_train, n_decayed)
-    a_per_lam = int(n_train) * penalty_value_scale(regularizer, int(n_decayed))
+    a_per_lam = float(n_train) * penalty_value_scale(regularizer, int(n_decayed))
     if isinstance(lam, (int, float)) and lam == 0:
         return float("inf")
     return (1.0 if binary else 0.5) / (lam * a_per_lam)
@@ -225,7 +228,7 @@ def _logistic_a(value, name: str, n_train: int, n_decayed: int, binary: bool, in
     if pen is None:  # C = k / a with k = 1 (binary) or 1/2, either way round
         k = 1.0 if binary else 0.5
         return k / value
-    per = int(n_train) * penalty_value_scale(pen, int(n_decayed))
+    per = float(n_train) * penalty_value_scale(pen, int(n_decayed))
     return value / per if inverse else value * per
 
 
@@ -254,14 +257,15 @@ def _check_name(name: str, field: str) -> None:
         )
 
 
-def _check_sizes(n_train: int, n_features: int) -> None:
-    if int(n_train) < 1:
-        raise ValueError(f"n_train: must be >= 1, got {n_train!r}")
+def _check_sizes(n_train: float, n_features: int) -> None:
+    """n_train is a real n > 0 (with sample weights, n = sum of the weights); n_features >= 1."""
+    if isinstance(n_train, bool) or not math.isfinite(float(n_train)) or float(n_train) <= 0:
+        raise ValueError(f"n_train: must be a finite number > 0, got {n_train!r}")
     if int(n_features) < 1:
         raise ValueError(f"n_features: must be >= 1, got {n_features!r}")
 
 
-def sklearn_alpha(lam, loss: str, penalty: str, n_train: int, n_features: int):
+def sklearn_alpha(lam, loss: str, penalty: str, n_train: float, n_features: int):
     """scikit-learn's ``Ridge(alpha)`` with the same minimiser as the engine's objective.
 
         c_L mean(r^2) + c_P lam ||w||^2   <=>   ||r||^2 + alpha ||w||^2,
@@ -274,7 +278,8 @@ def sklearn_alpha(lam, loss: str, penalty: str, n_train: int, n_features: int):
         lam: float, numpy array or torch tensor, in the (loss, penalty) convention.
         loss: one of ``LOSSES``.
         penalty: one of ``COUPLED``.
-        n_train: number of training samples n.
+        n_train: number of training samples n, a real n > 0 (with sample weights, n is
+            the sum of the weights: scikit-learn's loss is then sum_i w_i r_i^2).
         n_features: number of (penalised) features d.
 
     Returns:
@@ -288,25 +293,35 @@ def sklearn_alpha(lam, loss: str, penalty: str, n_train: int, n_features: int):
         raise ValueError(f"penalty: unknown name {penalty!r}; expected one of {COUPLED}")
     _check_sizes(n_train, n_features)
     c_p = penalty_value_scale(penalty, int(n_features))
-    return lam * (int(n_train) * c_p / LOSS_VALUE_SCALE[loss])
+    return lam * (float(n_train) * c_p / LOSS_VALUE_SCALE[loss])
 
 
-def _alpha_per_unit(name: str, n_train: int, n_features: int) -> float:
+def _check_y_scale(y_scale) -> None:
+    if y_scale is not None and (isinstance(y_scale, bool) or not math.isfinite(float(y_scale))
+                                or float(y_scale) <= 0):
+        raise ValueError(f"y_scale: must be a finite number > 0 (glmnet's s_y), got {y_scale!r}")
+
+
+def _alpha_per_unit(name: str, n_train: float, n_features: int, y_scale=None) -> float:
     loss, pen, _ = CONVENTIONS[name]
     if loss is None:
         return 1.0
-    return sklearn_alpha(1.0, loss, pen, n_train, n_features)
+    alpha = sklearn_alpha(1.0, loss, pen, n_train, n_features)
+    if name == "glmnet" and y_scale is not None:  # glmnet fits y / s_y with lam / s_y
+        alpha /= float(y_scale)
+    return alpha
 
 
-def translate(value, src: str, dst: str, *, n_train: int, n_features: int,
-              n_classes: int | None = None):
+def translate(value, src: str, dst: str, *, n_train: float, n_features: int,
+              n_classes: int | None = None, y_scale: float | None = None):
     """The value in convention ``dst`` whose objective has the same minimiser as ``value`` in ``src``.
 
     Both objectives are positive multiples of ||r||^2 + alpha ||w||^2 (see ``sklearn_alpha``),
     so translate(v, a, b) = v * alpha_a(1) / alpha_b(1). Named conventions (``CONVENTIONS``):
 
         seed            mean(r^2) + lam mean(w^2)
-        d2l, glmnet     1/2 mean(r^2) + lam/2 ||w||^2  (glmnet: alpha=0, standardize=FALSE)
+        d2l, glmnet     1/2 mean(r^2) + lam/2 ||w||^2  (glmnet: alpha=0, standardize=FALSE;
+                        glmnet's documented objective, see y_scale for real glmnet's lam)
         d2l_concise     MSELoss + SGD weight_decay: mean(r^2) + wd/2 ||w||^2
         torch_mse       mean(r^2) with coupled weight_decay (= d2l_concise)
         torch_half_mse  1/2 mean(r^2) with coupled weight_decay (= d2l)
@@ -324,9 +339,14 @@ def translate(value, src: str, dst: str, *, n_train: int, n_features: int,
     Args:
         value: float, numpy array or torch tensor (>= 0) in convention ``src``.
         src, dst: convention names.
-        n_train: number of training samples n.
+        n_train: number of training samples n, a real n > 0 (the sum of the sample weights
+            when there are weights).
         n_features: number of penalised features d (used by the ``mean`` penalty).
         n_classes: number of classes (softmax outputs), for the cross-entropy conventions.
+        y_scale: for ``glmnet`` only: s_y, the population standard deviation of y. glmnet's
+            gaussian family standardises y internally whatever ``standardize`` says (it fits
+            y / s_y with lam / s_y and rescales), so a lam printed by real glmnet means
+            alpha = n lam / s_y. None (default): glmnet's documented objective, alpha = n lam.
 
     Returns:
         The translated value, of the same type as ``value``.
@@ -336,16 +356,19 @@ def translate(value, src: str, dst: str, *, n_train: int, n_features: int,
     if src in LOGISTIC_CONVENTIONS or dst in LOGISTIC_CONVENTIONS:
         return _translate_logistic(value, src, dst, n_train, n_features, n_classes)
     _check_sizes(n_train, n_features)
-    factor = _alpha_per_unit(src, n_train, n_features) / _alpha_per_unit(dst, n_train, n_features)
+    _check_y_scale(y_scale)
+    factor = (_alpha_per_unit(src, n_train, n_features, y_scale)
+              / _alpha_per_unit(dst, n_train, n_features, y_scale))
     return value * factor
 
 
-def conventions_table(value: float, src: str, n_train: int, n_features: int,
-                      n_classes: int | None = None) -> list[dict]:
+def conventions_table(value: float, src: str, n_train: float, n_features: int,
+                      n_classes: int | None = None, y_scale: float | None = None) -> list[dict]:
     """``value`` in ``src`` translated to every known convention of its loss, one row each.
 
     A cross-entropy ``src`` (``LOGISTIC_CONVENTIONS``, needs ``n_classes``) lists the
     cross-entropy conventions; any other lists ``CONVENTIONS``; both end with the decoupled rows.
+    ``y_scale``: glmnet's s_y for the glmnet row (see ``translate``).
 
     Returns:
         A list of dicts with keys ``name``, ``objective``, ``value`` (float, or None for the
@@ -357,7 +380,7 @@ def conventions_table(value: float, src: str, n_train: int, n_features: int,
               else {k: v[-1] for k, v in CONVENTIONS.items()})
     for name, objective in family.items():
         v = float(translate(float(value), src, name, n_train=n_train, n_features=n_features,
-                            n_classes=n_classes))
+                            n_classes=n_classes, y_scale=y_scale))
         rows.append({"name": name, "objective": objective, "value": v, "note": ""})
     decoupled = {
         "adamw": "torch.optim.AdamW weight_decay: w <- w - lr_t * wd * w beside Adam",
