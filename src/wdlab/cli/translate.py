@@ -153,7 +153,7 @@ def translate(
     value: float | None = typer.Argument(None, help="The lam (or alpha, or weight_decay) to "
                                          "translate between lam conventions."),
     src: str = typer.Option(..., "--from", help="A lam convention (seed, d2l, sklearn, glmnet "
-                            "[documented objective; real glmnet's lam: y_scale=s_y], torch_mse, mse+mean, ...), a framework (torch-adamw, optax-adamw, "
+                            "(documented objective; real glmnet's lam: y_scale=s_y), torch_mse, mse+mean, ...), a framework (torch-adamw, optax-adamw, "
                             "keras-adamw, tfa-adamw, lh-normalized, composer), or with --keep "
                             "a setting \"lr=..,wd=..,batch=..,n=..\"."),
     dst: str | None = typer.Option(None, "--to", help="Convention or framework to highlight, "
