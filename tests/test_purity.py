@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "wdlab"
-PURE = ["conventions.py", "data.py", "ridge.py", "theory.py", "decompose.py", "engine", "nets"]
+PURE = ["conventions.py", "data.py", "ridge.py", "linf.py", "theory.py", "decompose.py", "engine", "nets"]
 # The data layer inside a math package: scikit-learn's loaders and userdata read files.
 IO_LAYER = {"nets/datasets.py"}
 FORBIDDEN = {"matplotlib", "pandas", "typer", "rich", "plotly", "pyarrow", "pydantic", "sklearn",
              "ray", "yaml", "tomllib", "io", "pathlib", "subprocess"}  # shutil.which probes a compiler
-PURE_WDLAB = {"wdlab.conventions", "wdlab.data", "wdlab.ridge", "wdlab.theory",
+PURE_WDLAB = {"wdlab.conventions", "wdlab.data", "wdlab.ridge", "wdlab.linf", "wdlab.theory",
               "wdlab.decompose"}
 # The engines' toolchains do IO on the engine's behalf, as torch.compile and Triton do:
 # wdlab._native builds and caches the native kernel with the system C++ compiler.

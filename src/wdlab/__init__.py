@@ -33,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     "train": "wdlab.engine",
     "RidgePath": "wdlab.ridge",
     "ridge_path": "wdlab.ridge",
+    "LinfPath": "wdlab.linf",
+    "linf_path": "wdlab.linf",
     "WeightDecayRegressor": "wdlab.estimator",
     "WeightDecayRegressorCV": "wdlab.estimator",
 }
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from wdlab.decompose import decompose_error  # noqa: F401
     from wdlab.engine import EngineSpec, Hyper, TrainResult, train  # noqa: F401
     from wdlab.estimator import WeightDecayRegressor, WeightDecayRegressorCV  # noqa: F401
+    from wdlab.linf import LinfPath, linf_path  # noqa: F401
     from wdlab.ridge import RidgePath, ridge_path  # noqa: F401
 
 
