@@ -206,3 +206,30 @@ def test_long_full_batch_adamw_approaches_the_limit():
         rel[epochs] = dist / torch.linalg.vector_norm(ref, dim=1)  # (K,)
     assert bool((rel[200_000] < 1e-4).all()), rel
     assert bool((rel[200_000] < rel[20_000] / 10).all()), rel
+
+
+def test_experiment_records_dist_to_limit():
+    """A decoupled Adam experiment records its distance to the l-inf limit (as a coupled one
+    records dist_to_ridge): at epoch 0 it is ||theta0 - linf_path(...).theta||, and it shrinks."""
+    from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
+    from wdlab.data import init_weights
+    from wdlab.experiment import run_experiment
+
+    data = DataConfig(n_features=4, n_train=30, n_test=10, w_star=0.5, noise=0.3, seed=1)
+    train_cfg = TrainConfig(optimizer="adamw", regularizer="decoupled", lr=0.01, epochs=3000,
+                            schedule="cosine", dtype="float64")
+    cfg = ExperimentConfig(data=data, lams=(0.5, 2.5), train=train_cfg)
+    res = run_experiment(cfg)
+    assert "dist_to_limit" in res.curves and "dist_to_ridge" not in res.curves
+    ds = make_linear(4, 30, 10, w_star=0.5, bias=data.bias, noise=0.3, seed=1)
+    ref = linf_path(ds.X_train, ds.y_train, [0.5, 2.5]).theta  # (K, D+1)
+    theta0 = init_weights([cfg.init_seed] * 2, 4, train_cfg.init_scale, dtype=torch.float64)
+    curves = res.curves.sort_values(["config_id", "epoch"])
+    first = curves.groupby("config_id")["dist_to_limit"].first().to_numpy()
+    np.testing.assert_allclose(first, torch.linalg.vector_norm(theta0 - ref, dim=1).numpy(),
+                               rtol=1e-12)
+    last = res.configs["dist_to_limit"].to_numpy()
+    assert (last < first / 10).all(), (first, last)
+    coupled = run_experiment(cfg.model_copy(update={"train": TrainConfig(
+        optimizer="adam", regularizer="weight_decay", lr=0.01, epochs=10, dtype="float64")}))
+    assert "dist_to_ridge" in coupled.curves and "dist_to_limit" not in coupled.curves

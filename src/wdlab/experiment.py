@@ -18,6 +18,7 @@ from wdlab.data import Dataset, init_weights, make_linear, problem_from_datasets
 from wdlab.decompose import COLUMNS as ERROR_COLUMNS
 from wdlab.decompose import decompose_error
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
+from wdlab.linf import limit_theta
 from wdlab.results import configs_frame, curves_frame
 from wdlab.ridge import ridge_path
 
@@ -87,8 +88,13 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
         path = ridge_path(data.X_train, data.y_train, list(cfg.lams), loss=t.loss,
                           penalty=t.regularizer, X_test=data.X_test, y_test=data.y_test,
                           fit_intercept=t.fit_intercept)
+    limit = None if closed else limit_theta(  # decoupled Adam(W): its l-inf limit (wdlab.linf)
+        data.X_train, data.y_train, list(cfg.lams), optimizer=t.optimizer,
+        regularizer=t.regularizer, lr=t.lr, fit_intercept=t.fit_intercept, decay_bias=t.decay_bias)
     result = train(problem, engine_spec(t), hyper, theta0,
-                   reference=None if path is None else _reference_theta(path, t))
+                   reference=limit if path is None else _reference_theta(path, t))
+    if limit is not None:  # the engine calls any reference distance dist_to_ridge
+        result.metrics["dist_to_limit"] = result.metrics.pop("dist_to_ridge")
     hyp = hyper_columns(t, d, cfg.lams, seeds)
     configs = configs_frame(hyp, result)
     configs["ridge_test_mse"] = np.nan if path is None else path.test_mse.numpy()
