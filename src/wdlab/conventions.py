@@ -122,7 +122,9 @@ DECOUPLED_NAMES: tuple[str, ...] = ("adamw",) + DECOUPLED
 NO_L2_EQUIVALENT = (
     "decoupled weight decay (AdamW) has no exact L2 equivalent: Adam rescales the gradient "
     "per coordinate by 1/(sqrt(v)+eps) but adds the decay unscaled, so its fixed point solves "
-    "grad_i = -wd * w_i * (sqrt(v_i) + eps), not the ridge normal equations"
+    "grad_i = -wd * w_i * (sqrt(v_i) + eps), not the ridge normal equations; its exact limit "
+    "(full batch, lr -> 0, eps -> 0) is instead min loss s.t. ||w||_inf <= 1/wd, the bias free "
+    "unless decayed (Xie & Li 2024; 'independent': radius lr/wd; wdlab.linf_path)"
 )
 
 
@@ -383,7 +385,8 @@ def conventions_table(value: float, src: str, n_train: float, n_features: int,
                             n_classes=n_classes, y_scale=y_scale))
         rows.append({"name": name, "objective": objective, "value": v, "note": ""})
     decoupled = {
-        "adamw": "torch.optim.AdamW weight_decay: w <- w - lr_t * wd * w beside Adam",
+        "adamw": "torch.optim.AdamW weight_decay: w <- w - lr_t * wd * w beside Adam "
+                 "(limit: min loss s.t. ||w||_inf <= 1/wd)",
         "decoupled": "w <- w - lr_t * wd * w beside the optimizer step",
         "independent": "w <- w - eta_t * wd * w (Loshchilov & Hutter 2019, Alg. 2)",
     }
