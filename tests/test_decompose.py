@@ -117,3 +117,22 @@ def test_seed_adam_does_not_preserve_the_null_space():
     rel_change = (out["err_init_null"] - out["init_null"]).abs() / out["init_null"]
     assert rel_change.min().item() > 0.05
     assert (out["err_init_null"] / out["test_mse"]).min().item() > 0.99
+
+
+def test_python_numbers_go_straight_to_float64(draw):
+    """Python floats and lists (as experiment.py passes) are exact float64 inputs: an
+    intercept 1e-4 from b* gives err_intercept = (b - b*)^2 to 1e-12, not float32's 0.1%."""
+    d = draw.n_features
+    w = (draw.w_star + 0.01).tolist()  # (D,) a list of Python floats
+    b = float(draw.b_star) + 1e-4
+    out = decompose_error(w, b, draw.X_train.tolist(), draw.y_train.tolist(), lam=0.3,
+                          w_star=draw.w_star.tolist(), b_star=float(draw.b_star),
+                          noise=draw.noise, w0=[0.5] * d)
+    assert out["err_intercept"].item() == pytest.approx((b - float(draw.b_star)) ** 2, rel=1e-12)
+    ref = decompose_error(torch.tensor([w], dtype=torch.float64),
+                          torch.tensor([b], dtype=torch.float64), draw.X_train, draw.y_train,
+                          lam=torch.tensor([0.3], dtype=torch.float64), w_star=draw.w_star,
+                          b_star=float(draw.b_star), noise=draw.noise,
+                          w0=torch.full((d,), 0.5, dtype=torch.float64))
+    for name, v in ref.items():
+        torch.testing.assert_close(out[name], v, rtol=1e-12, atol=1e-15, msg=name)

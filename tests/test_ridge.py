@@ -176,3 +176,18 @@ def test_norm_non_increasing_in_lam(seed, shape):
     path = ridge_path(X, y, np.logspace(-6, 6, 60), "mse", "sum")
     norms = torch.linalg.vector_norm(path.coef, dim=1)
     assert bool((norms[1:] <= norms[:-1] * (1 + 1e-12)).all())
+
+
+def test_python_numbers_go_straight_to_float64():
+    """Lists and Python floats are converted to float64 directly, not through float32
+    (``torch.as_tensor([0.1])`` is 0.1000000015): the same path as float64 arrays, bit for bit."""
+    X, y = _data(30, 5)
+    path = ridge_path(X.tolist(), y.tolist(), [0.1, 0.3], X_test=X[:4].tolist(),
+                      y_test=y[:4].tolist())
+    assert path.lams.tolist() == [0.1, 0.3]
+    ref = ridge_path(X, y, np.array([0.1, 0.3]), X_test=X[:4], y_test=y[:4])
+    for name in ("alphas", "coef", "intercept", "train_mse", "loo", "gcv", "test_mse"):
+        assert torch.equal(getattr(path, name), getattr(ref, name)), name
+    assert ridge_path(X, y, 0.1).lams.item() == 0.1
+    with pytest.raises(ValueError, match="lams: expected a real array"):
+        ridge_path(X, y, [True, False])

@@ -30,9 +30,13 @@ Tensor = torch.Tensor
 
 
 def _as64(a, name: str) -> Tensor:
-    t = torch.as_tensor(a)
+    """``a`` as a float64 CPU tensor. Python floats and lists go straight to float64:
+    ``torch.as_tensor(0.1)`` would round them to float32 first (0.1000000015)."""
+    t = a if isinstance(a, Tensor) else torch.as_tensor(a)  # numpy: no copy, dtype kept
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise ValueError(f"{name}: expected a real array, got dtype {t.dtype}")
+    if not isinstance(a, Tensor) and t.dtype != torch.float64:
+        t = torch.as_tensor(a, dtype=torch.float64)  # from the Python numbers themselves
     return t.detach().to(device="cpu", dtype=torch.float64)
 
 
