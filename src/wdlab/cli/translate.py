@@ -112,10 +112,10 @@ def _frameworks(console, wd, lr, src, dst, schedule, steps, batch_size, train_si
         console.print(f"{name}: {t.note}", markup=False)
         if not t.exact:
             console.print(
-                f"  matched at step 0: {t.value:.6g}; the per-step decays differ by up to "
-                f"{t.max_rel_mismatch:.3g}x (relative, at step {t.worst_step}); matched on the "
-                f"mean decay instead: {t.value_mean:.6g} (max relative mismatch "
-                f"{t.max_rel_mismatch_mean:.3g})", markup=False)
+                f"  matched at step 0: {t.value:.6g}; largest relative mismatch of the "
+                f"per-step decay over the schedule: {t.max_rel_mismatch:.4g} (at step "
+                f"{t.worst_step}); matched on the mean decay instead: {t.value_mean:.6g} "
+                f"(largest relative mismatch {t.max_rel_mismatch_mean:.4g})", markup=False)
     if dst is not None:
         console.print(f"{wd:g} ({src}) = {results[0][1].value:.6g} ({dst})", markup=False)
 
