@@ -65,20 +65,24 @@ def torch_run(module, X, y, *, loss, optimizer, regularizer, lam, lr, beta1, bet
             opt = torch.optim.AdamW(groups, lr=lr, betas=(beta1, beta2), eps=eps)
         else:
             opt = torch.optim.Adam(groups, lr=lr, betas=(beta1, beta2), eps=eps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: eta(schedule, t, total, warmup))
+        sched = None if schedule == "constant" else torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: eta(schedule, t, total, warmup))
     state = {"t": 0}
     gen = torch.Generator().manual_seed(batch_seed)
     losses = []
     for _ in range(epochs):
-        with torch.no_grad():
-            losses.append(data_loss(module(X), y, loss, smoothing).item())
+        if nb > 1:
+            with torch.no_grad():
+                losses.append(data_loss(module(X), y, loss, smoothing).item())
         if nb == 1:
             batches = [torch.arange(N)]
         else:
             perm = torch.randperm(N, generator=gen)
             batches = [perm[i:i + batch_size] for i in range(0, N, batch_size)]
         for idx in batches:
-            obj = data_loss(module(X[idx]), y[idx], loss, smoothing)
+            obj = data_loss(module(X[idx]) if nb > 1 else module(X), y[idx], loss, smoothing)
+            if nb == 1:  # full batch: the step's loss is the epoch's
+                losses.append(obj.item())
             if pen:
                 obj = obj + pen * sum((p * p).sum() for p in dec)
             if opt is not None:
@@ -89,7 +93,8 @@ def torch_run(module, X, y, *, loss, optimizer, regularizer, lam, lr, beta1, bet
                         for p in dec:
                             p.mul_(1 - opt.param_groups[0]["lr"] * lam)
                 opt.step()
-                sched.step()
+                if sched is not None:
+                    sched.step()
             else:
                 _independent_step(named, dec, obj, state, optimizer, lam, lr, beta1, beta2, eps,
                                   eta(schedule, state["t"], total, warmup))
