@@ -96,6 +96,91 @@ def test_unknown_name_and_bad_sizes():
         translate(1.0, "seed", "d2l", n_train=0, n_features=200)
 
 
+def test_n_train_is_a_real_number():
+    """With sample weights n is sum(w), not an integer: no truncation (int(255.83) = 255)."""
+    assert sklearn_alpha(0.7, "half_mse", "sum", 255.83, 20) == pytest.approx(
+        0.7 * 255.83 / 0.5, rel=1e-12)
+    assert translate(2.0, "seed", "sklearn", n_train=12.5, n_features=4) == pytest.approx(
+        2.0 * 12.5 / 4, rel=1e-12)
+    for bad in (0, -1.0, 0.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="n_train"):
+            sklearn_alpha(1.0, "mse", "mean", bad, 3)
+
+
+def test_sample_weights_give_sklearn_ridge_at_alpha_of_their_sum():
+    """The weighted-mean objective c_L sum_i s_i r_i^2 / sum(s) + c_P lam ||w||^2 has
+    scikit-learn Ridge(alpha = sklearn_alpha(lam, .., n_train=sum(s)))'s minimiser."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(4)
+    n, d, lam = 40, 6, 0.3
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 0.3 + 0.5 * rng.normal(size=n)
+    sw = rng.uniform(0.2, 1.7, size=n)  # sum 37.7.., not an integer
+    for loss, pen in (("mse", "mean"), ("half_mse", "sum")):
+        c_l = 1.0 if loss == "mse" else 0.5
+        c_p = 1.0 / d if pen == "mean" else 1.0
+        root = np.sqrt(c_l * sw / sw.sum())[:, None]
+        A = np.vstack([np.hstack([X, np.ones((n, 1))]) * root,
+                       np.hstack([np.sqrt(c_p * lam) * np.eye(d), np.zeros((d, 1))])])
+        theta, *_ = np.linalg.lstsq(A, np.concatenate([y * root[:, 0], np.zeros(d)]), rcond=None)
+        m = Ridge(alpha=sklearn_alpha(lam, loss, pen, sw.sum(), d)).fit(X, y, sample_weight=sw)
+        np.testing.assert_allclose(m.coef_, theta[:d], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(m.intercept_, theta[d], rtol=1e-9)
+
+
+def _glmnet_gaussian_ridge(X, y, lam):
+    """glmnet's gaussian family at alpha = 0, standardize = FALSE, as its Fortran (elnet)
+    does it: y scaled by s_y = its population standard deviation, the user's lambda divided
+    by s_y, the documented objective 1/(2n) RSS + lam/2 ||w||^2 solved on y / s_y, and the
+    coefficients scaled back by s_y (Friedman, Hastie & Tibshirani 2010, Sec. 2.5)."""
+    n, d = X.shape
+    s_y = y.std()  # ddof = 0: the population standard deviation
+    lam_inner = lam / s_y
+    A = np.vstack([np.hstack([X, np.ones((n, 1))]) / np.sqrt(2 * n),
+                   np.hstack([np.sqrt(lam_inner / 2) * np.eye(d), np.zeros((d, 1))])])
+    theta, *_ = np.linalg.lstsq(A, np.concatenate([y / s_y / np.sqrt(2 * n), np.zeros(d)]),
+                                rcond=None)
+    return theta * s_y
+
+
+@pytest.mark.parametrize("s", [1.0, 77.0])
+def test_glmnet_y_scale_matches_glmnets_own_standardisation(s):
+    """A lam from real glmnet means alpha = n lam / s_y; without y_scale, the documented
+    objective (alpha = n lam), exact only when s_y = 1."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(5)
+    n, d, lam = 50, 8, 0.4
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 3.0 + 0.5 * rng.normal(size=n)
+    y = (y - y.mean()) / y.std() * s + y.mean()  # s_y = s exactly
+    ref = _glmnet_gaussian_ridge(X, y, lam)
+    alpha = translate(lam, "glmnet", "sklearn", n_train=n, n_features=d, y_scale=y.std())
+    assert alpha == pytest.approx(n * lam / s, rel=1e-12)
+    m = Ridge(alpha=alpha).fit(X, y)
+    np.testing.assert_allclose(m.coef_, ref[:d], rtol=1e-8, atol=1e-10 * s)
+    documented = translate(lam, "glmnet", "sklearn", n_train=n, n_features=d)
+    assert documented == pytest.approx(n * lam, rel=1e-12)  # the default is unchanged
+    off = Ridge(alpha=documented).fit(X, y).coef_
+    err = np.abs(off - ref[:d]).max() / np.abs(ref[:d]).max()
+    assert err < 1e-8 if s == 1.0 else err > 1e-3
+    # round trip through glmnet, and y_scale touches only the glmnet convention
+    back = translate(alpha, "sklearn", "glmnet", n_train=n, n_features=d, y_scale=y.std())
+    assert back == pytest.approx(lam, rel=1e-12)
+    assert translate(lam, "seed", "sklearn", n_train=n, n_features=d, y_scale=s) == \
+        pytest.approx(translate(lam, "seed", "sklearn", n_train=n, n_features=d), rel=1e-15)
+    rows = {r["name"]: r for r in conventions_table(lam, "glmnet", n, d, y_scale=y.std())}
+    assert rows["sklearn"]["value"] == pytest.approx(alpha, rel=1e-12)
+    assert "y_scale" in rows["glmnet"]["objective"]  # the caveat wherever glmnet is named
+
+
+@pytest.mark.parametrize("bad", [0.0, -2.0, float("nan"), float("inf")])
+def test_bad_y_scale_is_named(bad):
+    with pytest.raises(ValueError, match="y_scale"):
+        translate(1.0, "glmnet", "sklearn", n_train=10, n_features=3, y_scale=bad)
+
+
 def test_table_has_every_row():
     rows = conventions_table(3.0, "seed", 10, 200)
     names = [r["name"] for r in rows]
