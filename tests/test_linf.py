@@ -184,19 +184,22 @@ needs_compiler = pytest.mark.skipif(_native.compiler() is None,
 
 
 @needs_compiler
-def test_long_full_batch_adamw_approaches_the_limit():
+@pytest.mark.parametrize("regularizer", ["decoupled", "independent"])
+def test_long_full_batch_adamw_approaches_the_limit(regularizer):
     """Full-batch AdamW (float64, cosine lr 1e-3 -> 0, eps 1e-12, w0 = 0) on a tall 40 x 5
     problem, at a weight decay whose box is inactive, partly active and fully active: the
     distance to the box-constrained least squares shrinks with the epochs and is < 1e-4
-    (relative) after 2e5 epochs."""
+    (relative) after 2e5 epochs. ``independent`` decay lam * lr has the same box, lr/lam."""
     ds = make_linear(5, 40, 10, w_star=0.5, bias=0.5, noise=0.3, seed=3)
     lams = [0.5, 1.8, 2.5, 4.0]
-    path = linf_path(ds.X_train, ds.y_train, lams)
+    if regularizer == "independent":
+        lams = [lam * 1e-3 for lam in lams]
+    path = linf_path(ds.X_train, ds.y_train, lams, regularizer=regularizer, lr=1e-3)
     assert path.n_bound.tolist() == [0, 2, 5, 5]
     ref = path.theta  # (K, D+1)
     rel = {}
     for epochs in (20_000, 200_000):
-        spec = EngineSpec("adamw", "decoupled", "mse", epochs=epochs, schedule="cosine",
+        spec = EngineSpec("adamw", regularizer, "mse", epochs=epochs, schedule="cosine",
                           eps=1e-12, dtype=torch.float64)
         res = train(problem_from_datasets([ds]), spec, Hyper.of(len(lams), lam=lams, lr=1e-3),
                     torch.zeros_like(ref), reference=ref, record_epochs=[epochs],
