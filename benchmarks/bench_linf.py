@@ -44,6 +44,7 @@ def convergence() -> None:
     print("schedule  epochs    lr      relative distance ||theta - limit|| / ||limit|| per lam")
     for schedule, epochs, lr in [("cosine", 2_000, 1e-2), ("cosine", 20_000, 1e-3),
                                  ("cosine", 200_000, 1e-3), ("cosine", 200_000, 3e-4),
+                                 ("cosine", 1_000_000, 1e-3),
                                  ("constant", 200_000, 1e-3), ("constant", 200_000, 1e-4)]:
         spec = EngineSpec("adamw", "decoupled", "mse", epochs=epochs, schedule=schedule,
                           eps=1e-12, dtype=torch.float64)
