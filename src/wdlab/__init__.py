@@ -37,11 +37,13 @@ _EXPORTS: dict[str, str] = {
     "linf_path": "wdlab.linf",
     "WeightDecayRegressor": "wdlab.estimator",
     "WeightDecayRegressorCV": "wdlab.estimator",
+    "audit": "wdlab.audit",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first use
+    from wdlab.audit import audit  # noqa: F401
     from wdlab.config import ConfigError, DataConfig, ExperimentConfig, TrainConfig  # noqa: F401
     from wdlab.conventions import conventions_table, translate  # noqa: F401
     from wdlab.data import (  # noqa: F401
