@@ -366,3 +366,15 @@ def test_bad_arguments_name_the_field():
         audit(m, "adam")
     with pytest.raises(ValueError, match="steps_per_epoch"):
         audit(m, torch.optim.SGD(m.parameters(), lr=0.1), steps_per_epoch=0)
+
+
+def test_public_api_in_either_import_order():
+    import subprocess
+    import sys
+
+    code = ("import torch, {first}\n"
+            "m = torch.nn.Linear(2, 2); o = torch.optim.AdamW(m.parameters())\n"
+            "import wdlab.audit\nfrom wdlab import audit\n"
+            "assert wdlab.audit(m, o).optimizer == audit(m, o).optimizer == 'AdamW'\n")
+    for first in ("wdlab", "wdlab.audit"):
+        subprocess.run([sys.executable, "-c", code.format(first=first)], check=True)

@@ -43,6 +43,8 @@ import copy
 import difflib
 import math
 import re
+import sys
+import types
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -650,3 +652,14 @@ def _probe(opt, rows, models, flags, notes) -> None:
                           "the real optimizer step disagrees with the audit's prediction for "
                           f"{len(bad)} parameter(s)",
                           "trust the probe columns; please report the optimizer"))
+
+
+class _CallableModule(types.ModuleType):
+    """``import wdlab.audit`` binds this module over the package's lazy ``wdlab.audit``
+    export (the function); calling the module calls the function, so both spellings work."""
+
+    def __call__(self, *args, **kwargs):
+        return audit(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
