@@ -126,7 +126,7 @@ def test_lr_lam_heatmaps_panels_best_cells_and_diverged():
     configs = _configs(seeds=2, lrs=LRS, diverge=False)
     bad = (configs.optimizer == "sgd") & (configs.lr == 1.0) & (configs.lam == 0.01)
     configs.loc[bad, ["status", "test_mse"]] = ["diverged", np.nan]
-    fig = plots.lr_lam_heatmaps(configs, top=10)
+    fig = plots.lr_lam_heatmaps(configs, top=3)
     panels = [ax for ax in fig.axes if any(isinstance(c, QuadMesh) for c in ax.collections)
               and ax.get_label() != "<colorbar>"]
     assert len(panels) == 2
@@ -134,7 +134,7 @@ def test_lr_lam_heatmaps_panels_best_cells_and_diverged():
     for ax in panels:
         assert ax.get_xlabel() == "learning rate" and "λ" in ax.get_ylabel()
         (marks,) = ax.get_lines()
-        assert len(marks.get_xdata()) == 10
+        assert len(marks.get_xdata()) == 3
         mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
         assert mesh.get_array().shape == (len(LAMS), len(LRS))
     sgd = next(ax for ax in panels if ax.get_title().startswith("SGD"))
@@ -170,3 +170,40 @@ def test_double_descent_lines_and_scales():
     np.testing.assert_allclose(best.get_ydata(), [1.6, 1.6, 10 / 11 + 0.5, 10 / 31 + 0.5])
     small = next(ln for ln in ax.get_lines() if ln.get_label().startswith("trained, λ"))
     assert small.get_ydata()[1] == pytest.approx(10.5)  # the peak at n = d
+
+
+def test_heatmap_circles_only_when_meaningful_and_colours_clipped():
+    """A flat grid (every cell ~100) gets no "best" circles; one unconverged cell 1e4x worse
+    does not stretch the colour scale (clipped at a percentile, said on the colour bar)."""
+    configs = _configs(seeds=1, lrs=LRS, diverge=False)
+    configs["test_mse"] = 100.0 + 0.01 * configs["config_id"]
+    fig = plots.lr_lam_heatmaps(configs, top=3)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.collections]
+    assert panels and all(not ax.get_lines() for ax in panels)
+    assert plots.top_cells(np.full((4, 3), 100.0), 3).size == 0
+    grid = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0, 11.0, 1e5]])
+    assert list(plots.top_cells(grid, 3)) == [0, 1, 2]
+    vmin, vmax, clipped = plots.heat_scale(grid.ravel())
+    assert clipped and vmin == 1.0 and vmax == pytest.approx(np.percentile(grid, 60))
+    configs["test_mse"] = np.where(configs["config_id"] == 0, 1e6, 1.0 + configs["config_id"])
+    fig = plots.lr_lam_heatmaps(configs, top=3)
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    assert "clipped at the 60th percentile" in bar.get_ylabel()
+
+
+def test_bands_are_percentiles_inside_the_seeds_range():
+    """Asymmetric bands: 2.5-97.5th percentiles of the seeds, > 0 on log axes even when a
+    symmetric t-interval of 2 seeds would reach below zero."""
+    df = pd.DataFrame({"lam": [1.0, 1.0], "test_mse": [0.01, 10.0]})
+    agg = plots.mean_band(df, "lam", "test_mse").iloc[0]
+    assert 0.01 <= agg["lo"] < agg["mean"] < agg["hi"] <= 10.0
+    assert agg["lo"] == pytest.approx(np.percentile([0.01, 10.0], 2.5))
+
+
+def test_few_lams_draw_categories_not_a_single_dot():
+    configs = _configs(seeds=2)
+    two = configs[configs["lam"].isin([0.0, 1.0])]
+    fig = plots.validation_curve(two)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["λ = 0", "λ = 1"]

@@ -58,7 +58,8 @@ def test_reading_states_the_numbers():
                             "test_mse": [170.0, 130.0, 174.0, 142.0], "n_train": 10,
                             "n_features": 200, "init_scale": 1.0})
     text = reading(configs)
-    assert "λ = 3 cut the mean test MSE from 172 at λ = 0 to 136" in text
+    assert "λ = 3 (the largest λ of the grid: the optimum may lie beyond it)" in text
+    assert "cut the mean test MSE from 172 at λ = 0 to 136" in text
     assert "init_scale²·(d − n) = 190" in text
     configs.loc[3, ["status", "test_mse"]] = ["diverged", np.nan]
     assert "1 diverged" in reading(configs)
@@ -73,7 +74,8 @@ def test_cli_report_errors_are_one_line(tmp_path):
     assert not (tmp_path / "empty" / "report.html").exists()
 
 
-def test_cli_report_on_reproduce_run(tmp_path):
+def test_cli_report_on_reproduce_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WDLAB_SVG", "1")  # SVG on request, beside the PNG
     out = tmp_path / "seed"
     res = runner.invoke(app, ["reproduce", "seed", "--out", str(out), "--epochs", "10"])
     assert res.exit_code == 0, res.output
@@ -84,8 +86,16 @@ def test_cli_report_on_reproduce_run(tmp_path):
     html = (out / "report.html").read_text()
     assert len(html) == len(first) and "plotly" in html.lower()
     assert "<script src" not in html and "<link" not in html  # plotly.js is inline
-    for name in ("validation", "norm_path", "coef_path"):
+    for name in ("validation", "coef_path"):
         assert (out / "figures" / f"{name}.png").is_file() and (out / "figures" / f"{name}.svg").is_file()
+    assert not (out / "figures" / "norm_path.png").exists()  # λ ∈ {0, 3}: no one-dot path
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = set(manifest["files"])
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
+               and not p.name.startswith(".")}  # the lock file is not an output
+    assert listed == on_disk  # the manifest lists every file written, report and figures too
+    assert {w["code"] for w in manifest["warnings"]} >= {"grid_edge", "few_seeds"}
+    assert 'id="answer"' in html and "sklearn Ridge(alpha=" in html
 
 
 @pytest.mark.slow
@@ -118,5 +128,7 @@ def test_preset_double_descent_reduced(tmp_path):
     assert sorted(configs.n_train.unique()) == [5, 10, 20]
     assert (configs.init_scale == 0).all() and configs.lam.min() == 1e-6
     assert (out / "figures" / "double_descent.png").is_file()
-    assert (out / "figures" / "double_descent.svg").is_file()
-    assert (out / "report.html").is_file()
+    assert not (out / "figures" / "double_descent.svg").exists()  # PNG only by default
+    html = (out / "report.html").read_text()
+    assert 'id="double-descent-plot"' in html and '"double_descent":{' in html
+    assert "peaks at n_train / n_features" in html

@@ -2,9 +2,13 @@
 
 Every function takes the run directory's tables (``configs``, ``curves``, ``selection``) and
 reference tables computed elsewhere (``ridge``: closed-form test MSE along lam; ``theory``:
-asymptotic risk), and returns a ``matplotlib.figure.Figure``. Averages over seeds with a 95%
-band (mean ± 1.96 standard errors) are the only arithmetic done here. Diverged configurations
+asymptotic risk), and returns a ``matplotlib.figure.Figure``. Means over seeds with a band
+from the 2.5th to the 97.5th percentile of the seeds (asymmetric, always > 0 on log axes;
+the seeds' min-max with few seeds) are the only arithmetic done here. Diverged configurations
 are always left out (they carry NaN metrics).
+
+One style everywhere: test solid, validation/CV dashed, lam = 0 dotted, closed form black
+dashes, theory grey; best lam a star, 1-SE lam a diamond.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ GROUP_KEYS = ("optimizer", "regularizer")
 _ORDER = {"sgd": 0, "adam": 1, "adamw": 2, "weight_decay": 0, "mean": 0, "half_sum": 0,
           "sum": 0, "decoupled": 1, "independent": 2}
 YLABEL = "MSE (data loss, no penalty)"
+#: The band drawn around every mean over seeds (percentiles of the seeds' values).
+BAND = (2.5, 97.5)
+BAND_TEXT = "band: 2.5–97.5th percentile over seeds"
+STYLE = {"test_mse": "-", "val_mse": "--", "train_mse": ":"}
 
 
 def group_label(optimizer: str, regularizer: str) -> str:
@@ -63,12 +71,20 @@ def _in_group(df: pd.DataFrame, group: tuple[str, str]) -> pd.DataFrame:
 
 
 def mean_band(df: pd.DataFrame, by: str | list[str], metric: str) -> pd.DataFrame:
-    """Mean of ``metric`` per ``by`` with a 95% band (±1.96 s.e.; none for one seed)."""
+    """Mean of ``metric`` per ``by``, with ``lo``/``hi`` the ``BAND`` percentiles of the seeds
+    (asymmetric, inside the seeds' range, so positive for positive metrics; = mean for one)."""
     g = df.dropna(subset=[metric]).groupby(by)[metric]
     out = g.agg(["mean", "std", "count"]).reset_index()
-    half = 1.96 * out["std"].fillna(0.0) / np.sqrt(out["count"].clip(lower=1))
-    out["lo"], out["hi"] = out["mean"] - half, out["mean"] + half
+    out["lo"] = g.quantile(BAND[0] / 100).to_numpy()
+    out["hi"] = g.quantile(BAND[1] / 100).to_numpy()
     return out
+
+
+def lr_note(rows: pd.DataFrame, ok: pd.DataFrame) -> str:
+    """`` at lr = 0.01 (best lr)`` when lr was swept and ``rows`` is one lr slice, else ""."""
+    if "lr" in ok and ok["lr"].nunique() > 1 and "lr" in rows and rows["lr"].nunique() == 1:
+        return f" at lr = {rows['lr'].iloc[0]:g} (best lr)"
+    return ""
 
 
 def _band(ax, x, ys: np.ndarray, color, label, linestyle="-"):
@@ -76,17 +92,15 @@ def _band(ax, x, ys: np.ndarray, color, label, linestyle="-"):
     mean = np.nanmean(ys, axis=0)
     (line,) = ax.plot(x, mean, color=color, label=label, linestyle=linestyle)
     if ys.shape[0] > 1:
-        se = np.nanstd(ys, axis=0, ddof=1) / np.sqrt(ys.shape[0])
-        lo = np.maximum(mean - 1.96 * se, np.nanmin(ys, axis=0))
-        ax.fill_between(x, lo, mean + 1.96 * se, color=color, alpha=0.2, linewidth=0)
+        lo, hi = np.nanpercentile(ys, BAND, axis=0)
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
     return line
 
 
 def _fill(ax, agg: pd.DataFrame, x: str, color):
-    lo = np.maximum(agg["lo"].to_numpy(), agg["mean"].to_numpy() * 1e-3)  # stay > 0 on log axes
-    if (agg["count"] > 1).any():
-        ax.fill_between(agg[x].to_numpy(), lo, agg["hi"].to_numpy(), color=color, alpha=0.2,
-                        linewidth=0)
+    if (agg["count"] > 1).any():  # percentiles of positive values: > 0 on log axes
+        ax.fill_between(agg[x].to_numpy(), agg["lo"].to_numpy(), agg["hi"].to_numpy(),
+                        color=color, alpha=0.2, linewidth=0)
 
 
 def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
@@ -107,8 +121,8 @@ def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
         wide = {m: sub.pivot(index="config_id", columns="epoch", values=m) for m in
                 ("train_mse", "test_mse")}
         epochs = wide["train_mse"].columns.to_numpy()
-        _band(ax, epochs, wide["train_mse"].to_numpy(), "C0", "train")
-        _band(ax, epochs, wide["test_mse"].to_numpy(), "C1", "test")
+        _band(ax, epochs, wide["train_mse"].to_numpy(), "C0", "train", STYLE["train_mse"])
+        _band(ax, epochs, wide["test_mse"].to_numpy(), "C1", "test", STYLE["test_mse"])
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         reg = rows["regularizer"].iloc[0] if len(rows) else ""
@@ -147,32 +161,39 @@ def selection_row(selection: pd.DataFrame | None, group: tuple[str, str],
     return sel.loc[sel[key].idxmin()] if sel[key].notna().any() else sel.iloc[0]
 
 
+def few_lams(ok: pd.DataFrame) -> bool:
+    """True when a log lam axis would show a single dot: fewer than 2 positive lams."""
+    return "lam" not in ok or ok.loc[ok["lam"] > 0, "lam"].nunique() < 2
+
+
 def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
                      ridge: pd.DataFrame | None = None,
                      theory: pd.DataFrame | None = None) -> Figure:
     """Test (solid) and validation (dashed) MSE against lam > 0 on log-log axes.
 
-    One colour per optimizer/regularizer group, mean and 95% band over seeds; when lr was
-    swept, the lr with the lowest curve is shown. lam = 0 is drawn as a horizontal dotted line.
-    Overlays: ``ridge`` (columns ``regularizer, lam, test_mse``: the closed-form ridge test
-    MSE) in black dashes, ``theory`` (``regularizer, lam, risk``) in grey, and from
-    ``selection`` a star at ``best_lam`` and a diamond at ``lam_1se`` (their test MSE).
+    One colour per optimizer/regularizer group, mean and ``BAND`` over seeds; when lr was
+    swept, the lr with the lowest curve is shown, and said in the legend. lam = 0 is drawn as
+    a horizontal dotted line. Overlays: ``ridge`` (columns ``regularizer, lam, test_mse``: the
+    closed-form ridge test MSE) in black dashes, ``theory`` (``regularizer, lam, risk``) in
+    grey, and from ``selection`` a star at ``best_lam`` and a diamond at ``lam_1se``. With
+    fewer than 2 positive lams, every lam (0 included) is a category with its points.
     """
     ok = _ok(configs)
     metrics = [m for m in ("test_mse", "val_mse") if m in ok and ok[m].notna().any()]
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
+    if few_lams(ok):
+        return _categorical(fig, ax, ok, metrics)
     for i, group in enumerate(_groups(ok)):
         rows = best_lr_slice(_in_group(ok, group), metrics[-1])
         color = f"C{i}"
-        name = group_label(*group) if group != ("", "") else "trained"
+        name = (group_label(*group) if group != ("", "") else "trained") + lr_note(rows, ok)
         for metric in metrics:
-            style = "-" if metric == "test_mse" else "--"
             word = "test" if metric == "test_mse" else "val"
             pos = rows[rows["lam"] > 0]
             agg = mean_band(pos, "lam", metric)
             if len(agg):
-                ax.plot(agg["lam"], agg["mean"], style, color=color, marker=".",
+                ax.plot(agg["lam"], agg["mean"], STYLE[metric], color=color, marker=".",
                         label=f"{name}: {word}")
                 _fill(ax, agg, "lam", color)
             zero = rows.loc[rows["lam"] == 0, metric].dropna()
@@ -198,7 +219,7 @@ def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = 
     ax.set_yscale("log")
     ax.set_xlabel("λ (each group in its own convention, see legend)")
     ax.set_ylabel(YLABEL)
-    ax.set_title("Validation curve: final MSE against λ", fontsize=10)
+    ax.set_title(f"Validation curve: final MSE against λ ({BAND_TEXT})", fontsize=9)
     ax.grid(True, which="both", alpha=0.25)
     if len(ax.get_lines()) > 8:  # many groups: the legend goes beside the axes
         fig.set_size_inches(10.5, 4.6)
@@ -208,29 +229,58 @@ def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = 
     return fig
 
 
+def _categorical(fig: Figure, ax, ok: pd.DataFrame, metrics: list[str]) -> Figure:
+    """Few lams: each lam (0 included) a category; points with their band, no lines."""
+    lams = sorted(ok["lam"].unique()) if "lam" in ok else []
+    groups = _groups(ok)
+    width = 0.8 / max(len(groups) * len(metrics), 1)
+    k = 0
+    for i, group in enumerate(groups):
+        rows = _in_group(ok, group)
+        name = group_label(*group) if group != ("", "") else "trained"
+        for metric in metrics:
+            agg = mean_band(rows, "lam", metric).set_index("lam").reindex(lams)
+            x = np.arange(len(lams)) - 0.4 + width * (k + 0.5)
+            m = agg["mean"].to_numpy()
+            err = np.vstack([m - agg["lo"].to_numpy(), agg["hi"].to_numpy() - m])
+            ax.errorbar(x, m, yerr=np.clip(np.nan_to_num(err), 0, None), fmt="o" if metric ==
+                        "test_mse" else "s", color=f"C{i}", capsize=3,
+                        label=f"{name}: {'test' if metric == 'test_mse' else 'val'}")
+            k += 1
+    ax.set_xticks(np.arange(len(lams)), [f"λ = {v:g}" for v in lams])
+    ax.set_yscale("log")
+    ax.set_ylabel(YLABEL)
+    ax.set_title(f"Final MSE at each λ (only {len(lams)} λ values; {BAND_TEXT})", fontsize=9)
+    ax.grid(True, axis="y", which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
 def norm_path(configs: pd.DataFrame) -> Figure:
-    """Final ‖w‖ against lam > 0 (log-log), one line per group, mean and 95% band over seeds."""
+    """Final ‖w‖ against lam > 0 (log-log), one line per group, mean and ``BAND`` over seeds
+    (at the best lr when lr was swept, said in the legend)."""
     ok = _ok(configs)
     fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     for i, group in enumerate(_groups(ok)):
         rows = best_lr_slice(_in_group(ok, group), "test_mse")
         agg = mean_band(rows[rows["lam"] > 0], "lam", "w_norm")
-        name = group_label(*group) if group != ("", "") else "trained"
+        name = (group_label(*group) if group != ("", "") else "trained") + lr_note(rows, ok)
         ax.plot(agg["lam"], agg["mean"], marker=".", color=f"C{i}", label=name)
         _fill(ax, agg, "lam", f"C{i}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("λ")
-    ax.set_ylabel("‖w‖ (final)")
-    ax.set_title("Norm path", fontsize=10)
+    ax.set_ylabel("‖w‖ (final, trained)")
+    ax.set_title(f"Norm path of the trained weights ({BAND_TEXT})", fontsize=9)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7)
     return fig
 
 
 def coef_path(coefs: pd.DataFrame, *, max_lines: int = 12) -> Figure:
-    """Coefficients against lam > 0 (log x): columns ``lam, feature, coef``.
+    """Closed-form ridge coefficients against lam > 0 (log x): columns ``lam, feature, coef``
+    (``wdlab.report.references.ridge_coefficients``; the title says they are not trained).
 
     All coefficients when there are at most ``max_lines`` features (real data); otherwise an
     evenly spaced sample of ``max_lines`` of them (synthetic data), said in the title.
@@ -249,7 +299,8 @@ def coef_path(coefs: pd.DataFrame, *, max_lines: int = 12) -> Figure:
     ax.set_xlabel("λ")
     ax.set_ylabel("coefficient w_j")
     what = "all" if len(shown) == len(feats) else f"{len(shown)} of {len(feats)}"
-    ax.set_title(f"Coefficient path ({what} coefficients)", fontsize=10)
+    ax.set_title(f"Closed-form ridge coefficient path ({what} coefficients; the exact "
+                 "minimiser from w = 0, not the trained weights)", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
     if len(shown) <= 12:
         ax.legend(fontsize=6, ncol=2)
@@ -263,8 +314,10 @@ def _fmt(v: float) -> str:
 def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int = 10) -> Figure:
     """Final ``metric`` (mean over seeds) over lr x lam, one panel per optimizer/regularizer.
 
-    Shared log colour scale across panels; cells where every seed diverged are hatched grey;
-    the ``top`` best cells of each panel are circled (Loshchilov & Hutter 2019, Fig. 2).
+    Shared log colour scale across panels, clipped at ``CLIP_PERCENTILE`` when unconverged
+    cells would stretch it (said on the colour bar); cells where every seed diverged are
+    hatched grey; the ``top`` best cells of each panel are circled when they are clearly
+    better than the median cell (Loshchilov & Hutter 2019, Fig. 2).
     Rows: lam (its own convention per panel, 0 at the bottom); columns: lr.
     """
     fig_groups = _groups(configs)
@@ -277,7 +330,8 @@ def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int
         rows[group] = grid.reindex(index=full.index, columns=full.columns)
     finite = np.concatenate([g.to_numpy().ravel() for g in rows.values()])
     finite = finite[np.isfinite(finite) & (finite > 0)]
-    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if len(finite) else None
+    vmin, vmax, clipped = heat_scale(finite)
+    norm = LogNorm(vmin=vmin, vmax=vmax, clip=True) if len(finite) else None
     families = sorted({0 if g[0] == "sgd" else 1 for g in fig_groups})
     layout = [[g for g in fig_groups if (0 if g[0] == "sgd" else 1) == f] for f in families]
     ncols = max(len(r) for r in layout)
@@ -295,22 +349,56 @@ def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int
             ax.set_facecolor("0.8")
             ax.patch.set_hatch("//")
             mesh = ax.pcolormesh(np.ma.masked_invalid(values), cmap="viridis_r", norm=norm)
-            flat = np.where(np.isfinite(values), values, np.inf).ravel()
-            best = np.argsort(flat, kind="stable")[:top]
-            best = best[np.isfinite(flat[best])]
-            bi, bj = np.unravel_index(best, values.shape)
-            ax.plot(bj + 0.5, bi + 0.5, "o", markerfacecolor="none", markeredgecolor="r",
-                    markersize=7, label=f"best {len(best)}")
+            best = top_cells(values, top)
+            if len(best):
+                bi, bj = np.unravel_index(best, values.shape)
+                ax.plot(bj + 0.5, bi + 0.5, "o", markerfacecolor="none", markeredgecolor="r",
+                        markersize=7, label=f"best {len(best)}")
             ax.set_xticks(np.arange(values.shape[1]) + 0.5, [_fmt(v) for v in grid.columns],
                           rotation=60, fontsize=7)
             ax.set_yticks(np.arange(values.shape[0]) + 0.5, [_fmt(v) for v in grid.index],
                           fontsize=7)
             ax.set_xlabel("learning rate")
             ax.set_ylabel("λ / weight_decay")
-            ax.set_title(group_label(*line[c]), fontsize=8)
+            ax.set_title(group_label(*line[c]), fontsize=8, pad=6)
     if mesh is not None:
-        fig.colorbar(mesh, ax=axes, label=f"final {metric.replace('_', ' ')} (mean over seeds)")
+        clip = f", clipped at the {CLIP_PERCENTILE}th percentile" if clipped else ""
+        fig.colorbar(mesh, ax=axes, extend="max" if clipped else "neither",
+                     label=f"final {metric.replace('_', ' ')} (mean over seeds; log{clip})")
     return fig
+
+
+#: Heatmap colours stop at this percentile of the finite cells, so unconverged cells
+#: (often orders of magnitude worse) do not paint the whole good region one colour.
+CLIP_PERCENTILE = 60
+#: Circle the best cells only when the worst of them is at most this fraction of the median
+#: cell (a flat grid, e.g. every cell ~100 MSE, gets no circles).
+TOP_MEANINGFUL = 0.8
+
+
+def heat_scale(values: np.ndarray) -> tuple[float, float, bool]:
+    """(vmin, vmax, clipped) of a log colour scale over the finite positive ``values``:
+    vmax is the ``CLIP_PERCENTILE``th percentile when the largest value is more than 10x it."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return 1.0, 10.0, False
+    lo, hi, cap = float(v.min()), float(v.max()), float(np.percentile(v, CLIP_PERCENTILE))
+    if hi > 10 * cap and cap > lo:
+        return lo, cap, True
+    return lo, hi if hi > lo else lo * 1.01, False
+
+
+def top_cells(values: np.ndarray, top: int) -> np.ndarray:
+    """Flat indices of the ``top`` lowest finite cells, or none when they are not clearly
+    better than the rest (their worst > ``TOP_MEANINGFUL`` x the median finite cell)."""
+    flat = np.where(np.isfinite(values), values, np.inf).ravel()
+    best = np.argsort(flat, kind="stable")[:top]
+    best = best[np.isfinite(flat[best])]
+    finite = flat[np.isfinite(flat)]
+    if not len(best) or len(finite) <= top or flat[best].max() > TOP_MEANINGFUL * np.median(finite):
+        return best[:0]
+    return best
 
 
 def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,

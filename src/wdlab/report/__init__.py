@@ -14,10 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from wdlab.plots import CLIP_PERCENTILE
 from wdlab.report import charts
-from wdlab.report.html import esc, page, table
+from wdlab.report.html import esc, fmt, page, table
 from wdlab.report.reading import heatmap_stats, reading
 
 __all__ = ["build_report", "heatmap_stats", "load_run", "reading", "write_report"]
@@ -27,7 +29,7 @@ RESULT_COLUMNS = ("config_id", "optimizer", "regularizer", "loss", "lam", "lr", 
                   "init_seed", "data_seed", "n_train", "n_features", "status", "train_mse",
                   "val_mse", "test_mse", "w_norm")
 #: At most this many rows in the results table (best first); the rest stay in configs.csv.
-MAX_ROWS = 2000
+MAX_ROWS = 500
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -49,9 +51,14 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
     for col in ("config_id", "lam"):
         if col not in configs:
             raise ValueError(f"configs: missing column {col!r} in {run / 'configs.parquet'}")
+        if not pd.api.types.is_numeric_dtype(configs[col]):
+            raise ValueError(f"configs: column {col!r} must be numeric, got {configs[col].dtype}"
+                             f" in {run / 'configs.parquet'}")
     manifest = {}
     if (run / "manifest.json").is_file():
-        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        from wdlab.store import read_manifest
+
+        manifest = read_manifest(run, status=False)
     return {"configs": configs, "curves": _read(run / "curves"), "summary": _read(run / "summary"),
             "selection": _read(run / "selection"), "ridge": _read(run / "ridge"),
             "manifest": manifest, "path": run}
@@ -64,32 +71,164 @@ def _config_section(manifest: dict[str, Any]) -> str:
                                         "created_utc") if prov.get(k) is not None]
     meta = f'<p class="meta">{esc(" · ".join(bits))}</p>' if bits else ""
     body = esc(json.dumps(cfg, indent=2, ensure_ascii=False, default=str)) if cfg else "—"
-    return f"<h2>Configuration</h2>{meta}<details open><summary>config</summary><pre id=\"config\">{body}</pre></details>"
+    return (f"<h2>Configuration</h2>{meta}<details><summary>config (click to open)</summary>"
+            f'<pre id="config">{body}</pre></details>')
 
 
 #: Schema columns left out of the results table (all stay in configs.csv); any other column
 #: (a dataset name, a label, a user's own) is shown after RESULT_COLUMNS.
 HIDDEN = frozenset({"beta1", "beta2", "epochs", "batch_size", "schedule", "init_scale", "n_test",
-                    "noise", "decay_bias", "dtype", "diverged_epoch", "penalty", "objective"})
+                    "noise", "decay_bias", "dtype", "diverged_epoch", "penalty", "objective",
+                    "chunk", "engine", "batch_seed"})
+#: Selection-table columns that are results, not settings: (column, header).
+ANSWER_COLUMNS = (("best_lam", "best λ"), ("_range", "λ range within CI"),
+                  ("_val", "val MSE ± CI"), ("_test", "test MSE ± CI"), ("lam_1se", "1-SE λ"),
+                  ("test_mse_1se", "test MSE at 1-SE"), ("alpha_best", "sklearn α"),
+                  ("torch_weight_decay_best", "torch weight_decay"), ("ridge_lam", "ridge λ"),
+                  ("ridge_test_mse", "ridge test MSE"), ("best_test_r2", "test R²"),
+                  ("n_seeds", "seeds"))
+_RESULT_PREFIXES = ("best_", "lam_", "val_mse_", "test_mse_", "oracle_", "ridge_", "alpha_",
+                    "torch_", "test_r2", "n_lams", "n_seeds", "n_ok", "n_diverged", "n_failed")
+#: The group's own name columns (always shown).
+NAME_COLUMNS = ("optimizer", "regularizer")
 
 
-def _results_table(configs: pd.DataFrame) -> str:
-    cols = [c for c in RESULT_COLUMNS if c in configs] + \
-        [c for c in configs.columns if c not in RESULT_COLUMNS and c not in HIDDEN]
-    key = "val_mse" if "val_mse" in configs and configs["val_mse"].notna().any() else "test_mse"
-    df = configs[cols]
-    if key in df:
+def setting(col: str, value: Any) -> str:
+    """A setting's value for a table or the shared-settings line (batch_size 0 is 'full')."""
+    if col == "batch_size" and value in (0, None):
+        return "full"
+    return fmt(value)
+
+
+def shared_settings(df: pd.DataFrame, cols: list[str]) -> tuple[list[str], str]:
+    """Split ``cols`` into those that vary across the rows of ``df`` and a one-line
+    ``shared settings: a = 1 · b = full · ...`` for the constant ones."""
+    varying, const = [], []
+    for c in cols:
+        if c in NAME_COLUMNS or df[c].nunique(dropna=False) > 1:
+            varying.append(c)
+        elif len(df):
+            const.append(f"{c} = {setting(c, df[c].iloc[0])}")
+    return varying, ("shared settings: " + " · ".join(const)) if const else ""
+
+
+def _pm(v: Any, ci: Any) -> str:
+    ok = ci is not None and isinstance(ci, (float, int, np.floating)) and np.isfinite(ci)
+    return fmt(v) + (f" ± {float(ci):.2g}" if ok else "")
+
+
+def _selection_html(selection: pd.DataFrame, table_id: str = "selection") -> str:
+    """The compact selection table: varying settings, then the λ columns, then the rest."""
+    keys = [c for c in selection.columns if not c.startswith(_RESULT_PREFIXES)]
+    varying, shared = shared_settings(selection, keys)
+    rows = []
+    for r in selection.to_dict("records"):
+        out = {c: setting(c, r[c]) for c in varying}
+        lo, hi = r.get("lam_lo", np.nan), r.get("lam_hi", np.nan)
+        extra = {"_range": (f"{fmt(lo)}–{fmt(hi)}" if np.isfinite(lo) and np.isfinite(hi)
+                            and lo < hi else fmt(lo)) if lo is not None else "—",
+                 "_val": _pm(r.get("best_val_mse"), r.get("best_val_mse_ci95")),
+                 "_test": _pm(r.get("best_test_mse"), r.get("best_test_mse_ci95"))}
+        for col, head in ANSWER_COLUMNS:
+            if col.startswith("_"):
+                out[head] = extra[col]
+            elif col in r:
+                out[head] = r[col]
+        rows.append(out)
+    df = pd.DataFrame(rows)
+    df = df[[c for c in df.columns if df[c].notna().any()]]  # drop all-empty answer columns
+    return (f'<p class="meta shared">{esc(shared)}</p>' if shared else "") + \
+        f'<div class="wide">{table(df, table_id=table_id)}</div>'
+
+
+def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) -> str:
+    """"How much weight decay?": one answer per group and every warning of the run."""
+    from wdlab.answer import PLUS_MINUS, answer_sentence, as_warnings
+
+    items = []
+    if selection is not None and len(selection) and "best_lam" in selection:
+        sel = selection
+        if "lr" in sel and sel["lr"].nunique() > 1 and {"optimizer", "regularizer"} <= set(sel):
+            key = "best_val_mse" if sel["best_val_mse"].notna().any() else "best_test_mse"
+            sel = sel.sort_values(key, kind="stable", na_position="last").drop_duplicates(
+                ["optimizer", "regularizer"])
+        items = [answer_sentence(r) for r in sel.head(8).to_dict("records")]
+    elif isinstance(manifest.get("answer"), dict):
+        row = {k: (float("nan") if v is None else v) for k, v in manifest["answer"].items()}
+        items = [answer_sentence(row)]
+    warns = as_warnings(manifest.get("warnings"))
+    if not items and not warns:
+        return ""
+    body = "".join(f"<li>{esc(t)}</li>" for t in items)
+    out = ['<section id="answer"><h2>How much weight decay?</h2>',
+           f'<ul class="answers">{body}</ul>' if body else "",
+           f'<p class="meta">{esc(PLUS_MINUS)}. 1-SE λ: the largest λ whose validation error '
+           "is within one standard error of the best. α and weight_decay: the same best λ, "
+           "where the translation is exact (wdlab.conventions).</p>"]
+    if warns:
+        lis = "".join(f'<li><code>{esc(w["code"])}</code> {esc(w["message"])}</li>'
+                      for w in warns)
+        out.append(f'<div class="warnings" id="warnings"><b>Warnings</b><ul>{lis}</ul></div>')
+    else:
+        out.append('<p class="ok" id="warnings">No warning: the optimum is inside the grid and '
+                   "well determined, nothing diverged.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _results_table(configs: pd.DataFrame, summary: pd.DataFrame | None) -> str:
+    """Per (group, λ) means over seeds when the run has a summary, else per configuration;
+    constant columns go to the shared-settings line; at most ``MAX_ROWS`` rows."""
+    if summary is not None and len(summary) and "lam" in summary:
+        keep = [c for c in summary.columns if not c.endswith(("_std", "_ci95"))
+                and not c.startswith(("penalty", "objective"))]
+        df, what = summary[keep], "mean over seeds per group and λ"
+    else:
+        cols = [c for c in RESULT_COLUMNS if c in configs] + \
+            [c for c in configs.columns if c not in RESULT_COLUMNS and c not in HIDDEN]
+        df, what = configs[cols], "one row per configuration"
+    metric_like = [c for c in df.columns if c.endswith("_mean") or c.endswith(("_mse", "_r2"))
+                   or c in ("w_norm", "status", "lam", "config_id")]
+    keys = [c for c in df.columns if c not in metric_like and not c.startswith("n_")
+            or c in ("n_train", "n_features", "n_test")]
+    varying, shared = shared_settings(df, keys)
+    df = df[[c for c in df.columns if c in varying or c not in keys]]
+    key = next((c for c in ("val_mse_mean", "val_mse", "test_mse_mean", "test_mse")
+                if c in df and df[c].notna().any()), None)
+    if key:
         df = df.sort_values(key, na_position="last", kind="stable")
-    note = ""
+    note = f"{what}, best first"
     if len(df) > MAX_ROWS:
-        note = f"showing the best {MAX_ROWS} of {len(df)} rows by {key}; all are in configs.csv"
+        note += f"; showing the best {MAX_ROWS} of {len(df)} rows; all are in the parquet tables"
         df = df.iloc[:MAX_ROWS]
-    return ("<h2>Results</h2><p class=\"meta\">Click a column header to sort.</p>"
+    df = df.assign(**{c: df[c].map(lambda v: setting("batch_size", v))
+                      for c in ("batch_size",) if c in df})
+    return ("<h2>Results</h2><p class=\"meta\">Click a column header to sort. "
+            f"{esc(shared)}</p>"
             f'<div class="scroll">{table(df, table_id="results", sortable=True, caption=note)}</div>')
 
 
+def _static_figures(run_dir: Path, names: tuple[str, ...]) -> str:
+    """The run's own PNG figures (``figures/NAME.png``), embedded as data: URIs."""
+    import base64
+
+    cells = []
+    for name in names:
+        png = Path(run_dir) / "figures" / f"{name}.png"
+        if png.is_file():
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            cells.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>figures/{esc(name)}.png</figcaption></figure>")
+    return f'<div class="figs">{"".join(cells)}</div>' if cells else ""
+
+
+#: Static figures embedded in the report, by run kind: the ones with no interactive twin.
+EMBEDDED = ("coefficients", "cv_curve", "coef_path", "norm_path")
+
+
 def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
-                 theory: pd.DataFrame | None = None) -> str:
+                 theory: pd.DataFrame | None = None, exact: pd.DataFrame | None = None,
+                 dd_theory: pd.DataFrame | None = None) -> str:
     """The report page for the tables of ``load_run`` (and optional reference tables)."""
     import plotly.offline
 
@@ -98,34 +237,77 @@ def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
     cfg = manifest.get("config", manifest.get("spec")) or {}
     name = cfg.get("name") if isinstance(cfg, dict) else None
     title = f"wdlab report: {name or Path(run['path']).name}"
+    sizes = "n_train" in configs and configs["n_train"].nunique() > 1
     data: dict[str, Any] = {
-        "validation": charts.validation(configs, selection, ridge, theory),
+        "validation": None if sizes else charts.validation(configs, selection, ridge, theory),
         "training": charts.training(curves, configs) if curves is not None else None,
         "heatmaps": charts.heatmaps(configs),
+        "double_descent": charts.double_descent(configs, exact, dd_theory) if sizes else None,
     }
     parts = [f"<h1>{esc(title)}</h1>",
              f'<p class="meta">run directory: {esc(Path(run["path"]).resolve())} · '
-             f"kind: {esc(manifest.get('kind', '?'))} · status: {esc(manifest.get('status', '?'))}</p>",
-             f'<p class="reading" id="reading">{esc(reading(configs, selection=selection, ridge=ridge))}</p>',
-             _config_section(manifest)]
+             f"kind: {esc(manifest.get('kind', '?'))} · status: {esc(_status(manifest))}</p>",
+             _answer_section(selection, manifest),
+             f'<p class="reading" id="reading">{esc(reading(configs, selection=selection, ridge=ridge))}</p>']
     if selection is not None and len(selection):
-        parts.append("<h2>Model selection</h2>" + table(selection, table_id="selection"))
+        sel_html = _selection_html(_best_lr_rows(selection))
+        parts.append("<h2>Model selection</h2>" + sel_html)
+        if len(_best_lr_rows(selection)) < len(selection):
+            parts.append(f"<details><summary>every (group, lr) row ({len(selection)})</summary>"
+                         f"{_selection_html(selection, 'selection-all')}</details>")
+    if data["double_descent"]:
+        parts.append('<h2>Double descent</h2><div id="double-descent-plot" class="chart"></div>')
+    if data["heatmaps"]:
+        cells = "".join(f'<div id="heatmap-{i}"></div>' for i in range(len(data["heatmaps"])))
+        clipped = any(h.get("clipped") for h in data["heatmaps"])
+        circled = any(h.get("circled") for h in data["heatmaps"])
+        note = ("Final test MSE, mean over seeds (log colour"
+                + (f", clipped at the {CLIP_PERCENTILE}th percentile of the cells so unconverged "
+                   "cells do not flatten the good region" if clipped else "") + "); "
+                + ("red circles mark the 10 best cells; " if circled else
+                   "no circles: the 10 best cells are not clearly better than the median; ")
+                + "blank cells diverged for every seed.")
+        parts.append(f"<h2>Learning rate × λ</h2><p class=\"meta\">{esc(note)}</p>"
+                     f'<div class="heat">{cells}</div>')
     if data["validation"]:
-        parts.append('<h2>Validation curve</h2><div id="validation-plot" class="chart"></div>')
+        groups = data["validation"]["groups"]
+        select = ""
+        if len(groups) > 1:
+            opts = "".join(f'<option value="{i}">{esc(g)}</option>' for i, g in enumerate(groups))
+            select = ('<div class="slider"><label for="group-select">group</label><select '
+                      f'id="group-select"><option value="all">all groups</option>{opts}'
+                      "</select></div>")
+        parts.append(f'<h2>Validation curve</h2>{select}<div id="validation-plot" class="chart"></div>')
     if data["training"]:
         n = len(data["training"]["lams"])
         parts.append('<h2>Training curves</h2><div class="slider"><label for="lam-slider">λ</label>'
                      f'<input type="range" id="lam-slider" min="0" max="{n - 1}" step="1" '
                      f'value="{n - 1}"><span>λ = <b id="lam-value"></b></span></div>'
                      '<div id="training-plot" class="chart"></div>')
-    if data["heatmaps"]:
-        cells = "".join(f'<div id="heatmap-{i}"></div>' for i in range(len(data["heatmaps"])))
-        parts.append("<h2>Learning rate × λ</h2><p class=\"meta\">Final test MSE, mean over "
-                     "seeds; circles mark the 10 best cells; grey cells diverged.</p>"
-                     f'<div class="heat">{cells}</div>')
-    parts.append(_results_table(configs))
-    return page(title=title, body="\n".join(parts), data=data,
+    figs = _static_figures(run["path"], EMBEDDED)
+    if figs:
+        parts.append("<h2>Figures</h2>" + figs)
+    parts.append(_results_table(configs, run.get("summary")))
+    parts.append(_config_section(manifest))
+    return page(title=title, body="\n".join(p for p in parts if p), data=data,
                 plotly_js=plotly.offline.get_plotlyjs())
+
+
+def _status(manifest: dict[str, Any]) -> str:
+    """The run's status as the finished page sees it: a run whose report is being written
+    (``reporting``) is complete once the page exists."""
+    status = manifest.get("status", "?")
+    return "complete" if status == "reporting" else str(status)
+
+
+def _best_lr_rows(selection: pd.DataFrame) -> pd.DataFrame:
+    """One selection row per optimizer/regularizer (its best lr) when lr was swept."""
+    if "lr" not in selection or selection["lr"].nunique() < 2 or len(selection) <= 8 \
+            or not {"optimizer", "regularizer"} <= set(selection):
+        return selection
+    key = "best_val_mse" if selection["best_val_mse"].notna().any() else "best_test_mse"
+    return selection.sort_values(key, kind="stable", na_position="last").drop_duplicates(
+        ["optimizer", "regularizer"]).sort_index()
 
 
 def write_report(run_dir: Path | str, *, references: bool = True, figures: bool = True) -> Path:
@@ -145,8 +327,16 @@ def write_report(run_dir: Path | str, *, references: bool = True, figures: bool 
 
         ridge = ridge_for(run)
         theory = theory_reference(run["configs"], run["manifest"])
+    exact = dd_theory = None
+    configs = run["configs"]
+    if "n_train" in configs and configs["n_train"].nunique() > 1 and "n_features" in configs:
+        from wdlab.report.figures import size_references
+
+        exact, dd_theory = size_references(run)
     if figures:
         from wdlab.report.figures import write_figures
 
         write_figures(run_dir, run, ridge=ridge, theory=theory)
-    return write_text(Path(run_dir) / "report.html", build_report(run, ridge=ridge, theory=theory))
+    return write_text(Path(run_dir) / "report.html",
+                      build_report(run, ridge=ridge, theory=theory, exact=exact,
+                                   dd_theory=dd_theory))

@@ -56,7 +56,7 @@ def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
         fig = plots.validation_curve(configs, selection=run["selection"], ridge=ridge,
                                      theory=theory)
         written += save_figure(fig, out_dir / "validation", formats=fmts)
-        if "w_norm" in configs:
+        if "w_norm" in configs and not plots.few_lams(plots._ok(configs)):  # no one-dot path
             written += save_figure(plots.norm_path(configs), out_dir / "norm_path", formats=fmts)
         coefs = ridge_coefficients(configs, manifest)
         if coefs is not None:
@@ -64,13 +64,22 @@ def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
     if "lr" in configs and configs["lr"].nunique() > 1 and configs["lam"].nunique() > 1:
         written += save_figure(plots.lr_lam_heatmaps(configs), out_dir / "heatmaps", formats=fmts)
     if sizes > 1 and "n_features" in configs:
-        data = data_config(manifest)
-        th = None
-        if data is not None and configs["noise"].nunique() == 1:
-            ratios = np.unique(configs["n_train"] / configs["n_features"])
-            th = double_descent_theory(int(configs["n_features"].iloc[0]), ratios,
-                                       w_star=float(data.get("w_star", 0.01)),
-                                       noise=float(configs["noise"].iloc[0]))
-        fig = plots.double_descent(configs, th, exact=exact_double_descent(run))
+        exact, th = size_references(run)
+        fig = plots.double_descent(configs, th, exact=exact)
         written += save_figure(fig, out_dir / "double_descent", formats=fmts)
     return written
+
+
+def size_references(run: dict):
+    """(exact, theory) tables of a run over n_train: the closed form per size
+    (``exact_double_descent``) and the theory curves (``double_descent_theory``; None unless
+    the data is synthetic with one noise level)."""
+    configs, manifest = run["configs"], run["manifest"]
+    data = data_config(manifest)
+    th = None
+    if data is not None and "noise" in configs and configs["noise"].nunique() == 1:
+        ratios = np.unique(configs["n_train"] / configs["n_features"])
+        th = double_descent_theory(int(configs["n_features"].iloc[0]), ratios,
+                                   w_star=float(data.get("w_star", 0.01)),
+                                   noise=float(configs["noise"].iloc[0]))
+    return exact_double_descent(run), th

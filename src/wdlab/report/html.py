@@ -96,7 +96,13 @@ font-size:.8em} table{border-collapse:collapse;font-size:.82em;margin:6px 0}
 th,td{border:1px solid #dde;padding:3px 7px} td.num{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#eef2f7} table.sortable th{cursor:pointer;user-select:none}
 th.asc::after{content:" \\25B2"} th.desc::after{content:" \\25BC"}
-.scroll{max-height:420px;overflow:auto} .chart{width:100%;height:430px}
+.scroll{max-height:420px;overflow:auto;max-width:100%} .chart{width:100%;height:460px}
+.wide{overflow-x:auto;max-width:100%} th,td{white-space:nowrap}
+.warnings{background:#fff8e6;border-left:4px solid #d99a00;padding:6px 14px;margin:10px 0}
+.warnings ul{margin:4px 0;padding-left:18px} .warnings code{font-size:.85em;background:#f3e6c4;
+padding:0 4px;border-radius:3px} .ok{color:#1d6b2a} .answers li{margin:3px 0}
+.figs{display:flex;flex-wrap:wrap;gap:10px} .figs figure{margin:0;flex:1 1 420px;max-width:100%}
+.figs img{max-width:100%;height:auto;border:1px solid #eee} figcaption{font-size:.8em;color:#555}
 .heat{display:flex;flex-wrap:wrap;gap:8px} .heat>div{flex:1 1 360px;height:380px}
 .slider{display:flex;align-items:center;gap:12px;margin:6px 0} .slider input{flex:1}
 details{margin:6px 0}
@@ -106,7 +112,18 @@ SCRIPT = r"""
 (function(){
   const D = JSON.parse(document.getElementById('report-data').textContent);
   const cfg = {responsive: true, displaylogo: false};
-  if (D.validation) Plotly.newPlot('validation-plot', D.validation.data, D.validation.layout, cfg);
+  if (D.validation) {
+    Plotly.newPlot('validation-plot', D.validation.data, D.validation.layout, cfg);
+    const g = document.getElementById('group-select');
+    if (g) g.addEventListener('change', function(){
+      const v = g.value;
+      const vis = D.validation.data.map(function(t){
+        return v === 'all' || t.meta === -1 || String(t.meta) === v; });
+      Plotly.restyle('validation-plot', {visible: vis});
+    });
+  }
+  if (D.double_descent) Plotly.newPlot('double-descent-plot', D.double_descent.data,
+                                       D.double_descent.layout, cfg);
   if (D.training) {
     const s = document.getElementById('lam-slider'), shown = document.getElementById('lam-value');
     const draw = function(){
