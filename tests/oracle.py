@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import torch
 
 from wdlab.conventions import COUPLED, penalty_grad_scale
@@ -117,9 +118,16 @@ a step in the wrong dtype) is off by 1e-3 or more, far above both. Measure the r
 WDLAB_F32_RATIO_LOG=/tmp/ratios.tsv (one line per comparison)."""
 
 
+def _f64(a) -> torch.Tensor:
+    """A tensor, numpy array or pandas column as a float64 tensor (arrays copied)."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().double()
+    return torch.from_numpy(np.array(a, dtype=np.float64))
+
+
 def rel_err(x: torch.Tensor, exact: torch.Tensor, scale: float | None = None) -> float:
     """max |x - exact| / scale in float64, scale = max |exact| unless given (normwise)."""
-    x, exact = torch.as_tensor(x).double(), torch.as_tensor(exact).double()
+    x, exact = _f64(x), _f64(exact)
     scale = exact.abs().max().item() if scale is None else scale
     diff = (x - exact).abs().max().item()
     return diff / scale if scale > 0 else diff
@@ -198,4 +206,27 @@ def assert_matches_single_runs(X, y, res, hyper, theta0, *, rtol: float = 1e-10,
                                        atol=rtol * scale, msg=msg)
             torch.testing.assert_close(mse.double(), ref_mse, rtol=10 * rtol,
                                        atol=rtol * ref_mse.max().item(), msg=msg)
+    return worst
+
+
+def assert_results_f32_close(res, ref32, ref64, *, configs=None, c: float = F32_C,
+                             floor: float = F32_FLOOR, msg: str = "") -> float:
+    """``assert_f32_close`` for whole ``TrainResult``s: a float32 engine run ``res`` against
+    the same run by a reference engine (usually eager) in float32 (``ref32``) and float64
+    (``ref64``, exact), per configuration, for theta and every recorded metric curve.
+
+    ``configs``: a boolean mask (K,) of configurations to compare (e.g. those that did not
+    diverge); all by default. Returns the worst ratio err(res) / err(ref32).
+    """
+    K = ref64.theta.shape[0]
+    keep = range(K) if configs is None else torch.nonzero(configs).flatten().tolist()
+    assert set(res.metrics) == set(ref64.metrics), (sorted(res.metrics), sorted(ref64.metrics))
+    worst = 0.0
+    for k in keep:
+        pairs = [("theta", res.theta[k], ref32.theta[k], ref64.theta[k])]
+        pairs += [(name, res.metrics[name][:, k], ref32.metrics[name][:, k], v[:, k])
+                  for name, v in ref64.metrics.items()]
+        for name, a, a32, a64 in pairs:
+            worst = max(worst, assert_f32_close(a, a32, a64, c=c, floor=floor,
+                                                msg=f"{msg} configuration {k}, {name}"))
     return worst
