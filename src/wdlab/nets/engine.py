@@ -318,12 +318,11 @@ def _draw(data, g: int, G: int):
 
 
 def _auto_tile(model, shape, P: int, dtype, dev, M: int) -> int:
-    if dev.type != "cpu":
-        return M
+    if dev.type != "cpu" or not isinstance(model, MLP):
+        return M  # vmap programs pay per call: one tile
     itemsize = torch.empty((), dtype=dtype).element_size()
     N = shape[1]
-    widths = getattr(model, "widths", None)
-    act = N * sum(widths[1:]) if widths else N * P  # activation entries per configuration
+    act = N * sum(model.widths[1:])  # activation entries per configuration
     per = itemsize * (4 * act + 8 * P)
     return max(8, TILE_BYTES // max(per, 1))
 
