@@ -27,21 +27,53 @@ class ConfigError(ValueError):
     """A configuration value is invalid. Its message is one line naming the field."""
 
 
+# Upper bounds: a value beyond them is refused at validation, naming the field, instead of
+# failing late (an overflow, a MemoryError, a singular matrix after tables were written).
+MAX_SEED = 2**63 - 1  # seeds are int64 in the plan and the tables
+MAX_EPOCHS = 10**7  # passes over the training set
+MAX_SAMPLES = 10**7  # n_train, n_test, n_val, batch size
+MAX_FEATURES = 10**6  # n_features (and columns of a user table)
+MAX_AXIS = 10**5  # values on one axis (a range's count, a list, a number of seeds)
+MAX_LAM = 1e15  # beyond it every weight is 0 to double precision, and n*lam overflows float32
+MAX_SCALE = 1e10  # |w_star|, |bias|, noise, init_scale: keeps X @ w and its square finite
+MAX_LR = 1e6
+#: Longest echo of a user value in an error message (a 50 MB name must not be a 50 MB line).
+MAX_ECHO = 60
+
+
+def shown(value: Any, limit: int = MAX_ECHO) -> str:
+    """``repr(value)`` fit for a one-line message: control characters (ANSI escapes,
+    newlines) escaped, and cut to ``limit`` characters with the full length said."""
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > 20:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    try:
+        text = repr(value) if not isinstance(value, str) else repr(value[: limit * 4])
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__}>"
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    if len(text) > limit:
+        n = len(value) if isinstance(value, str) else len(text)
+        text = f"{text[:limit]}... ({n:,} chars)"
+    return text
+
+
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line naming the first offending field and why, e.g. ``train.lr: ... (got -1)``."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+    loc = ".".join(shown(p, 40) if not isinstance(p, (str, int)) or len(str(p)) > 40 else str(p)
+                   for p in err.get("loc", ()) if p != "__root__")
     loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     got = err.get("input")
     tail = ""
     if err.get("type") not in ("missing", "extra_forbidden") and not isinstance(got, dict):
-        tail = f" (got {got!r})"
+        tail = f" (got {shown(got)})"
     if err.get("type") == "extra_forbidden":
         msg = "unknown key"
     more = len(exc.errors()) - 1
     extra = f" [+{more} more error{'s' if more > 1 else ''}]" if more > 0 else ""
-    return f"{loc or 'config'}: {msg}{tail}{extra}".replace("\n", " ")
+    msg = " ".join(str(msg).split())[:200]
+    return f"{loc or 'config'}: {msg}{tail}{extra}"
 
 
 def validate(model: type[BaseModel], data: Any, prefix: str = "") -> BaseModel:
@@ -63,13 +95,13 @@ class _Frozen(BaseModel):
 class DataConfig(_Frozen):
     """Synthetic linear data y = X w* + b* + eps, X ~ N(0, I), eps ~ N(0, noise^2)."""
 
-    n_features: int = Field(200, ge=1)  # d, number of features
-    n_train: int = Field(10, ge=1)  # training samples per draw
-    n_test: int = Field(10, ge=1)  # test samples per draw
-    w_star: float = 0.01  # every coordinate of the true weights w*
-    bias: float = 0.5  # the true intercept b*
-    noise: float = Field(0.01, ge=0.0)  # standard deviation sigma of the label noise
-    seed: int = Field(0, ge=0)  # data draw seed (a torch.Generator, never the global RNG)
+    n_features: int = Field(200, ge=1, le=MAX_FEATURES)  # d, number of features
+    n_train: int = Field(10, ge=1, le=MAX_SAMPLES)  # training samples per draw
+    n_test: int = Field(10, ge=1, le=MAX_SAMPLES)  # test samples per draw
+    w_star: float = Field(0.01, ge=-MAX_SCALE, le=MAX_SCALE, allow_inf_nan=False)  # every w*_j
+    bias: float = Field(0.5, ge=-MAX_SCALE, le=MAX_SCALE, allow_inf_nan=False)  # intercept b*
+    noise: float = Field(0.01, ge=0.0, le=MAX_SCALE, allow_inf_nan=False)  # label noise sigma
+    seed: int = Field(0, ge=0, le=MAX_SEED)  # data draw seed (a torch.Generator, never global)
 
 
 class TrainConfig(_Frozen):
@@ -78,16 +110,16 @@ class TrainConfig(_Frozen):
     optimizer: Optimizer = "adam"  # sgd (optional momentum), adam, adamw
     regularizer: Regularizer = "mean"  # penalty convention or decay kind (see conventions)
     loss: Loss = "mse"  # mse = mean(r^2), half_mse = 1/2 mean(r^2)
-    lr: float = Field(0.05, gt=0.0)  # base learning rate
+    lr: float = Field(0.05, gt=0.0, le=MAX_LR, allow_inf_nan=False)  # base learning rate
     momentum: float = Field(0.0, ge=0.0, lt=1.0)  # SGD momentum (PyTorch semantics)
     beta1: float = Field(0.9, ge=0.0, lt=1.0)  # Adam first-moment decay
     beta2: float = Field(0.999, ge=0.0, lt=1.0)  # Adam second-moment decay
     eps: float = Field(1e-8, gt=0.0)  # Adam denominator epsilon
-    epochs: int = Field(100, ge=1)  # passes over the training set
-    batch_size: int | None = Field(None, ge=1)  # None = full batch; else seeded minibatches
-    batch_seed: int = Field(0, ge=0)  # seed of the minibatch order
+    epochs: int = Field(100, ge=1, le=MAX_EPOCHS)  # passes over the training set
+    batch_size: int | None = Field(None, ge=1, le=MAX_SAMPLES)  # None = full batch
+    batch_seed: int = Field(0, ge=0, le=MAX_SEED)  # seed of the minibatch order
     schedule: Schedule = "constant"  # learning-rate multiplier eta_t: constant or cosine
-    init_scale: float = Field(1.0, ge=0.0)  # w0 ~ N(0, init_scale^2); b0 = 0
+    init_scale: float = Field(1.0, ge=0.0, le=MAX_SCALE, allow_inf_nan=False)  # w0 ~ N(0, s^2)
     fit_intercept: bool = True  # learn an unpenalised bias
     decay_bias: bool = False  # also apply the regularizer to the bias
     dtype: DType = "float32"  # float32 by default, float64 on request
@@ -119,12 +151,12 @@ class ExperimentConfig(_Frozen):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     lams: tuple[float, ...] = Field((0.0, 3.0), min_length=1)  # lam values, each >= 0
-    init_seed: int = Field(0, ge=0)  # seed of w0, shared by every lam
+    init_seed: int = Field(0, ge=0, le=MAX_SEED)  # seed of w0, shared by every lam
 
     @field_validator("lams")
     @classmethod
     def _check_lams(cls, lams: tuple[float, ...]) -> tuple[float, ...]:
         for lam in lams:
-            if not 0.0 <= lam < float("inf"):
-                raise ValueError(f"every lam must be finite and >= 0, got {lam!r}")
+            if not 0.0 <= lam <= MAX_LAM:
+                raise ValueError(f"every lam must be finite, >= 0 and <= {MAX_LAM:g}, got {lam!r}")
         return lams

@@ -29,6 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from wdlab.config import MAX_EPOCHS, MAX_LR, MAX_SCALE
 from wdlab.conventions import COUPLED, LOSSES, REGULARIZERS
 from wdlab.cvfit import (
     DTYPES,
@@ -51,11 +52,11 @@ _ENGINE_CONSTRAINTS: dict = {
     "penalty": [StrOptions(set(REGULARIZERS))],
     "loss": [StrOptions(set(LOSSES))],
     "optimizer": [StrOptions(set(OPTIMIZERS))],
-    "lr": [Interval(Real, 0, None, closed="neither")],
-    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, MAX_LR, closed="right")],
+    "epochs": [Interval(Integral, 1, MAX_EPOCHS, closed="both")],
     "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     "schedule": [StrOptions({"constant", "cosine"})],
-    "init_scale": [Interval(Real, 0, None, closed="left")],
+    "init_scale": [Interval(Real, 0, MAX_SCALE, closed="both")],
     "fit_intercept": ["boolean"],
     "decay_bias": ["boolean"],
     "dtype": [StrOptions(set(DTYPES))],
@@ -93,7 +94,24 @@ def _check_device(device: str) -> None:
     check_device(device, "device")
 
 
+#: Largest |value| accepted in X and y: beyond it squares overflow float64 (and the
+#: standardised float32 copy underflows to 0: coef_ came out exactly 0 at X * 1e160).
+MAX_ABS_INPUT = 1e150
+
+
+def _check_magnitude(A: np.ndarray, name: str) -> None:
+    big = np.abs(A) > MAX_ABS_INPUT
+    if big.any():
+        idx = tuple(int(i) for i in np.argwhere(big)[0])
+        where = f"row {idx[0]}" + (f", column {idx[1]}" if len(idx) == 2 else "")
+        raise ValueError(f"Input {name} has |value| {abs(A[idx]):.3g} > {MAX_ABS_INPUT:g} at "
+                         f"{where}; rescale it")
+
+
 def _validate_fit_input(est, X, y, sample_weight):
+    for name in ("epochs", "batch_size"):  # bool is an Integral; True is not 1 epoch
+        if isinstance(getattr(est, name), (bool, np.bool_)):
+            raise ValueError(f"{name}: expected an integer, got {getattr(est, name)!r}")
     est._validate_params()
     check_pair(est.optimizer, est.penalty)
     if est.decay_bias and not est.fit_intercept:
@@ -105,6 +123,9 @@ def _validate_fit_input(est, X, y, sample_weight):
     X, y = validate_data(est, X, y, multi_output=True, y_numeric=True, ensure_all_finite=False,
                          dtype=np.float64)
     _check_finite(X, "X", getattr(est, "feature_names_in_", None))
+    _check_finite(np.asarray(y, dtype=np.float64), "y")  # object y: None became NaN
+    _check_magnitude(X, "X")
+    _check_magnitude(np.asarray(y, dtype=np.float64), "y")
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if not sw.sum() > 0:
         raise ValueError("sample_weight: the weights sum to zero")
@@ -325,6 +346,11 @@ class WeightDecayRegressorCV(_WeightDecayBase):
         train_w[F] = sw
         if not (train_w.sum(1) > 0).all():
             raise ValueError("sample_weight: a training fold has zero total weight")
+        empty = np.flatnonzero(~(val_w[:F].sum(1) > 0))
+        if len(empty):
+            raise ValueError(f"sample_weight: every test row of CV fold {int(empty[0])} has zero "
+                             "weight, so the fold cannot score a lam; use fewer folds or give "
+                             "those rows weight")
         E = int(self.epochs)
         test = None
         if X_test is not None:  # scored each recorded epoch (``wdlab fit``'s test split)

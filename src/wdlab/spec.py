@@ -47,6 +47,14 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from wdlab.config import (
     ADAMW_REGULARIZERS,
+    MAX_AXIS,
+    MAX_EPOCHS,
+    MAX_FEATURES,
+    MAX_LAM,
+    MAX_LR,
+    MAX_SAMPLES,
+    MAX_SCALE,
+    MAX_SEED,
     ConfigError,
     DType,
     Loss,
@@ -54,6 +62,7 @@ from wdlab.config import (
     Regularizer,
     Schedule,
     _Frozen,
+    shown,
     validate,
 )
 
@@ -75,6 +84,15 @@ NonNegInt = Annotated[int, BeforeValidator(_no_bool), Field(ge=0)]
 PosFloat = Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, allow_inf_nan=False)]
 UnitFloat = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, lt=1.0)]
+Seed = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=MAX_SEED)]
+Samples = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=MAX_SAMPLES)]
+Epochs = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=MAX_EPOCHS)]
+Lam = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=MAX_LAM, allow_inf_nan=False)]
+Scale = Annotated[float, BeforeValidator(_no_bool),
+                  Field(ge=0.0, le=MAX_SCALE, allow_inf_nan=False)]
+Signed = Annotated[float, BeforeValidator(_no_bool),
+                   Field(ge=-MAX_SCALE, le=MAX_SCALE, allow_inf_nan=False)]
+Rate = Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0, le=MAX_LR, allow_inf_nan=False)]
 
 
 # ----------------------------------------------------------------------------------------
@@ -88,6 +106,8 @@ def parse_range(start: float, stop: float, num: int, scale: str = "log") -> list
     """
     if isinstance(num, float) and not num.is_integer():
         raise ValueError(f"range count must be an integer, got {num!r}")
+    if not num <= MAX_AXIS:  # before anything is allocated
+        raise ValueError(f"range count must be <= {MAX_AXIS:,}, got {num:.6g}")
     num = int(num)
     if num < 1:
         raise ValueError(f"empty range: count must be >= 1, got {num}")
@@ -165,6 +185,8 @@ def _values(v: Any, numeric: bool = True) -> Any:
             out.append(item)
     if not out:
         raise ValueError("empty list: give at least one value")
+    if len(out) > MAX_AXIS:
+        raise ValueError(f"{len(out):,} values on one axis; at most {MAX_AXIS:,}")
     seen, uniq = set(), []
     for item in out:
         key = (type(item).__name__, item) if not isinstance(item, (int, float)) else item
@@ -192,13 +214,13 @@ def _batch_values(v: Any) -> Any:
 class SweepData(_Frozen):
     """Synthetic draws y = X w* + b* + eps (see ``wdlab.data.make_linear``)."""
 
-    n_features: PosInt = 200  # d, shared by the whole sweep
-    n_train: tuple[PosInt, ...] = (10,)  # training samples per draw (axis)
-    n_test: PosInt = 10  # test samples per draw
-    w_star: Float = 0.01  # every coordinate of the true weights
-    bias: Float = 0.5  # the true intercept
-    noise: tuple[NonNegFloat, ...] = (0.01,)  # label noise standard deviation (axis)
-    seeds: tuple[NonNegInt, ...] = (0,)  # data draws: an int N means seeds 0..N-1, or a list
+    n_features: Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=MAX_FEATURES)] = 200  # d
+    n_train: tuple[Samples, ...] = (10,)  # training samples per draw (axis)
+    n_test: Samples = 10  # test samples per draw
+    w_star: Signed = 0.01  # every coordinate of the true weights (finite, |w*| <= 1e10)
+    bias: Signed = 0.5  # the true intercept (finite, |b*| <= 1e10)
+    noise: tuple[Scale, ...] = (0.01,)  # label noise standard deviation (axis)
+    seeds: tuple[Seed, ...] = (0,)  # data draws: an int N means seeds 0..N-1, or a list
 
     @field_validator("n_train", "noise", mode="before")
     @classmethod
@@ -211,8 +233,8 @@ class SweepData(_Frozen):
         if isinstance(v, bool):
             raise ValueError("expected a count or a list of seeds, not a boolean")
         if isinstance(v, int):
-            if v < 1:
-                raise ValueError("the number of data draws must be >= 1")
+            if not 1 <= v <= MAX_AXIS:
+                raise ValueError(f"the number of data draws must be in [1, {MAX_AXIS:,}]")
             return tuple(range(v))
         return _values(v)
 
@@ -224,18 +246,19 @@ class SweepTrain(_Frozen):
     regularizer: tuple[Regularizer, ...] = ("mean",)  # axis: the lam convention or decay kind
     pairs: tuple[str, ...] | None = None  # explicit "optimizer+regularizer" pairs instead
     loss: tuple[Loss, ...] = ("mse",)  # axis: mse = mean(r^2), half_mse = 1/2 mean(r^2)
-    lam: tuple[NonNegFloat, ...] = (0.0, 3.0)  # axis: lam in the regularizer's convention
-    lr: tuple[PosFloat, ...] = (0.05,)  # axis: base learning rate
+    lam: tuple[Lam, ...] = (0.0, 3.0)  # axis: lam in the regularizer's convention, <= 1e15
+    lr: tuple[Rate, ...] = (0.05,)  # axis: base learning rate
     momentum: tuple[UnitFloat, ...] = (0.0,)  # axis: SGD momentum (sgd only)
     beta1: tuple[UnitFloat, ...] = (0.9,)  # axis: Adam beta1 (adam/adamw only)
     beta2: tuple[UnitFloat, ...] = (0.999,)  # axis: Adam beta2 (adam/adamw only)
     eps: PosFloat = 1e-8  # Adam epsilon
-    epochs: tuple[PosInt, ...] = (100,)  # axis: passes over the training set
-    batch_size: tuple[NonNegInt, ...] = (0,)  # axis: 0 (or "full") = full batch
-    batch_seed: NonNegInt = 0  # minibatch order seed
+    epochs: tuple[Epochs, ...] = (100,)  # axis: passes over the training set (<= 1e7)
+    batch_size: tuple[Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=MAX_SAMPLES)],
+                      ...] = (0,)  # axis: 0 (or "full") = full batch
+    batch_seed: Seed = 0  # minibatch order seed
     schedule: tuple[Schedule, ...] = ("constant",)  # axis: constant or cosine
-    init_scale: tuple[NonNegFloat, ...] = (1.0,)  # axis: w0 ~ N(0, init_scale^2)
-    init_seed: Literal["data"] | tuple[NonNegInt, ...] = "data"  # "data" = the draw's seed; list = axis
+    init_scale: tuple[Scale, ...] = (1.0,)  # axis: w0 ~ N(0, init_scale^2)
+    init_seed: Literal["data"] | tuple[Seed, ...] = "data"  # "data" = the draw's seed; list = axis
     fit_intercept: bool = True  # learn an unpenalised bias
     decay_bias: bool = False  # also apply the regularizer to the bias
     dtype: DType = "float32"  # float32 or float64
@@ -306,17 +329,17 @@ class SweepValidation(_Frozen):
     """
 
     method: Method = "holdout"
-    n_val: PosInt | None = None  # holdout samples per draw; default n_test
+    n_val: Samples | None = None  # holdout samples per draw; default n_test
     fraction: Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0, lt=1.0)] = 0.2  # split
     folds: Annotated[int, BeforeValidator(_no_bool), Field(ge=2)] = 5  # kfold
-    seed: NonNegInt = 0  # seed of the split / fold assignment
+    seed: Seed = 0  # seed of the split / fold assignment
 
 
 class SweepRecord(_Frozen):
     """Which epochs' metrics are kept in curves: every k-th, or N log-spaced (plus 0 and last)."""
 
-    every: PosInt | None = None  # record epochs 0, k, 2k, ..., and the last
-    log_points: Annotated[int, BeforeValidator(_no_bool), Field(ge=2)] | None = None  # ~N log-spaced epochs
+    every: Epochs | None = None  # record epochs 0, k, 2k, ..., and the last
+    log_points: Annotated[int, BeforeValidator(_no_bool), Field(ge=2, le=MAX_AXIS)] | None = None  # ~N log-spaced epochs
     dist_to_ridge: bool = False  # also record the distance to the closed-form ridge solution
 
     def epochs(self, total: int) -> list[int]:
@@ -327,12 +350,19 @@ class SweepRecord(_Frozen):
         k = self.every or 1
         return sorted({*range(0, total + 1, k), total})
 
+    def n_epochs(self, total: int) -> int:
+        """``len(self.epochs(total))``, counted without building the list."""
+        if self.log_points is not None:
+            return len(self.epochs(total))  # at most log_points + 2
+        k = self.every or 1
+        return total // k + 1 + (total % k != 0)
+
 
 class SweepExecution(_Frozen):
     """How chunks are sized and run."""
 
-    chunk_size: PosInt | None = None  # models per engine call; None = sized to memory
-    memory_gb: PosFloat | None = None  # memory budget per chunk; None = auto
+    chunk_size: Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=2**31)] | None = None  # models per engine call; None = sized to memory
+    memory_gb: Annotated[float, BeforeValidator(_no_bool), Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None  # per chunk; None = auto
     engine: Engine = "auto"  # engine variant passed through to wdlab.engine.train
     backend: Literal["local", "ray"] = "local"  # where chunks run: this process or Ray tasks
     address: str | None = Field(None, min_length=1)  # ray: "auto", HOST:PORT, ray://HOST:PORT
@@ -466,27 +496,79 @@ def split_count(n_train: int, fraction: float) -> int:
     return int(math.floor(n_train * fraction + 0.5))
 
 
+#: A spec is a few lines: larger files (or /dev/zero behind a symlink) are refused unread.
+MAX_SPEC_BYTES = 1 << 20
+#: Values a spec may expand to (YAML aliases expand: a 463-byte alias bomb is 10^9 values)
+#: and how deep it may nest.
+MAX_SPEC_NODES = 10**6
+MAX_SPEC_DEPTH = 32
+
+
+def _read_spec_text(path: Path) -> str:
+    import stat
+
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"spec: {shown(str(path))} is not a regular file")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"spec: cannot read {shown(str(path))}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise ConfigError(f"spec: {shown(path.name)} is larger than {MAX_SPEC_BYTES >> 20} MiB; "
+                          "a spec is a few lines")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"spec: {shown(path.name)} is not UTF-8 text (byte {exc.start})") from None
+
+
+def check_spec_size(raw: Any, where: str = "spec") -> None:
+    """Refuse a loaded spec that nests deeper than ``MAX_SPEC_DEPTH`` or expands (YAML
+    aliases) to more than ``MAX_SPEC_NODES`` values; stops counting at the bound."""
+    count = 0
+    stack = [(raw, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        count += 1
+        if count > MAX_SPEC_NODES:
+            raise ConfigError(f"{where}: expands to more than {MAX_SPEC_NODES:,} values "
+                              "(YAML aliases?); a spec is a few keys")
+        if depth > MAX_SPEC_DEPTH:
+            raise ConfigError(f"{where}: nested deeper than {MAX_SPEC_DEPTH} levels")
+        if isinstance(obj, dict):
+            stack.extend((v, depth + 1) for v in obj.values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend((v, depth + 1) for v in obj)
+
+
 def load_raw(path: Path | str) -> dict[str, Any]:
     """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) spec file into a dict, safely.
 
-    Raises ``ConfigError`` with the file name and, for syntax errors, the line.
+    Raises ``ConfigError`` with the file name and, for syntax errors, the line. A file that
+    is not a regular file, larger than 1 MiB, nested too deep or expanding (YAML aliases)
+    past ``MAX_SPEC_NODES`` values is refused.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"spec: cannot read {path}: {exc.strerror or exc}") from None
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"spec: {shown(path.name)}: expected a .toml, .yaml or .yml file")
+    text = _read_spec_text(path)
     if suffix == ".toml":
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"spec: {path.name}: malformed TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"spec: {path.name}: nested too deeply") from None
     elif suffix in (".yaml", ".yml"):
         import yaml
 
         try:
             raw = yaml.safe_load(text)
+        except RecursionError:
+            raise ConfigError(f"spec: {path.name}: nested too deeply") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -494,10 +576,9 @@ def load_raw(path: Path | str) -> dict[str, Any]:
             raise ConfigError(f"spec: {path.name}: malformed YAML{where}: {problem}") from None
         if raw is None:
             raw = {}
-    else:
-        raise ConfigError(f"spec: {path.name}: expected a .toml, .yaml or .yml file")
     if not isinstance(raw, dict):
         raise ConfigError(f"spec: {path.name}: the top level must be a table of keys")
+    check_spec_size(raw, f"spec: {shown(path.name)}")
     return raw
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -30,6 +31,10 @@ from typing import Any
 import pandas as pd
 
 MANIFEST = "manifest.json"
+#: The run directory's lock file (hidden: never listed in a manifest, never removed).
+LOCK = ".wdlab.lock"
+#: Manifest statuses. ``reporting``: the tables are final, report.html is not written yet.
+STATUSES = ("running", "incomplete", "reporting", "complete")
 
 #: TEST-ONLY hook: when this environment variable is set to a substring of a target path, the
 #: process SIGKILLs itself after writing that file's temporary twin and before ``os.replace``,
@@ -113,8 +118,101 @@ def write_json(path: Path | str, obj: Any) -> Path:
 
 
 def read_json(path: Path | str) -> Any:
+    """Parsed JSON; a malformed file raises a one-line ValueError naming it."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+            where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise ValueError(f"{path}: invalid JSON{where}: {why}") from None
+
+
+def read_manifest(path: Path | str, *, status: bool = True) -> dict[str, Any]:
+    """The manifest of run directory ``path``: a JSON object with a known ``status``.
+
+    Raises a one-line ValueError naming the file when it is not one (a list, a bad status;
+    the status is not checked with ``status=False``).
+    """
+    file = Path(path) / MANIFEST
+    manifest = read_json(file)
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{file}: expected a JSON object, got a JSON {type(manifest).__name__}")
+    if status and manifest.get("status") not in STATUSES:
+        shown = repr(manifest.get("status"))[:40]
+        raise ValueError(f"{file}: status must be one of {STATUSES}, got {shown}")
+    return manifest
+
+
+def mark_status(path: Path | str, status: str) -> None:
+    """Set a finished run's manifest status: ``reporting`` before report.html is written,
+    ``complete`` after it (a run whose status is running or incomplete is left alone)."""
+    if status not in STATUSES:
+        raise ValueError(f"status: expected one of {STATUSES}, got {status!r}")
+    file = Path(path) / MANIFEST
+    if not file.is_file():
+        return
+    manifest = read_manifest(path, status=False)
+    if manifest.get("status") in ("complete", "reporting") and manifest["status"] != status:
+        manifest["status"] = status
+        write_json(file, manifest)
+
+
+class RunInUseError(OSError):
+    """Another process holds the run directory's lock."""
+
+
+#: Locks this process holds: resolved path -> [open lock file, depth]. Re-entrant, because
+#: flock locks belong to an open file: a second open in the same process would block itself.
+_HELD: dict[str, list] = {}
+
+
+@contextlib.contextmanager
+def run_lock(path: Path | str):
+    """Hold the exclusive lock of run directory ``path`` (created if missing).
+
+    A second process gets ``RunInUseError`` at once (one line: the run is in use), never a
+    wait: two processes must not write the same run's files.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key][1] -= 1
+        return
+    fh = open(path / LOCK, "a")  # noqa: SIM115 - held for the whole block
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunInUseError(f"{path}: the run is in use by another wdlab process (it holds "
+                            f"{LOCK}); wait for it to finish") from None
+    _HELD[key] = [fh, 1]
+    try:
+        yield path
+    finally:
+        if _HELD[key][1] == 1:
+            del _HELD[key]
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+        else:
+            _HELD[key][1] -= 1
+
+
+def check_writable(path: Path | str, field: str = "--out") -> None:
+    """Fail early (one line naming ``field``) when ``path``'s nearest existing folder is
+    not writable, so a read-only --out is found before any training."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if p.exists() and not p.is_dir():
+        raise NotADirectoryError(f"{field}: {p} is a file, not a directory")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise PermissionError(f"{field}: {p} is not writable")
 
 
 def dictionary_columns(schema) -> list[str]:
@@ -285,23 +383,66 @@ def provenance(device: str = "cpu") -> dict[str, Any]:
     }
 
 
+def check_owner(path: Path | str, force: bool, field: str = "--out") -> None:
+    """The ownership rule: a command writes into ``path`` only when it holds no run, or with
+    ``force``. A completed run and an unfinished one (a sweep that can still be resumed) are
+    refused alike; so is a non-empty folder that holds no run."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{field}: {path} is a file, not a run directory")
+    if not (path / MANIFEST).exists():
+        if force or not path.is_dir():
+            return
+        others = [p.name for p in path.iterdir() if p.name != LOCK]
+        if others:
+            raise FileExistsError(f"{field}: {path} is not empty and holds no wdlab run; "
+                                  "choose a new directory or pass --force")
+        return
+    if force:
+        return
+    manifest = read_manifest(path)
+    status, kind = manifest.get("status"), manifest.get("kind")
+    if status == "complete":
+        raise FileExistsError(f"{field}: {path} already holds a completed run; pass --force "
+                              "to overwrite")
+    hint = f"wdlab sweep --resume {path} continues it, " if kind == "sweep" else ""
+    raise FileExistsError(f"{field}: {path} holds an unfinished {kind or 'wdlab'} run (status "
+                          f"{status!r}); {hint}pass --force to overwrite")
+
+
 class RunDir:
-    """A run directory. Creating it never clobbers a completed run unless ``force``."""
+    """A run directory. Creating it never clobbers a run (complete or not) unless ``force``;
+    ``create`` takes the directory's lock for the life of this object."""
 
     def __init__(self, path: Path | str, *, force: bool = False, csv: bool = True):
         self.path = Path(path)
         self.csv = csv
-        manifest = self.path / MANIFEST
-        if manifest.exists() and not force:
-            status = read_json(manifest).get("status")
-            if status == "complete":
-                raise FileExistsError(
-                    f"--out: {self.path} already holds a completed run; pass --force to overwrite"
-                )
+        self.force = force
+        self._lock = None
+        check_owner(self.path, force)
+        check_writable(self.path)
+        if self.path.is_dir():  # another process writing it: say so now, not after training
+            with run_lock(self.path):
+                pass
 
     def create(self) -> RunDir:
+        if self._lock is None:
+            lock = run_lock(self.path)
+            lock.__enter__()  # released when this object is collected or the process ends
+            self._lock = lock
+            check_owner(self.path, self.force)  # again, under the lock
         (self.path / "figures").mkdir(parents=True, exist_ok=True)
         return self
+
+    def release(self) -> None:
+        """Release the lock ``create`` took."""
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.release()
 
     def file(self, name: str) -> Path:
         return self.path / name

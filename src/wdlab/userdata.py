@@ -14,11 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wdlab.config import shown
+
 #: File suffixes read as CSV and as Parquet.
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 #: At least this many complete rows.
 MIN_ROWS = 3
+#: At most this many columns: checked on the header line, before any column is parsed
+#: (a 10^6-column, one-row CSV took 136 s and 4.4 GB to fail later).
+MAX_COLUMNS = 100_000
+#: Largest |value| accepted in a cell: squares and sums of squares stay finite in float64.
+MAX_ABS_VALUE = 1e150
 
 
 class ConstantColumnWarning(UserWarning):
@@ -42,8 +49,20 @@ class UserTable:
 
 def _names(cols, limit: int = 8) -> str:
     cols = [str(c) for c in cols]
-    shown = ", ".join(repr(c) for c in cols[:limit])
-    return shown + (f" (+{len(cols) - limit} more)" if len(cols) > limit else "")
+    text = ", ".join(shown(c, 40) for c in cols[:limit])  # control characters escaped
+    return text + (f" (+{len(cols) - limit} more)" if len(cols) > limit else "")
+
+
+def printable(name: object, limit: int = 40) -> str:
+    """A column name fit for the terminal: control characters (ANSI escapes) escaped."""
+    return shown(str(name), limit)[1:-1] if isinstance(name, str) else shown(name, limit)
+
+
+def _header_columns(path: Path, sep: str) -> int:
+    """An upper bound on the columns of a CSV, from its first line alone."""
+    with open(path, "rb") as fh:
+        line = fh.readline(64 << 20)
+    return line.count(sep.encode()) + 1
 
 
 def _one_line(exc: BaseException) -> str:
@@ -68,10 +87,12 @@ def read_table(path: Path | str) -> pd.DataFrame:
             import pyarrow.parquet as pq
 
             columns = list(pq.read_schema(path).names)
+            _check_columns(len(columns), path)
             _check_duplicates(columns, path)
             df = pq.read_table(path).to_pandas()
         else:
             sep = "\t" if suffix == ".tsv" else ","
+            _check_columns(_header_columns(path, sep), path)
             header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str)
             columns = [str(c) for c in header.iloc[0].tolist()]
             _check_duplicates(columns, path)
@@ -88,6 +109,12 @@ def read_table(path: Path | str) -> pd.DataFrame:
         raise ValueError(f"DATA: {path} is empty (no data rows)")
     df.columns = [str(c) for c in df.columns]
     return df
+
+
+def _check_columns(n: int, path: Path) -> None:
+    if n > MAX_COLUMNS:
+        raise ValueError(f"DATA: {path} has {n:,} columns, more than {MAX_COLUMNS:,}; keep the "
+                         "columns you need (a feature per column, one sample per row)")
 
 
 def _check_duplicates(columns: list[str], path: Path) -> None:
@@ -132,9 +159,9 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
     """
     cols = list(df.columns)
     if target not in cols:
-        raise ValueError(f"--target: no column {target!r} in {path}; columns are {_names(cols)}")
+        raise ValueError(f"--target: no column {shown(target, 40)} in {path}; columns are {_names(cols)}")
     if not _numeric(df[target]):
-        raise ValueError(f"--target: column {target!r} is not numeric"
+        raise ValueError(f"--target: column {shown(target, 40)} is not numeric"
                          f"{_first_non_numeric(df[target])}")
     skipped: list[str] = []
     if features is None:
@@ -142,7 +169,7 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
         skipped = [c for c in others if not _numeric(df[c])]
         features = [c for c in others if _numeric(df[c])]
         if not features:
-            raise ValueError(f"--features: {path} has no numeric feature column besides {target!r}"
+            raise ValueError(f"--features: {path} has no numeric feature column besides {shown(target, 40)}"
                              + (f"; non-numeric: {_names(skipped)}" if skipped else ""))
     else:
         if not features:
@@ -155,7 +182,7 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
             raise ValueError(f"--features: no column {_names(missing)} in {path}; "
                              f"columns are {_names(cols)}")
         if target in features:
-            raise ValueError(f"--features: the target {target!r} cannot also be a feature")
+            raise ValueError(f"--features: the target {shown(target, 40)} cannot also be a feature")
         bad = [c for c in features if not _numeric(df[c])]
         if bad:
             detail = _first_non_numeric(df[bad[0]])
@@ -176,8 +203,15 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
             kind = "NaN" if np.isnan(values[r, c]) else "inf"
             name = block.columns[c]
             role = "target" if c == 0 else "feature"
-            raise ValueError(f"{path}: {role} column {name!r} has {kind} at row {r + 1}; "
+            raise ValueError(f"{path}: {role} column {shown(name, 40)} has {kind} at row {r + 1}; "
                              "fix the file or pass --dropna to drop incomplete rows")
+    big = np.abs(values) > MAX_ABS_VALUE
+    if big.any():
+        r, c = (int(v) for v in np.argwhere(big)[0])
+        role = "target" if c == 0 else "feature"
+        raise ValueError(f"{path}: {role} column {shown(block.columns[c], 40)} has "
+                         f"{values[r, c]:.3g} at row {r + 1}; |values| must be <= "
+                         f"{MAX_ABS_VALUE:g} (rescale the column)")
     n = values.shape[0]
     if n < min_rows:
         extra = f" after --dropna removed {dropped}" if dropped else ""
@@ -194,7 +228,7 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
         X = X[:, keep_cols]
         features = [features[j] for j in keep_cols]
     if np.ptp(y) == 0:
-        raise ValueError(f"--target: column {target!r} is constant; nothing to fit")
+        raise ValueError(f"--target: column {shown(target, 40)} is constant; nothing to fit")
     return UserTable(X, y, list(features), target, path, len(df), dropped, constant, skipped)
 
 

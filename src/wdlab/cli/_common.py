@@ -1,29 +1,74 @@
-"""Shared CLI plumbing: one-line errors with exit code 2, never a traceback."""
+"""Shared CLI plumbing: the one error boundary of every command.
+
+Expected errors (bad input, a refused run directory, a missing optional package, a full
+disk) print one line, ``error: ...``, and exit 2. Anything else is a bug: one line saying
+so, exit 1, and ``wdlab --debug COMMAND`` (or ``WDLAB_DEBUG=1``) shows the traceback.
+Never a traceback by default, and the line is capped (``MAX_LINE``) and free of control
+characters, whatever the input echoed in it.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import typer
 
 #: Exit code for bad input (config, spec, data); the message names the field/column/row.
 EXIT_BAD_INPUT = 2
+#: Exit code for an unexpected error (a bug in wdlab): one line, traceback with --debug.
+EXIT_BUG = 1
+#: Longest error line printed (the cause is in its first words; echoed input is capped).
+MAX_LINE = 280
+
+#: Set by ``wdlab --debug`` (or WDLAB_DEBUG=1): re-raise errors so the traceback shows.
+DEBUG = {"on": False}
+
+
+def set_debug(flag: bool) -> None:
+    DEBUG["on"] = bool(flag) or os.environ.get("WDLAB_DEBUG", "") not in ("", "0")
 
 
 class UserError(ValueError):
     """Bad user input; its message is one line naming the field, column or row."""
 
 
+def clean_line(message: object, limit: int = MAX_LINE) -> str:
+    """``message`` as one printable line of at most ``limit`` characters."""
+    text = " ".join(str(message).split())
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[: limit * 2])
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     """Print ``error: message`` on one line to stderr and exit."""
-    line = " ".join(str(message).split())
-    typer.echo(f"error: {line}", err=True)
+    typer.echo(f"error: {clean_line(message)}", err=True)
     raise typer.Exit(code)
 
 
+#: Expected errors: the library raises these with a one-line message naming the field.
+EXPECTED = (ValueError, OSError, KeyError, ImportError)
+
+
+def _expected_message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, MemoryError):
+        return ("out of memory: the run is too large for this machine; shrink the grid "
+                "(fewer λ/lr values or seeds) or record fewer epochs (--log-points)")
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply"
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 def one_line_errors(fn):
-    """Turn ValueError / ConfigError / OSError / KeyError into a one-line error, exit 2."""
+    """The error boundary: expected errors -> one line, exit 2; anything else -> one line
+    saying it is a bug, exit 1 (``--debug`` re-raises for the traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -34,9 +79,16 @@ def one_line_errors(fn):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
-        except (ValueError, OSError, KeyError, ImportError) as exc:
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            fail(str(msg) or type(exc).__name__)
+        except (*EXPECTED, MemoryError, RecursionError) as exc:
+            if DEBUG["on"]:
+                raise
+            fail(_expected_message(exc))
+        except Exception as exc:  # noqa: BLE001 - the boundary: a bug, said in one line
+            if DEBUG["on"]:
+                raise
+            what = clean_line(f"{type(exc).__name__}: {exc}", 160)
+            fail(f"internal error ({what}); this is a bug in wdlab, please report it; "
+                 "rerun with wdlab --debug for the traceback", code=EXIT_BUG)
         finally:
             sys.stdout.flush()
 

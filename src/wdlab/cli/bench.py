@@ -11,12 +11,15 @@ from wdlab.cli._common import one_line_errors
 
 
 def _parse_ks(text: str) -> list[int]:
+    from wdlab.config import shown
+
     try:
         ks = [int(float(k)) for k in text.split(",") if k.strip()]
-    except ValueError:
-        raise ValueError(f"ks: expected comma-separated integers like 1,100,1e4, got {text!r}") from None
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks: every K must be >= 1, got {text!r}")
+    except (ValueError, OverflowError):
+        raise ValueError(f"--ks: expected comma-separated integers like 1,100,1e4, got "
+                         f"{shown(text)}") from None
+    if not ks or min(ks) < 1 or max(ks) > 10**8:
+        raise ValueError(f"--ks: every K must be in [1, 1e8], got {shown(text)}")
     return ks
 
 
@@ -42,8 +45,19 @@ def bench(
     from wdlab.devices import check_device
 
     check_device(device, "--device")
+    if not 1 <= epochs <= 10**6 or not 1 <= record_every <= epochs:
+        raise ValueError(f"--epochs: must be in [1, 1e6] and >= --record-every, got {epochs}")
+    if not 0 < max_seconds < float("inf"):
+        raise ValueError(f"--max-seconds: must be finite and > 0, got {max_seconds!r}")
+    if json_path is not None:  # before the benchmark, not after it
+        from wdlab.store import check_writable
+
+        if json_path.is_dir():
+            raise IsADirectoryError(f"--json: {json_path} is a directory; give a file name")
+        check_writable(json_path.parent, "--json")
+    ks_list = _parse_ks(ks)
     console = Console()
-    res = run_bench(device, engine, _parse_ks(ks), epochs, record_every, max_seconds,
+    res = run_bench(device, engine, ks_list, epochs, record_every, max_seconds,
                     progress=lambda r: console.print(
                         f"K={r['K']:>8}: {r['config_steps_per_s']:.4g} config-steps/s", style="dim"))
     console.print(f"device: {res['device_name']}  engine: {res['engine']}  torch {res['torch']}")
@@ -61,5 +75,7 @@ def bench(
                       f"{100 * r.get('steady_fraction_of_floor', float('nan')):.1f}%")
     console.print(table)
     if json_path is not None:
-        json_path.write_text(json.dumps(res, indent=2))
+        from wdlab.store import write_text
+
+        write_text(json_path, json.dumps(res, indent=2))
         console.print(f"json: {json_path}")

@@ -19,8 +19,11 @@ def parse_lams(text: str) -> list[float]:
         lams = parse_values(text)
     except ValueError as exc:
         raise ValueError(f"--lam: {exc}") from None
-    if any(not (v >= 0 and v < float("inf")) for v in lams):
-        raise ValueError(f"--lam: every λ must be finite and >= 0, got {text!r}")
+    from wdlab.config import MAX_LAM, shown
+
+    if any(not (0 <= v <= MAX_LAM) for v in lams):
+        raise ValueError(f"--lam: every λ must be finite, >= 0 and <= {MAX_LAM:g}, got "
+                         f"{shown(text)}")
     return sorted(set(lams))
 
 
@@ -88,14 +91,16 @@ def fit(
         raise ValueError(f"--schedule: expected 'cosine' or 'constant', got {schedule!r}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"--dtype: expected 'float32' or 'float64', got {dtype!r}")
-    if not lr > 0:
-        raise ValueError(f"--lr: must be > 0, got {lr!r}")
-    if epochs < 1:
-        raise ValueError(f"--epochs: must be >= 1, got {epochs}")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"--batch-size: must be >= 1, got {batch_size}")
-    if seed < 0:
-        raise ValueError(f"--seed: must be >= 0, got {seed}")
+    from wdlab.config import MAX_EPOCHS, MAX_LR, MAX_SAMPLES
+
+    if not 0 < lr <= MAX_LR:  # NaN and inf fail too
+        raise ValueError(f"--lr: must be finite, > 0 and <= {MAX_LR:g}, got {lr!r}")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise ValueError(f"--epochs: must be in [1, {MAX_EPOCHS:,}], got {epochs}")
+    if batch_size is not None and not 1 <= batch_size <= MAX_SAMPLES:
+        raise ValueError(f"--batch-size: must be in [1, {MAX_SAMPLES:,}], got {batch_size}")
+    if not 0 <= seed < 2**32:  # numpy's seed range (the split and folds)
+        raise ValueError(f"--seed: must be in [0, 2**32), got {seed}")
     from wdlab.devices import check_device
 
     check_device(device, "--device")
@@ -106,7 +111,10 @@ def fit(
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
     if table.skipped_non_numeric:
-        typer.echo(f"note: skipping non-numeric columns {', '.join(table.skipped_non_numeric)} "
+        from wdlab.userdata import printable
+
+        names = ", ".join(printable(c) for c in table.skipped_non_numeric[:20])
+        typer.echo(f"note: skipping non-numeric columns {names} "
                    "(choose columns with --features)", err=True)
     if table.dropped_rows:
         typer.echo(f"note: --dropna dropped {table.dropped_rows} incomplete rows", err=True)

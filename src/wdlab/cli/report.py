@@ -19,6 +19,13 @@ def report(
 ) -> None:
     """Write RUN_DIR/report.html: one page, plotly embedded, opens offline from file://."""
     from wdlab.report import write_report
+    from wdlab.store import MANIFEST, mark_status, read_manifest, run_lock
 
-    path = write_report(run_dir, references=references)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"RUN_DIR: {run_dir} is not a directory")
+    if (run_dir / MANIFEST).exists():
+        read_manifest(run_dir, status=False)  # a malformed manifest: one line naming it
+    with run_lock(run_dir):  # never while another process writes the run
+        path = write_report(run_dir, references=references)
+        mark_status(run_dir, "complete")  # a run left 'reporting' is complete with its report
     typer.echo(f"report: {path}")

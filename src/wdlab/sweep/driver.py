@@ -31,7 +31,7 @@ from wdlab.sweep.files import (
     write_chunk,
     write_chunk_failure,
 )
-from wdlab.sweep.plan import Plan, make_plan, resolve_spec
+from wdlab.sweep.plan import Plan, check_plan_size, make_plan, resolve_spec
 from wdlab.sweep.reference import closed_form_frame, stability_warnings
 
 #: TEST-ONLY hook: SIGKILL this process right after chunk N's files are written.
@@ -92,17 +92,12 @@ def _emit(on_event, event: SweepEvent) -> None:
 
 
 def _check_out(path: Path, force: bool) -> None:
-    """Refuse to start over a completed or unfinished run unless ``force``."""
-    from wdlab.store import MANIFEST, read_json
+    """Refuse to start over a completed or unfinished run unless ``force`` (the ownership
+    rule of ``wdlab.store.check_owner``), and a folder this process cannot write."""
+    from wdlab.store import check_owner, check_writable
 
-    manifest = path / MANIFEST
-    if not manifest.exists() or force:
-        return
-    status = read_json(manifest).get("status")
-    if status == "complete":
-        raise FileExistsError(f"--out: {path} already holds a completed run; pass --force to overwrite")
-    raise FileExistsError(f"--out: {path} holds an unfinished run (status {status!r}); "
-                          f"pass --resume {path} to continue it or --force to start over")
+    check_owner(path, force)
+    check_writable(path)
 
 
 def _clear_run(path: Path) -> None:
@@ -139,26 +134,37 @@ def run_sweep(
     (or unfinished) run in ``out`` is refused unless ``force``.
     """
     from wdlab.devices import check_device
-    from wdlab.store import default_run_dir
+    from wdlab.store import RunDir, default_run_dir, run_lock
 
     check_device(spec.train.device, "train.device")  # before anything is written
+    path = Path(out) if out is not None else default_run_dir(f"sweep-{spec.name}")
+    check_plan_size(spec, path)  # before anything is allocated
     spec = resolve_spec(spec)
     executor = executor or _spec_executor(spec)
     plan = make_plan(spec)
     warnings = stability_warnings(spec)
-    path = Path(out) if out is not None else default_run_dir(f"sweep-{spec.name}")
     _check_out(path, force)
-    if force:
-        _clear_run(path)
-    manifest = _new_manifest(spec, plan, warnings, csv)
-    from wdlab.store import RunDir
+    created = not path.exists()
+    with run_lock(path):
+        _check_out(path, force)  # again, under the lock
+        try:
+            if force:
+                _clear_run(path)
+            manifest = _new_manifest(spec, plan, warnings, csv)
+            run = RunDir(path, force=True, csv=csv).create()
+            run.manifest(manifest)
+            for line in warnings:
+                _emit(on_event, SweepEvent("warning", message=line))
+            return _drive(run.path, spec, plan, manifest, executor=executor,
+                          on_event=on_event, report=report, keep_chunks=keep_chunks)
+        except Exception:
+            # A run this call created and that holds no finished chunk is worth nothing:
+            # leave no `running` directory behind. Finished chunks stay for --resume.
+            if created and not any(chunk_done(path, i) for i in range(len(plan.chunks))):
+                import shutil
 
-    run = RunDir(path, force=True, csv=csv).create()
-    run.manifest(manifest)
-    for line in warnings:
-        _emit(on_event, SweepEvent("warning", message=line))
-    return _drive(run.path, spec, plan, manifest, executor=executor, on_event=on_event,
-                  report=report, keep_chunks=keep_chunks)
+                shutil.rmtree(path, ignore_errors=True)
+            raise
 
 
 def resume_sweep(
@@ -171,32 +177,42 @@ def resume_sweep(
     keep_chunks: bool = False,
 ) -> Path:
     """Finish an interrupted sweep from its manifest; a completed run is left as it is."""
-    from wdlab.store import MANIFEST, read_json, write_json
+    from wdlab.store import MANIFEST, run_lock
 
     path = Path(run_dir)
-    if not (path / MANIFEST).exists():
+    if not (path / MANIFEST).is_file():
         raise FileNotFoundError(f"--resume: {path} has no {MANIFEST}; nothing to resume "
                                 f"(start the sweep again without --resume)")
-    manifest = read_json(path / MANIFEST)
+    with run_lock(path):
+        return _resume_locked(path, csv=csv, report=report, executor=executor,
+                              on_event=on_event, keep_chunks=keep_chunks)
+
+
+def _resume_locked(path: Path, *, csv, report, executor, on_event, keep_chunks) -> Path:
+    from wdlab.devices import check_device
+    from wdlab.store import MANIFEST, provenance, read_manifest, write_json
+
+    manifest = read_manifest(path)
     if manifest.get("kind") != "sweep":
-        raise ValueError(f"--resume: {path} is not a sweep run (kind {manifest.get('kind')!r})")
+        kind = repr(manifest.get("kind"))[:40]
+        raise ValueError(f"--resume: {path} is not a sweep run (kind {kind})")
     if manifest.get("status") == "complete":
         _emit(on_event, SweepEvent("note", message=f"{path} is already complete; nothing to do"))
         return path
+    plan_record = manifest.get("plan")
+    if not isinstance(manifest.get("spec"), dict) or not isinstance(plan_record, dict):
+        raise ValueError(f"--resume: {path / MANIFEST} has no spec or plan; rerun with --force")
     spec = spec_from_json(manifest["spec"])
-    from wdlab.devices import check_device
-
     check_device(spec.train.device, "train.device")
     plan = make_plan(spec)
-    if plan.fingerprint() != manifest["plan"]["fingerprint"]:
+    if plan.fingerprint() != plan_record.get("fingerprint"):
+        theirs = repr(plan_record.get("fingerprint"))[:20]
         raise ValueError(f"--resume: the chunk plan of {path} differs from this wdlab's "
-                         f"({manifest['plan']['fingerprint']} vs {plan.fingerprint()}); "
-                         f"rerun with --force")
+                         f"({theirs} vs {plan.fingerprint()}); rerun with --force")
+    specs = pinned_specs(path, spec, plan)  # the engines this run resolved, or a refusal
     executor = executor or _spec_executor(spec)
     if csv is not None:
         manifest["csv"] = csv
-    from wdlab.store import provenance
-
     manifest.setdefault("resumed", []).append(provenance(spec.train.device))
     write_json(path / MANIFEST, manifest)
     from wdlab.answer import as_warnings
@@ -204,7 +220,49 @@ def resume_sweep(
     for w in as_warnings(manifest.get("warnings", [])):
         _emit(on_event, SweepEvent("warning", message=w["message"]))
     return _drive(path, spec, plan, manifest, executor=executor, on_event=on_event,
-                  report=report, keep_chunks=keep_chunks)
+                  report=report, keep_chunks=keep_chunks, specs=specs)
+
+
+def engine_available(engine: str, device: str) -> bool:
+    """Can ``engine`` run on ``device`` here (a C++ compiler for native, Triton...)?"""
+    import torch
+
+    from wdlab.engine import fast, fused
+
+    dev = torch.device(device)
+    if engine == "native":
+        return fast.native_possible(dev)
+    if engine == "compiled":
+        return fast.compiler_available(dev)
+    if engine == "triton":
+        return fused.available(dev)
+    return engine == "eager"
+
+
+def pinned_specs(path: Path, spec: SweepSpec, plan: Plan) -> dict[int, SweepSpec]:
+    """Per group, the spec that trains its pending chunks with the engine its finished chunks
+    used: the engine a run resolved is part of its identity, so a resume never mixes engines
+    within a group (summary and selection would split it in two). Raises a one-line
+    ValueError when that engine cannot run here."""
+    import pyarrow.parquet as pq
+
+    used: dict[int, set[str]] = {}
+    for i, c in enumerate(plan.chunks):
+        if chunk_done(path, i):
+            col = pq.read_table(chunk_path(path, i, "configs"), columns=["engine"]).column(0)
+            used.setdefault(c.group, set()).update(e for e in col.to_pylist() if e)
+    specs: dict[int, SweepSpec] = {}
+    for group, engines in sorted(used.items()):
+        for engine in sorted(engines):
+            if not engine_available(engine, spec.train.device):
+                raise ValueError(
+                    f"--resume: {path} trained with engine {engine!r}, which cannot run here "
+                    f"(execution.engine; native needs a C++ compiler, triton needs Triton); "
+                    f"resume where it can, or start over with --force")
+        if len(engines) == 1 and spec.execution.engine == "auto":
+            ex = spec.execution.replace(engine=next(iter(engines)))
+            specs[group] = spec.replace(execution=ex.model_dump())
+    return specs
 
 
 def _spec_executor(spec: SweepSpec) -> Executor:
@@ -223,8 +281,19 @@ def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -
             "warnings": [{"code": "unstable_lr", "message": w} for w in warnings], "csv": csv}
 
 
+def _run_pending(executor, spec: SweepSpec, plan: Plan, pending: list[int],
+                 specs: dict[int, SweepSpec]):
+    """The executor over the pending chunks, each group with its pinned spec (if any)."""
+    batches: dict[int | None, list[int]] = {}
+    for i in pending:
+        g = plan.chunks[i].group
+        batches.setdefault(g if g in specs else None, []).append(i)
+    for key, indices in batches.items():
+        yield from executor(specs[key] if key is not None else spec, indices)
+
+
 def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor, on_event,
-           report: bool, keep_chunks: bool) -> Path:
+           report: bool, keep_chunks: bool, specs: dict[int, SweepSpec] | None = None) -> Path:
     from wdlab.store import MANIFEST, write_json
 
     clean_temporaries(path)
@@ -236,7 +305,7 @@ def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor,
     kill_after = os.environ.get(KILL_AFTER_CHUNK_ENV)
     start = time.perf_counter()
     n_run, failed = 0, []
-    for item in (executor or local_executor)(spec, pending):
+    for item in _run_pending(executor or local_executor, spec, plan, pending, specs or {}):
         if isinstance(item, ChunkFailure):
             write_chunk_failure(path, item.index, item.error)
             failed.append(item.index)
@@ -269,14 +338,19 @@ def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor,
                    "configs_per_second": round(n_run / elapsed, 1) if elapsed > 0 else None},
         "failed_chunks": sorted(failures),
     })
+    if report and status == "complete" and _report_available():
+        # 'complete' only once report.html exists: a kill or a full disk while the report is
+        # written leaves 'reporting', and --resume (chunks kept until then) writes it.
+        manifest.update(status="reporting", files=_files(path))
+        write_json(path / MANIFEST, manifest)
+        _write_report(path)
+        manifest["status"] = status
+    elif report:
+        _write_report(path)  # an incomplete run's report shows what finished
     manifest["files"] = _files(path)
     write_json(path / MANIFEST, manifest)
     if status == "complete" and not keep_chunks:
         remove_chunks(path)
-    if report:
-        _write_report(path, on_event)
-        manifest["files"] = _files(path)
-        write_json(path / MANIFEST, manifest)
     _emit(on_event, SweepEvent("done", configs_done, total, len(done), len(plan.chunks),
                                message=str(path), extra={"status": status,
                                                          "failed": sorted(failures)}))
@@ -288,15 +362,23 @@ def _files(path: Path) -> list[str]:
                   if p.is_file() and not p.name.startswith(".") and CHUNK_DIR not in p.parts)
 
 
-def _write_report(path: Path, on_event) -> None:
-    try:
-        from wdlab.report import write_report  # type: ignore[attr-defined]
-    except ImportError:
+def _report_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("wdlab.report") is not None
+
+
+def _write_report(path: Path) -> None:
+    """Write report.html; a full disk or a permission error says how to finish the run."""
+    if not _report_available():
         return
+    from wdlab.report import write_report  # type: ignore[attr-defined]
+
     try:
         write_report(path)
-    except Exception as exc:  # the run is complete; a report failure must not undo it
-        _emit(on_event, SweepEvent("warning", message=f"report: not written ({exc})"))
+    except OSError as exc:
+        raise OSError(f"report: not written ({exc.strerror or exc}); the tables are final: "
+                      f"wdlab sweep --resume {path} writes the report") from None
 
 
 def _chunk_parts(path: Path, spec: SweepSpec, plan: Plan, table: str,

@@ -165,7 +165,83 @@ def make_plan(spec: SweepSpec) -> Plan:
 
 
 def _record_rows(spec: SweepSpec) -> int:
-    return max(len(spec.record.epochs(e)) for e in spec.train.epochs)
+    return max(spec.record.n_epochs(e) for e in spec.train.epochs)
+
+
+def n_configs(spec: SweepSpec) -> int:
+    """The number of configurations of the grid, counted without expanding it."""
+    t, d = spec.train, spec.data
+    units = len(d.n_train) * len(d.noise) * len(d.seeds)
+    static = len(t.loss) * len(t.epochs) * len(t.batch_size) * len(t.schedule)
+    seeds = 1 if t.init_seed == "data" else len(t.init_seed)
+    shared = len(t.lr) * len(t.init_scale) * seeds * len(t.lam)
+    per_pair = sum(len(t.momentum) if o == "sgd" else len(t.beta1) * len(t.beta2)
+                   for o, _ in t.pair_list())
+    return units * static * shared * per_pair
+
+
+#: A plan bigger than this is refused whatever the machine (the plan alone would be ~GBs).
+MAX_CONFIGS = 10**8
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def _free_disk(path: Path) -> int | None:
+    import shutil
+
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
+def plan_size(spec: SweepSpec) -> dict[str, int]:
+    """What a plan will need, estimated from the spec alone (nothing is expanded):
+    configurations, recorded rows (configurations x recorded epochs), the bytes of the
+    curves table on disk (parquet, and its csv twin) and of the configs table in memory."""
+    configs = n_configs(spec)
+    mpc = spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
+    rows = sum(spec.record.n_epochs(e) for e in spec.train.epochs) * (configs // len(spec.train.epochs))
+    n_cols = len(METRICS) - (0 if spec.record.dist_to_ridge else 1) + 2  # + config_id, epoch
+    curves = rows * n_cols * 8 * 2  # parquet + csv (~as large)
+    return {"configs": configs, "models": configs * mpc, "rows": rows, "curve_bytes": curves,
+            "config_bytes": configs * 1000}  # ~40 columns through pandas
+
+
+def check_plan_size(spec: SweepSpec, out: Path | str | None = None) -> dict[str, int]:
+    """Refuse a plan that cannot fit, before anything is allocated: one line saying how big
+    it is and how to shrink it. Bounds: ``MAX_CONFIGS`` configurations, the configs table in
+    half the available memory, the curves in the free disk space of ``out``."""
+    size = plan_size(spec)
+    t, d = spec.train, spec.data
+    axes = {"train.lam": len(t.lam), "train.lr": len(t.lr), "data.seeds": len(d.seeds),
+            "data.n_train": len(d.n_train), "train.epochs": len(t.epochs)}
+    biggest = ", ".join(f"{k} ({v:,})" for k, v in sorted(axes.items(), key=lambda kv: -kv[1])[:3])
+    shrink = f"shrink the largest axes: {biggest}"
+    if size["configs"] > MAX_CONFIGS:
+        raise ValueError(f"plan: {size['configs']:,} configurations, more than the "
+                         f"{MAX_CONFIGS:,} a sweep may hold; {shrink}")
+    mem = _available_host_bytes()
+    if size["config_bytes"] > mem // 2:
+        raise ValueError(f"plan: the configs table of {size['configs']:,} configurations needs "
+                         f"~{_human(size['config_bytes'])} of memory, more than half the "
+                         f"{_human(mem)} available; {shrink}")
+    free = _free_disk(out) if out is not None else None
+    if free is not None and size["curve_bytes"] > free:
+        raise ValueError(f"plan: {size['configs']:,} configurations x recorded epochs = "
+                         f"{size['rows']:,} curve rows, ~{_human(size['curve_bytes'])} on disk, "
+                         f"more than the {_human(free)} free; record fewer epochs "
+                         f"(record.log_points, e.g. --log-points 50) or {shrink}")
+    return size
 
 
 def bytes_per_config(spec: SweepSpec) -> tuple[int, int]:
