@@ -269,14 +269,15 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
     run.figure("coefficients", coefficient_figure(results.coefficients, results.selection))
     run.figure("cv_curve", cv_figure(results.configs, results.selection, results.ridge))
 
-    def complete() -> None:
+    def complete(status: str = "complete") -> None:
         files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
                        if p.is_file() and not p.name.startswith("."))
-        run.manifest({**base, "status": "complete", "files": files})
+        run.manifest({**base, "status": status, "files": files})
 
-    complete()  # the report reads a complete run
+    will_report = report and importlib.util.find_spec("wdlab.report") is not None
+    complete("reporting" if will_report else "complete")  # 'complete' once the report exists
     report_path = None
-    if report and importlib.util.find_spec("wdlab.report") is not None:
+    if will_report:
         from wdlab.report import write_report
 
         report_path = write_report(run.path)

@@ -74,7 +74,11 @@ def finish_views(run_dir: Path, *, report: bool = True) -> None:
     from wdlab.report.figures import write_figures
 
     if report:
+        from wdlab.store import mark_status
+
+        mark_status(run_dir, "reporting")  # 'complete' only once report.html exists
         write_report(run_dir)  # writes the figures too
+        mark_status(run_dir, "complete")
     else:
         write_figures(run_dir)
     refresh_files(run_dir)
