@@ -145,10 +145,10 @@ def validation(configs: pd.DataFrame, selection: pd.DataFrame | None,
             continue
         for reg, part in ref.groupby("regularizer", sort=True):
             part = part[part["lam"] > 0].sort_values("lam")
-            traces.append({"type": "scatter", "mode": "lines", "name": f"{word} ({reg})",
+            traces.append({"type": "scatter", "mode": "lines", "name": f"{word} ({_esc(reg)})",
                            "meta": -1, "x": _r(part["lam"]), "y": _r(part[col]),
                            "line": {"color": color, "dash": dash, "width": 1.5},
-                           "hovertemplate": f"{word} ({reg})<br>λ = %{{x:.4g}}<br>"
+                           "hovertemplate": f"{word} ({_esc(reg)})<br>λ = %{{x:.4g}}<br>"
                                             "test MSE = %{y:.4g}<extra></extra>"})
     title = ("Validation curve: final MSE against λ — solid test, dashed validation, "
              f"★ best λ, ◆ 1-SE λ; {BAND_TEXT}")
@@ -293,7 +293,7 @@ def double_descent(configs: pd.DataFrame, exact: pd.DataFrame | None,
             continue
         for curve, part in table.groupby("curve", sort=True):
             part = part.sort_values("ratio")
-            label = (f"{curve} (closed form)" if table is exact else f"theory, {curve}")
+            label = (f"{_esc(curve)} (closed form)" if table is exact else f"theory, {_esc(curve)}")
             traces.append({"type": "scatter", "mode": "lines", "name": label,
                            "x": _r(part["ratio"]), "y": _r(part[col]),
                            "line": {"dash": style, "width": 1.5,
