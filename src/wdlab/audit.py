@@ -97,6 +97,7 @@ class Audit:
     conventions: list[str]  # the decay conventions the groups match ([] = none)
     probed: bool = False
     notes: list[str] = field(default_factory=list)
+    closest: str = ""  # when no convention matches: the nearest one and how many params differ
 
     def frame(self):
         """One row per parameter (pandas DataFrame); probe columns when probed."""
@@ -136,7 +137,8 @@ class Audit:
         from rich.markup import escape
         from rich.table import Table
 
-        conv = ", ".join(self.conventions) or "none"
+        conv = ", ".join(self.conventions) or "none" + (f"; closest {self.closest}"
+                                                        if self.closest else "")
         table = Table(title=escape(f"{self.optimizer}: weight decay per parameter "
                                    f"(decay groups match: {conv})"), pad_edge=False)
         heads = {"group": "grp", "weight_decay": "wd", "shrink_per_step": "shrink/step",
@@ -446,9 +448,10 @@ def audit(model: nn.Module, optimizer: torch.optim.Optimizer, *,
     _flag_groups(optimizer, flags)
     _flag_params(model, optimizer, rows, named, seen, flags, steps_per_epoch, epochs)
     convs = _conventions(model, rows)
-    _flag_decayed(rows, convs, flags, model, cls in _ADAM_FAMILY)
+    _flag_decayed(rows, convs, flags, cls in _ADAM_FAMILY)
 
-    aud = Audit(cls.__name__, rows, flags, convs, probed=False, notes=notes)
+    aud = Audit(cls.__name__, rows, flags, convs, probed=False, notes=notes,
+                closest=_closest(model, rows) if not convs else "")
     if probe:
         _probe(optimizer, rows, models, flags, notes)
         aud.probed = True
@@ -547,34 +550,35 @@ def _conventions(model, rows) -> list[str]:
     return [name for name, want in decay_convention_sets(model).items() if want == decayed]
 
 
-def _flag_decayed(rows, convs, flags, model, adam_family: bool) -> None:
+def _closest(model, rows) -> str:
     sets = decay_convention_sets(model)
+    decayed = {r["name"] for r in rows if r["decay"] in ("coupled", "decoupled")
+               and r["_requires_grad"]}
+    name = min(sets, key=lambda k: len(sets[k] ^ decayed))
+    return f"{name}, {len(sets[name] ^ decayed)} params differ"
+
+
+def _flag_decayed(rows, convs, flags, adam_family: bool) -> None:
     decayed = [r for r in rows if r["decay"] in ("coupled", "decoupled") and r["_requires_grad"]]
-    match = (f"groups match {', '.join(convs)}" if convs else
-             "groups match no convention (nanoGPT, timm, HF)")
-    names_decayed = {r["name"] for r in decayed}
-    closest = min(sets, key=lambda k: len(sets[k] ^ names_decayed))
-    if not convs:
-        match += f"; closest {closest}: {len(sets[closest] ^ names_decayed)} params differ"
+    match = f"decay groups match {', '.join(convs)}" if convs else "decay groups match no convention"
     for kind, severity, why in (
-        ("bias", "warning", "biases only shift; decaying them pulls the fit toward 0 for nothing"),
-        ("norm", "warning", "norm scales/shifts set the scale of scale-invariant layers; decaying "
-                            "them fights the normalisation"),
-        ("embedding", "info", "nanoGPT, timm and HF all decay embeddings by default; some recipes "
-                              "exclude them"),
+        ("bias", "warning", "nanoGPT, timm and HF never decay biases"),
+        ("norm", "warning", "decaying norm scales fights the normalisation; nanoGPT, timm and HF "
+                            "never decay LayerNorm"),
+        ("embedding", "info", "nanoGPT, timm and HF decay embeddings too; some recipes do not"),
     ):
         names = [r["name"] for r in decayed if r["kind"] == kind]
         if names:
             flags.append(Flag(f"decayed_{kind}", names,
-                              f"{len(names)} {kind} parameter(s) decayed: {why}; {match}",
+                              f"{len(names)} {kind} parameter(s) decayed ({match}): {why}",
                               "put them in a group with weight_decay=0, e.g. nanoGPT's rule "
                               "decay = [p for p in params if p.dim() >= 2]", severity))
     names = [r["name"] for r in decayed if r["decay"] == "coupled"] if adam_family else []
     if names:
         flags.append(Flag(
             "coupled_adam", names,
-            "weight_decay under an Adam-family optimizer is coupled L2, not AdamW: Adam divides "
-            "λp by its own RMS, so λ barely acts (the first step moves p by ≈ lr·sign(p))",
+            "Adam's weight_decay is coupled L2, not AdamW: Adam divides λp by its own RMS, so "
+            "λ barely acts (a zero-grad step moves p by ≈ lr·sign(p))",
             "use torch.optim.AdamW(..., weight_decay=λ) or Adam(..., decoupled_weight_decay=True)"
             "; note AdamW's decay is ×lr"))
 

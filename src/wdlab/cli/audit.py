@@ -87,6 +87,7 @@ def audit_command(
     warning is flagged (info lines do not count).
     """
     from rich.console import Console
+    from rich.measure import Measurement
 
     from wdlab.audit import audit
     from wdlab.store import write_json
@@ -95,8 +96,13 @@ def audit_command(
     result = audit(model, optimizer, steps_per_epoch=steps_per_epoch, epochs=epochs,
                    scheduler=scheduler, probe=probe, scheduler_interval=scheduler_interval)
     console = Console(highlight=False)
-    console.width = max(console.width, 150)  # one line per parameter; the terminal wraps
-    for item in result.renderables():
+    items = result.renderables()
+    table_width = Measurement.get(console, console.options.update_width(10_000), items[0]).maximum
+    width = console.width
+    console.width = max(width, table_width)  # one line per parameter: the terminal wraps
+    console.print(items[0])
+    console.width = width
+    for item in items[1:]:
         console.print(item)
     if json_path is not None:
         write_json(json_path, result.to_dict())
