@@ -236,3 +236,52 @@ def test_experiment_records_dist_to_limit():
     coupled = run_experiment(cfg.model_copy(update={"train": TrainConfig(
         optimizer="adam", regularizer="weight_decay", lr=0.01, epochs=10, dtype="float64")}))
     assert "dist_to_ridge" in coupled.curves and "dist_to_limit" not in coupled.curves
+
+
+def test_sweep_records_dist_to_limit():
+    """``record.dist_to_limit``: decoupled Adam(W) groups record the distance to their l-inf
+    limit on each draw's own training samples (a split holds some out); coupled groups keep
+    dist_to_ridge, SGD's decoupled group (no box limit) has NaN."""
+    import pandas as pd
+
+    from wdlab.spec import build_spec
+    from wdlab.sweep import make_plan, prepare_chunk, run_chunk
+
+    spec = build_spec({
+        "name": "linf", "data": {"n_features": 4, "n_train": 20, "n_test": 8, "w_star": 0.5,
+                                 "noise": 0.3, "seeds": 2},
+        "train": {"pairs": ["adamw+decoupled", "adam+independent", "adam+half_sum",
+                            "sgd+decoupled"],
+                  "lam": [0.5, 1.5], "lr": 0.01, "epochs": 400, "schedule": "cosine",
+                  "dtype": "float64"},
+        "validation": {"method": "split"},
+        "record": {"dist_to_ridge": True, "dist_to_limit": True, "every": 100},
+        "execution": {"chunk_size": 4, "engine": "eager"}})
+    configs, curves = [], []
+    for i in range(len(make_plan(spec).chunks)):
+        inputs = prepare_chunk(spec, i)
+        if inputs.group.optimizer != "sgd" and inputs.group.regularizer != "half_sum":
+            draws_w = inputs.problem.weight  # (G, N) 0/1: the split's training samples
+            lam, lr = inputs.hyper.lam.numpy(), inputs.hyper.lr.numpy()
+            M = inputs.chunk.m1 - inputs.chunk.m0
+            for g in range(draws_w.shape[0]):  # each draw's limit, solved alone
+                X, y = inputs.problem.X[g, :, :-1], inputs.problem.y[g]
+                ref = linf_path(X, y, lam[g * M:(g + 1) * M], sample_weight=draws_w[g],
+                                regularizer=inputs.group.regularizer, lr=lr[g * M:(g + 1) * M])
+                torch.testing.assert_close(inputs.reference[g * M:(g + 1) * M], ref.theta)
+        res = run_chunk(spec, i)
+        configs.append(res.configs)
+        curves.append(res.curves)
+    configs, curves = pd.concat(configs), pd.concat(curves)
+    assert (configs["status"] == "ok").all()
+    assert {"dist_to_ridge", "dist_to_limit"} <= set(curves.columns)
+    box = configs["optimizer"].ne("sgd") & configs["regularizer"].ne("half_sum")
+    assert configs.loc[box, "dist_to_limit"].notna().all()
+    assert configs.loc[box, "dist_to_ridge"].isna().all()
+    assert configs.loc[~box, "dist_to_limit"].isna().all()
+    ridge = configs["regularizer"].eq("half_sum")
+    assert configs.loc[ridge, "dist_to_ridge"].notna().all()
+    cur = curves[curves["config_id"].isin(configs.loc[box, "config_id"])]
+    first = cur.groupby("config_id")["dist_to_limit"].first()
+    last = cur.groupby("config_id")["dist_to_limit"].last()
+    assert (last < first / 5).all(), (first, last)

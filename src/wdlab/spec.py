@@ -341,6 +341,7 @@ class SweepRecord(_Frozen):
     every: Epochs | None = None  # record epochs 0, k, 2k, ..., and the last
     log_points: Annotated[int, BeforeValidator(_no_bool), Field(ge=2, le=MAX_AXIS)] | None = None  # ~N log-spaced epochs
     dist_to_ridge: bool = False  # also record the distance to the closed-form ridge solution
+    dist_to_limit: bool = False  # decoupled Adam(W): the distance to its l-inf limit (wdlab.linf)
 
     def epochs(self, total: int) -> list[int]:
         """The recorded epochs for a run of ``total`` epochs (always 0 and ``total``)."""

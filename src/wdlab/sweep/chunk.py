@@ -40,7 +40,7 @@ class ChunkInputs:
     hyper: Hyper  # (K,) per model
     theta0: torch.Tensor  # (K, D1)
     record_epochs: list[int]
-    reference: torch.Tensor | None  # (K, D1) ridge solutions, when recording dist_to_ridge
+    reference: torch.Tensor | None  # (K, D1) ridge solutions (dist_to_ridge) or l-inf limits (dist_to_limit)
     hyper_frame: pd.DataFrame  # one row per configuration of the chunk
 
 
@@ -126,6 +126,18 @@ def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
     return theta.reshape(-1, theta.shape[-1])  # (G * M, D1)
 
 
+def _limit_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw], lams: np.ndarray,
+                     lrs: np.ndarray) -> torch.Tensor | None:
+    """(n_draws * M, D1) the l-inf limit of each decoupled Adam(W) model (``wdlab.linf``), or None."""
+    from wdlab.linf import limit_theta
+
+    t = spec.train
+    refs = [limit_theta(dr.X, dr.y, lams, optimizer=group.optimizer, regularizer=group.regularizer,
+                        lr=lrs, fit_intercept=t.fit_intercept, decay_bias=t.decay_bias,
+                        sample_weight=dr.w) for dr in draws]  # loop over draws: one BVLS path each
+    return None if refs[0] is None else torch.cat(refs)  # (G * M, D1)
+
+
 def prepare_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkInputs:
     """Build chunk ``index``'s engine inputs from the (resolved) spec, regenerating its data."""
     spec = as_spec(spec)
@@ -166,6 +178,8 @@ def prepare_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkInputs:
     reference = None
     if spec.record.dist_to_ridge:
         reference = _ridge_reference(spec, group, draws, per["lam"])
+    if spec.record.dist_to_limit and group.regularizer not in COUPLED:
+        reference = _limit_reference(spec, group, draws, per["lam"], per["lr"])
     return ChunkInputs(spec, plan, chunk, group, problem, espec, hyper, theta0,
                        spec.record.epochs(group.epochs), reference,
                        hyper_frame(spec, plan, group, chunk))
@@ -177,8 +191,11 @@ def execute_chunk(inputs: ChunkInputs) -> TrainResult:
     engine = inputs.spec.execution.engine
     if engine != "auto":
         kw["engine"] = engine
-    return train(inputs.problem, inputs.engine_spec, inputs.hyper, inputs.theta0,
-                 record_epochs=inputs.record_epochs, reference=inputs.reference, **kw)
+    result = train(inputs.problem, inputs.engine_spec, inputs.hyper, inputs.theta0,
+                   record_epochs=inputs.record_epochs, reference=inputs.reference, **kw)
+    if inputs.group.regularizer not in COUPLED and "dist_to_ridge" in result.metrics:
+        result.metrics["dist_to_limit"] = result.metrics.pop("dist_to_ridge")  # a decoupled limit
+    return result
 
 
 def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.ndarray | None]:
@@ -187,6 +204,8 @@ def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.n
     names = [m for m in METRICS if m in result.metrics]
     if spec.record.dist_to_ridge and "dist_to_ridge" not in names:
         names.append("dist_to_ridge")
+    if spec.record.dist_to_limit and "dist_to_limit" not in names:
+        names.append("dist_to_limit")
     R = len(result.epochs)
     U = inputs.chunk.u1 - inputs.chunk.u0
     M = inputs.chunk.m1 - inputs.chunk.m0
@@ -262,4 +281,5 @@ def failed_chunk_configs(spec: SweepSpec, index: int, error: str) -> pd.DataFram
 
 
 def metric_columns(spec: SweepSpec) -> list[str]:
-    return [m for m in METRICS if m != "dist_to_ridge" or spec.record.dist_to_ridge]
+    flags = {"dist_to_ridge": spec.record.dist_to_ridge, "dist_to_limit": spec.record.dist_to_limit}
+    return [m for m in METRICS if flags.get(m, True)]

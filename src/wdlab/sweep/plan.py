@@ -29,8 +29,9 @@ import torch
 from wdlab.experiment import DTYPES
 from wdlab.spec import SweepSpec
 
-#: Final metrics and curve columns, in table order (dist_to_ridge only when recorded).
-METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge")
+#: Final metrics and curve columns, in table order (dist_to_ridge/_limit only when recorded).
+METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
+           "dist_to_limit")
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,8 @@ def plan_size(spec: SweepSpec) -> dict[str, int]:
     configs = n_configs(spec)
     mpc = spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
     rows = sum(spec.record.n_epochs(e) for e in spec.train.epochs) * (configs // len(spec.train.epochs))
-    n_cols = len(METRICS) - (0 if spec.record.dist_to_ridge else 1) + 2  # + config_id, epoch
+    n_cols = (len(METRICS) - (0 if spec.record.dist_to_ridge else 1)
+              - (0 if spec.record.dist_to_limit else 1) + 2)  # + config_id, epoch
     curves = rows * n_cols * 8 * 2  # parquet + csv (~as large)
     return {"configs": configs, "models": configs * mpc, "rows": rows, "curve_bytes": curves,
             "config_bytes": configs * 1000}  # ~40 columns through pandas
