@@ -136,7 +136,7 @@ class _Bar:
 
         if ev.kind == "warning":
             self.console.print(f"[yellow]warning:[/yellow] {ev.message}", markup=True,
-                               highlight=False, soft_wrap=True)
+                               highlight=False, soft_wrap=True, emoji=False)
         elif ev.kind == "note":
             self.notes.append(ev.message)
         elif ev.kind == "start":
@@ -149,7 +149,7 @@ class _Bar:
             self.progress.update(self.task, completed=ev.configs_done, rate=f"{rate:,.0f}")
             if ev.kind == "failed":
                 self.console.print(f"[red]chunk {ev.chunk} failed:[/red] {ev.message}",
-                                   highlight=False, soft_wrap=True)
+                                   highlight=False, soft_wrap=True, emoji=False)
         elif ev.kind == "done":
             self.status = ev.extra.get("status", "complete")
             self.failed = ev.extra.get("failed", [])
@@ -192,19 +192,19 @@ def print_answer(console, path: Path, *, skip_codes: tuple[str, ...] = ()) -> No
         console.print(table)
         console.print(PLUS_MINUS + "; λ 1-SE: the largest λ within one standard error of the "
                       "best; α and weight_decay: the same best λ (exact translations only)",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, soft_wrap=True, emoji=False)
         for row in sel.head(5).to_dict("records"):
-            console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True)
+            console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True, emoji=False)
     manifest = path / "manifest.json"
     if manifest.exists():
         record = json.loads(manifest.read_text(encoding="utf-8"))
         if not selection.exists() and isinstance(record.get("answer"), dict):
             row = {k: (float("nan") if v is None else v) for k, v in record["answer"].items()}
-            console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True)
+            console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True, emoji=False)
         for w in as_warnings(record.get("warnings")):
             if w["code"] not in skip_codes:
                 console.print(f"[yellow]warning[/yellow] ({w['code']}): {w['message']}",
-                              markup=True, highlight=False, soft_wrap=True)
+                              markup=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def best_rows(sel):
