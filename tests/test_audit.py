@@ -4,6 +4,7 @@ ways; every reported shrink is checked against torch's own step (the probe) and 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import math
 
 import pytest
@@ -46,7 +47,7 @@ class TinyViT(nn.Module):
         self.norm = nn.LayerNorm(8)
 
     def no_weight_decay(self):
-        return {"pos_embed"}
+        return {"pos_*"}  # timm matches these with fnmatch
 
 
 def nanogpt_groups(model, wd=0.1):
@@ -57,14 +58,15 @@ def nanogpt_groups(model, wd=0.1):
 
 
 def timm_groups(model, wd=0.05):
-    """timm/optim/_param_groups.py param_groups_weight_decay (reimplemented; timm needs
-    torchvision, which would replace this machine's torch)."""
+    """huggingface/pytorch-image-models timm/optim/_param_groups.py param_groups_weight_decay,
+    reimplemented: timm needs torchvision, which would replace this machine's torch."""
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") or name in skip else decay).append(p)
+        skipped = any(fnmatch.fnmatch(name, pat) for pat in skip)  # timm matches patterns
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") or skipped else decay).append(p)
     return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": wd}]
 
 

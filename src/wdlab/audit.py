@@ -26,8 +26,8 @@ parameters and the optimizer, sets non-zero weights and zero gradients, takes on
 
 Conventions recognised for which parameters to decay (trainable parameters only):
     nanoGPT  decay iff p.dim() >= 2 (karpathy/nanoGPT model.py ``configure_optimizers``)
-    timm     no decay iff p.ndim <= 1 or name.endswith(".bias") or name in
-             model.no_weight_decay() (huggingface/pytorch-image-models
+    timm     no decay iff p.ndim <= 1 or name.endswith(".bias") or name fnmatch-es a pattern
+             of model.no_weight_decay() (huggingface/pytorch-image-models
              timm/optim/_param_groups.py ``param_groups_weight_decay``)
     HF       no decay inside nn.LayerNorm modules or where the lower-cased name matches
              bias|layernorm|rmsnorm|(^|.)norm($|.)|_norm($|.) (transformers 5.24
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
 import math
 import re
 import sys
@@ -62,7 +63,8 @@ _KNOWN = _SGD_LIKE + _ADAM_FAMILY + (torch.optim.RMSprop, torch.optim.Adagrad)
 
 #: param-group keys torch schedulers and common wrappers add (read by them, not the step)
 _SCHEDULER_KEYS = {"params", "lr", "initial_lr", "param_names", "max_lr", "min_lr",
-                   "base_momentum", "max_momentum"}
+                   "base_momentum", "max_momentum",
+                   "lr_scale", "simple"}  # timm's layer-decay groups (timm/optim/_param_groups.py)
 
 _NORM_TYPES: tuple[type, ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
                                  nn.LocalResponseNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm")
@@ -242,7 +244,8 @@ def decay_convention_sets(model: nn.Module) -> dict[str, set[str]]:
     hf = _hf_decay_names(model)
     return {
         "nanoGPT": {n for n, p in named if p.dim() >= 2},
-        "timm": {n for n, p in named if not (p.ndim <= 1 or n.endswith(".bias") or n in nwd)},
+        "timm": {n for n, p in named if not (p.ndim <= 1 or n.endswith(".bias")
+                                             or any(fnmatch.fnmatch(n, pat) for pat in nwd))},
         "HF": {n for n, _ in named if n in hf},
     }
 
