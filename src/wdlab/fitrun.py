@@ -143,6 +143,8 @@ def run_fit(table: UserTable, opts: FitOptions) -> FitResults:
             ridge_lam = cv.ridge_lam_
             ridge_test = float(r_test[int(np.flatnonzero(lams == ridge_lam)[0])])
         i_min, i_1se = _index(lams, cv.lam_min_), _index(lams, cv.lam_1se_)
+        answer = _answer_columns(lams, frame, i_min, cv, opt, reg, opts, n_train=len(tr),
+                                 n_features=X_tr.shape[1])
         selection.append({
             "optimizer": opt, "regularizer": reg, "loss": opts.loss,
             "best_lam": cv.lam_min_, "best_val_mse": frame["val_mse"][i_min],
@@ -151,6 +153,7 @@ def run_fit(table: UserTable, opts: FitOptions) -> FitResults:
             "test_r2_1se": frame["test_r2"][i_1se],
             "ridge_lam": ridge_lam, "ridge_test_mse": ridge_test,
             "ridge_test_r2": float(_r2(ridge_test / s2, y_te)) if np.isfinite(ridge_test) else np.nan,
+            "n_train": len(tr), "n_features": X_tr.shape[1], **answer,
         })
     ols = ridge_path(X_tr, y_tr, [0.0], X_test=X_te, y_test=y_te)
     base_mse = float(ols.test_mse[0]) * s2
@@ -163,6 +166,64 @@ def run_fit(table: UserTable, opts: FitOptions) -> FitResults:
                       pd.DataFrame(selection), pd.concat(ridge_rows, ignore_index=True)
                       if ridge_rows else pd.DataFrame(), pd.concat(coef_rows, ignore_index=True),
                       baseline, info)
+
+
+def _answer_columns(lams, frame: pd.DataFrame, i_min: int, cv, opt: str, reg: str,
+                    opts: FitOptions, *, n_train: int, n_features: int) -> dict[str, Any]:
+    """The answer columns of a fit's selection row (as ``wdlab.selection.select``'s): the
+    95% CI of the best CV MSE (Student t over the k folds' standard error), the lam range
+    within it, and the best / 1-SE lam as sklearn alpha and torch weight_decay."""
+    from wdlab.answer import lam_range, translations
+    from wdlab.selection import _t975
+
+    val = frame["val_mse"].to_numpy(np.float64)
+    ci = float(_t975(np.asarray([opts.folds - 1]))[0] * frame["val_sem"].to_numpy()[i_min])
+    lo, hi, count = lam_range(lams, val, ci, float(lams[i_min]))
+    out: dict[str, Any] = {"best_val_mse_ci95": ci, "lam_lo": lo, "lam_hi": hi,
+                           "n_lams_in_range": count}
+    for lam, suffix in ((cv.lam_min_, "best"), (cv.lam_1se_, "1se")):
+        tr = translations(float(lam), optimizer=opt, regularizer=reg, loss=opts.loss,
+                          n_train=n_train, n_features=n_features, momentum=0.0, lr=opts.lr)
+        out[f"alpha_{suffix}"], out[f"torch_weight_decay_{suffix}"] = tr["alpha"], tr["torch_weight_decay"]
+        out["torch_optimizer"] = tr["torch_optimizer"]
+    return out
+
+
+def fit_warnings(results: FitResults, folds: int) -> list[dict]:
+    """The ``wdlab.answer`` checks of a fit: grid edge, flat CV curve, divergence and, for
+    coupled pairs, training that did not reach the closed form (CV MSE vs the closed form's
+    CV MSE on the same folds)."""
+    from wdlab.answer import (
+        converged_check,
+        diverged_check,
+        edge_check,
+        flat_check,
+        merge_warnings,
+    )
+
+    found = []
+    configs, ridge = results.configs, results.ridge
+    for row in results.selection.to_dict("records"):
+        name = f"{row['optimizer']}+{row['regularizer']}"
+        part = configs[(configs["optimizer"] == row["optimizer"])
+                       & (configs["regularizer"] == row["regularizer"])].sort_values("lam")
+        lam = part["lam"].to_numpy(np.float64)
+        found.append(edge_check(lam, row["best_lam"], group=name))
+        found.append(flat_check(row["lam_lo"], row["lam_hi"], int(row["n_lams_in_range"]),
+                                len(lam), group=name, best_val=row["best_val_mse"],
+                                tol=row["best_val_mse_ci95"],
+                                tol_word=f"the 95% CI over {folds} folds"))
+        if len(ridge) and row["regularizer"] in COUPLED:
+            r = ridge[(ridge["optimizer"] == row["optimizer"])
+                      & (ridge["regularizer"] == row["regularizer"])].set_index("lam")
+            found.append(converged_check(lam, part["val_mse"].to_numpy(np.float64),
+                                         r["ridge_val_mse"].reindex(lam).to_numpy(np.float64),
+                                         group=name, metric="CV"))
+    div = (configs["status"] != "ok").to_numpy(np.float64)
+    labels = (configs["optimizer"] + "+" + configs["regularizer"]).tolist()
+    found.append(diverged_check(labels, div, len(configs), configs["lam"].to_numpy(np.float64),
+                                configs["lr"].to_numpy(np.float64)))
+    return merge_warnings([w for w in found if w is not None])
 
 
 def _index(lams: np.ndarray, lam: float) -> int:
@@ -231,11 +292,13 @@ def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFram
                        & (configs["regularizer"] == row.regularizer) & (configs["lam"] > 0)]
         color = f"C{i % 10}"
         ax.errorbar(part["lam"], part["val_mse"], yerr=part["val_sem"], color=color, lw=1.2,
-                    capsize=2, label=f"{row.optimizer}+{row.regularizer}: CV")
-        ax.plot(part["lam"], part["test_mse"], color=color, lw=0.8, ls=":",
+                    ls="--", capsize=2, label=f"{row.optimizer}+{row.regularizer}: CV")
+        ax.plot(part["lam"], part["test_mse"], color=color, lw=1.0, ls="-",
                 label=f"{row.optimizer}+{row.regularizer}: test")
-        ax.axvline(row.best_lam, color=color, lw=0.7)
-        ax.axvline(row.lam_1se, color=color, lw=0.7, ls="--")
+        ax.plot([row.best_lam], [row.best_val_mse], "*", color=color, markersize=12,
+                markeredgecolor="k")
+        ax.plot([row.lam_1se], [part.loc[part["lam"] == row.lam_1se, "val_mse"].mean()], "D",
+                color=color, markersize=6, markeredgecolor="k")
         if len(ridge):
             r = ridge[(ridge["optimizer"] == row.optimizer) & (ridge["regularizer"] == row.regularizer)
                       & (ridge["lam"] > 0)]
@@ -246,7 +309,8 @@ def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFram
     ax.set_yscale("log")
     ax.set_xlabel("λ (each regularizer's own convention)")
     ax.set_ylabel("MSE (target units)")
-    ax.set_title("k-fold CV error (mean ± SE); solid line: CV min, dashed: 1-SE", fontsize=10)
+    ax.set_title("k-fold CV error (dashed, mean ± SE over folds) and test error (solid); "
+                 "★ CV min, ◆ 1-SE", fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
@@ -258,7 +322,8 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
     from wdlab.store import provenance
 
     run.create()
-    base = {"kind": "fit", **manifest, "provenance": provenance(manifest["config"]["device"])}
+    base = {"kind": "fit", **manifest, "provenance": provenance(manifest["config"]["device"]),
+            "warnings": fit_warnings(results, int(manifest["config"].get("folds", 5)))}
     run.manifest({**base, "status": "running"})
     run.table("configs", results.configs)
     run.table("curves", results.curves)
@@ -266,8 +331,13 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
     run.table("coefficients", results.coefficients)
     if len(results.ridge):
         run.table("ridge", results.ridge)
-    run.figure("coefficients", coefficient_figure(results.coefficients, results.selection))
-    run.figure("cv_curve", cv_figure(results.configs, results.selection, results.ridge))
+    from wdlab.report.figures import figure_formats
+
+    fmts = figure_formats()
+    run.figure("coefficients", coefficient_figure(results.coefficients, results.selection),
+               formats=fmts)
+    run.figure("cv_curve", cv_figure(results.configs, results.selection, results.ridge),
+               formats=fmts)
 
     def complete(status: str = "complete") -> None:
         files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")

@@ -32,8 +32,8 @@ def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:
     from wdlab.conventions import REGULARIZERS
     from wdlab.engine import OPTIMIZERS
 
-    opts = [s.strip() for s in optimizer.split(",") if s.strip()]
-    regs = [s.strip() for s in regularizer.split(",") if s.strip()]
+    opts = [s.strip().lower() for s in optimizer.split(",") if s.strip()]  # AdamW = adamw
+    regs = [s.strip().lower() for s in regularizer.split(",") if s.strip()]
     for flag, names, allowed in (("optimizer", opts, tuple(OPTIMIZERS)),
                                  ("regularizer", regs, REGULARIZERS)):
         if not names:
@@ -43,6 +43,8 @@ def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:
                 raise ValueError(f"--{flag}: unknown name {name!r}; expected one of {allowed}")
     pairs = [(o, r) for o in dict.fromkeys(opts) for r in dict.fromkeys(regs)
              if r in OPTIMIZERS[o]]
+    # adam + a decoupled decay is AdamW's update exactly: keep one of the two identical pairs
+    pairs = [(o, r) for o, r in pairs if not (o == "adam" and ("adamw", r) in pairs)]
     if not pairs:
         raise ValueError(f"--regularizer: no valid pair in {opts} x {regs}; adamw pairs only "
                          "with decoupled or independent")
@@ -138,25 +140,45 @@ def fit(
 
 
 def _print(results, run_dir: Path, report_path, report: bool) -> None:
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
+    from wdlab.answer import PLUS_MINUS, answer_sentence, as_warnings
+
     g = lambda v: "—" if v is None or v != v else f"{v:.4g}"  # noqa: E731
-    t = Table(title="weight decay by k-fold CV (test split held out)")
-    for col in ("optimizer + regularizer", "λ CV", "test MSE", "R²", "λ 1-SE", "test MSE",
-                "R²", "ridge λ (closed form)", "test MSE", "R²"):
+    info = results.info
+    t = Table(title=f"weight decay by {results.configs['folds'].iloc[0]}-fold CV on "
+                    f"n_train = {info['n_train']} rows (test split: {info['n_test']} rows held out)")
+    for col in ("optimizer + regularizer", "λ CV", "CV MSE", "test MSE", "R²", "λ 1-SE",
+                "test MSE", "R²", "sklearn α", "torch weight_decay", "ridge λ (closed form)",
+                "test MSE", "R²"):
         t.add_column(col, justify="right")
     for r in results.selection.itertuples(index=False):
-        t.add_row(f"{r.optimizer} + {r.regularizer}", g(r.best_lam), g(r.best_test_mse),
+        ci = getattr(r, "best_val_mse_ci95", float("nan"))
+        t.add_row(f"{r.optimizer} + {r.regularizer}", g(r.best_lam),
+                  g(r.best_val_mse) + (f" ± {ci:.2g}" if ci == ci else ""), g(r.best_test_mse),
                   g(r.best_test_r2), g(r.lam_1se), g(r.test_mse_1se), g(r.test_r2_1se),
+                  g(getattr(r, "alpha_best", None)), g(getattr(r, "torch_weight_decay_best", None)),
                   g(r.ridge_lam), g(r.ridge_test_mse), g(r.ridge_test_r2))
     console = Console(width=160)
     console.print(t)
+    console.print(PLUS_MINUS.replace("over seeds", "over the CV folds") + "; α and "
+                  "weight_decay: the best λ in scikit-learn's and torch's terms (exact "
+                  "translations only), for this n_train", highlight=False, soft_wrap=True, emoji=False)
+    for row in results.selection.to_dict("records"):
+        console.print("answer: " + answer_sentence(row), highlight=False, soft_wrap=True, emoji=False)
     b = results.baseline
     console.print(f"unregularized baseline ({b['kind']}, closed form): test MSE {g(b['test_mse'])}, "
                   f"R² {g(b['test_r2'])}")
     console.print("ridge λ: the closed-form k-fold CV choice on the same folds, same convention "
                   "(— for the decoupled decays, which have no ridge equivalent)")
+    manifest = Path(run_dir) / "manifest.json"
+    if manifest.is_file():
+        for w in as_warnings(json.loads(manifest.read_text(encoding="utf-8")).get("warnings")):
+            console.print(f"[yellow]warning[/yellow] ({w['code']}): {w['message']}",
+                          markup=True, highlight=False, soft_wrap=True, emoji=False)
     if report and report_path is None:
         console.print("report.html: not written (wdlab.report is not installed)")
-    console.print(f"run directory: [bold]{run_dir}[/bold]")
+    console.print(f"run directory: [bold]{run_dir}[/bold]", highlight=False)
