@@ -381,3 +381,19 @@ def test_public_api_in_either_import_order():
             "assert wdlab.audit(m, o).optimizer == audit(m, o).optimizer == 'AdamW'\n")
     for first in ("wdlab", "wdlab.audit"):
         subprocess.run([sys.executable, "-c", code.format(first=first)], check=True)
+
+
+def test_robust_to_closures_short_schedules_and_empty_parameters():
+    m = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 4))
+    a = audit(m, torch.optim.LBFGS(m.parameters()), probe=True)  # step() needs a closure
+    assert codes(a) == {"unknown_optimizer", "probe_failed"}
+    assert (a.frame().probe == "failed").all()
+    opt = torch.optim.AdamW(nanogpt_groups(m), lr=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=10)
+    b = audit(m, opt, scheduler=sched, steps_per_epoch=10, epochs=3)  # runs past total_steps
+    assert any(n.startswith("scheduler not simulated") for n in b.notes)
+    assert b.frame().shrink_avg.isna().all()
+    empty = nn.Linear(3, 0)
+    with torch.no_grad():
+        c = audit(empty, torch.optim.AdamW(empty.parameters(), lr=1e-3), probe=True)
+    assert set(c.frame().probe) == {"empty"}

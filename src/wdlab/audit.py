@@ -74,7 +74,7 @@ _HF_PATTERNS = [re.compile(p) for p in
                 (r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)")]
 
 COLUMNS = ["name", "shape", "kind", "group", "lr", "weight_decay", "decay", "shrink_per_step",
-           "tau_iter", "tau_epoch", "shrink_avg", "shrink_total", "note"]
+           "tau_iter", "tau_epoch", "shrink_avg", "shrink_total", "tau_epoch_avg", "note"]
 PROBE_COLUMNS = ["probe", "probe_shrink", "probe_ratio_min", "probe_ratio_max", "probe_max_err"]
 
 
@@ -400,8 +400,11 @@ def audit(model: nn.Module, optimizer: torch.optim.Optimizer, *,
         if steps_per_epoch is None or epochs is None:
             notes.append("scheduler given without steps_per_epoch and epochs: not simulated")
         else:
-            lrs = _lr_trajectory(optimizer, scheduler, steps_per_epoch * epochs,
-                                 steps_per_epoch, scheduler_interval)
+            try:
+                lrs = _lr_trajectory(optimizer, scheduler, steps_per_epoch * epochs,
+                                     steps_per_epoch, scheduler_interval)
+            except Exception as exc:  # e.g. OneCycleLR past total_steps, ReduceLROnPlateau
+                notes.append(f"scheduler not simulated: {type(exc).__name__}: {exc}")
 
     rows: list[dict] = []
     seen: set[int] = set()
@@ -613,13 +616,27 @@ def _probe(opt, rows, models, flags, notes) -> None:
             c.copy_(_probe_values(c))
             before[pid] = c.detach().to(torch.float64).clone()
             c.grad = torch.zeros_like(c) if c.requires_grad else None
-    type(opt2).step(opt2)  # the class's step: a scheduler may have patched opt.step itself
+    try:
+        type(opt2).step(opt2)  # the class's step: a scheduler may have patched opt.step itself
+    except Exception as exc:  # e.g. LBFGS needs a closure
+        notes.append(f"probe failed: {type(opt).__name__}.step() raised {type(exc).__name__}: "
+                     f"{exc}")
+        flags.append(Flag("probe_failed", [], f"the probe's step raised {type(exc).__name__}",
+                          "audit without probe=True", "info"))
+        for r in rows:
+            r.update(probe="failed", probe_shrink=float("nan"), probe_ratio_min=float("nan"),
+                     probe_ratio_max=float("nan"), probe_max_err=float("nan"))
+        return
     tol = 1e-6 if all(c.dtype in (torch.float32, torch.float64) for c in copies.values()) else 1e-2
     bad, not_shrink = [], None
     for i, r in enumerate(rows):
         p, predict = models[i]
         w0 = before[id(p)]
         w1 = copies[id(p)].detach().to(torch.float64)
+        if w0.numel() == 0:
+            r.update(probe="empty", probe_shrink=float("nan"), probe_ratio_min=float("nan"),
+                     probe_ratio_max=float("nan"), probe_max_err=float("nan"))
+            continue
         ratio = w1 / w0
         spread = float(ratio.max() - ratio.min())
         scale = float(w0.abs().max())
