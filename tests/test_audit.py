@@ -393,7 +393,7 @@ def test_robust_to_closures_short_schedules_and_empty_parameters():
     b = audit(m, opt, scheduler=sched, steps_per_epoch=10, epochs=3)  # runs past total_steps
     assert any(n.startswith("scheduler not simulated") for n in b.notes)
     assert b.frame().shrink_avg.isna().all()
-    empty = nn.Linear(3, 0)
-    with torch.no_grad():
-        c = audit(empty, torch.optim.AdamW(empty.parameters(), lr=1e-3), probe=True)
+    with pytest.warns(UserWarning, match="zero-element"):
+        empty = nn.Linear(3, 0)
+    c = audit(empty, torch.optim.AdamW(empty.parameters(), lr=1e-3), probe=True)
     assert set(c.frame().probe) == {"empty"}
