@@ -16,6 +16,16 @@ with (c, p) per framework:
     lh-normalized  θ ← θ − η_t·λ·θ,  λ = λ_norm·√(b/(B·T))  √(b/(B·T))          1
     composer       θ ← θ(1 − (lr_t/lr₀)·λ)                  1                   1
 
+Derivation of each row from the documented update, with lr_t = lr·s_t:
+    torch-adamw    θ·(1 − lr_t·λ) = θ − (lr·s_t·λ)·θ                       -> c = lr, p = 1
+    optax-adamw    θ + u, u = −lr_t·(adam + λθ): decay part −lr_t·λ·θ      -> c = lr, p = 1
+    keras-adamw    θ − θ·λ·lr_t (lr the optimizer's current, scheduled lr)  -> c = lr, p = 1
+    tfa-adamw      θ − λ·θ, λ a float fixed at construction                 -> c = 1,  p = 0
+    lh-normalized  θ − η_t·λ·θ with η_t = s_t and λ = λ_norm·√(b/(B·T))     -> c = √(b/(B·T)), p = 1
+    composer       θ·(1 − (lr_t/lr₀)·λ) = θ − (s_t·λ)·θ                     -> c = 1,  p = 1
+The gradient part (Adam's moments, bias correction, lr_t·m̂/(√v̂ + ε)) is the same in all six
+(up to each framework's default ε), so equal d_t means equal updates.
+
 Two frameworks give the same d_t at every step exactly when their p agree; then
 λ_dst = λ_src·c_src/c_dst. When p differs (×lr_t vs a constant decay under a decaying
 schedule), d_t can agree at one step only; ``translate_framework`` matches the first step
