@@ -488,3 +488,13 @@ def test_estimator_edge_cases_are_named_errors():
     w[:10] = 0.0  # KFold(3) without shuffle: fold 0 tests rows 0..9, every fold trains
     with pytest.raises(ValueError, match="every test row of CV fold 0 has zero weight"):
         WeightDecayRegressorCV(cv=3, lams=[0.1, 1.0], **quick).fit(X, y, sample_weight=w)
+
+
+def test_translate_refuses_inf():
+    from wdlab.conventions import translate
+
+    line = _line(runner.invoke(app, ["translate", "inf", "--from", "seed", "--to", "d2l",
+                                     "--n-train", "10", "--n-features", "3"]))
+    assert line == "error: value: every lam must be finite and >= 0, got inf"
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        translate(np.array([0.1, np.inf]), "seed", "d2l", n_train=10, n_features=3)

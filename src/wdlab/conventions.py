@@ -259,6 +259,14 @@ def _check_name(name: str, field: str) -> None:
         )
 
 
+def _check_value(value) -> None:
+    """A lam or weight_decay to translate: finite and >= 0 (inf would come out inf or NaN)."""
+    t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.float64)
+    if not bool((torch.isfinite(t) & (t >= 0)).all()):
+        shown = repr(value) if t.numel() == 1 else f"an array of {t.numel()} values"
+        raise ValueError(f"value: every lam must be finite and >= 0, got {shown[:40]}")
+
+
 def _check_sizes(n_train: float, n_features: int) -> None:
     """n_train is a real n > 0 (with sample weights, n = sum of the weights); n_features >= 1."""
     if isinstance(n_train, bool) or not math.isfinite(float(n_train)) or float(n_train) <= 0:
@@ -355,6 +363,7 @@ def translate(value, src: str, dst: str, *, n_train: float, n_features: int,
     """
     _check_name(src, "src")
     _check_name(dst, "dst")
+    _check_value(value)
     if src in LOGISTIC_CONVENTIONS or dst in LOGISTIC_CONVENTIONS:
         return _translate_logistic(value, src, dst, n_train, n_features, n_classes)
     _check_sizes(n_train, n_features)
