@@ -397,3 +397,26 @@ def test_robust_to_closures_short_schedules_and_empty_parameters():
         empty = nn.Linear(3, 0)
     c = audit(empty, torch.optim.AdamW(empty.parameters(), lr=1e-3), probe=True)
     assert set(c.frame().probe) == {"empty"}
+
+
+def test_custom_rmsnorm_is_a_norm_even_where_hf_decays_it():
+    """A custom RMSNorm named ln_f: HF's name patterns miss it (the transformers #35927 class of
+    bug), so HF's grouping decays it; the audit still calls it a norm and flags it."""
+    class RMSNorm(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(d))
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(20, 8)
+            self.fc = nn.Linear(8, 8, bias=False)
+            self.ln_f = RMSNorm(8)
+
+    m = LM()
+    a = audit(m, torch.optim.AdamW(hf_groups(m, 0.1), lr=1e-3))
+    assert a.conventions == ["HF"]
+    assert a.frame().set_index("name").loc["ln_f.weight", "kind"] == "norm"
+    assert codes(a) == {"decayed_norm", "decayed_embedding"}
+    assert flag(a, "decayed_norm").params == ["ln_f.weight"]
