@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "wdlab"
-PURE = ["conventions.py", "data.py", "ridge.py", "linf.py", "theory.py", "decompose.py", "frameworks.py", "engine", "nets",
+PURE = ["conventions.py", "data.py", "ridge.py", "linf.py", "theory.py", "decompose.py", "frameworks.py", "decay_rules.py", "engine", "nets",
         "answer.py"]
 # The data layer inside a math package: scikit-learn's loaders and userdata read files.
 IO_LAYER = {"nets/datasets.py"}
