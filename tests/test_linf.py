@@ -244,6 +244,7 @@ def test_sweep_records_dist_to_limit():
     dist_to_ridge, SGD's decoupled group (no box limit) has NaN."""
     import pandas as pd
 
+    from wdlab.selection import summarize
     from wdlab.spec import build_spec
     from wdlab.sweep import make_plan, prepare_chunk, run_chunk
 
@@ -285,3 +286,5 @@ def test_sweep_records_dist_to_limit():
     first = cur.groupby("config_id")["dist_to_limit"].first()
     last = cur.groupby("config_id")["dist_to_limit"].last()
     assert (last < first / 5).all(), (first, last)
+    summary = summarize(configs)  # the distance is aggregated over seeds, never a group key
+    assert len(summary) == len(configs) // 2 and summary["dist_to_limit_mean"].notna().sum() == 4

@@ -26,7 +26,7 @@ from wdlab.conventions import COUPLED
 
 #: Per-configuration metrics that are aggregated (those present in the table).
 METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
-           "val_mse_se")
+           "dist_to_limit", "val_mse_se")
 #: Columns that are not hyperparameters: ids, seeds, the chunk, outcomes.
 NOT_KEYS = frozenset({"config_id", "data_seed", "init_seed", "chunk", "status", "diverged_epoch",
                       "error", *METRICS})
