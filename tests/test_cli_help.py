@@ -23,3 +23,23 @@ def test_help_does_not_import_heavy_modules():
 def test_public_api_resolves():
     for name in wdlab.__all__:
         assert getattr(wdlab, name) is not None
+
+
+def test_version_short_help_and_plain_flags():
+    from typer.testing import CliRunner
+
+    from wdlab.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"wdlab {wdlab.__version__}"
+    top = runner.invoke(app, ["-h"])
+    assert top.exit_code == 0 and "--help" in top.output and "-h" in top.output
+    sweep = runner.invoke(app, ["sweep", "-h"], env={"COLUMNS": "200"})
+    assert sweep.exit_code == 0
+    assert "[[SPEC]]" not in sweep.output and "[SPEC]" in sweep.output
+    assert "<bool>" not in sweep.output  # flags take no value
+    assert "pip install 'wdlab[ray]'" in sweep.output  # brackets not eaten as markup
+    for cmd in ("fit", "reproduce", "bench", "report"):
+        out = runner.invoke(app, [cmd, "-h"], env={"COLUMNS": "200"})
+        assert out.exit_code == 0 and "<bool>" not in out.output, cmd

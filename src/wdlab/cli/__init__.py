@@ -11,11 +11,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no '<bool>' after flags, '[SPEC]' not '[[SPEC]]'
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from wdlab import __version__
+
+        typer.echo(f"wdlab {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error.")) -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
     """wdlab: weight decay, precisely. Run ``wdlab COMMAND --help`` for details."""
     from wdlab.cli._common import set_debug
 

@@ -23,6 +23,15 @@ def _parse_ks(text: str) -> list[int]:
     return ks
 
 
+def _num(v) -> str:
+    """A rate, or — when the run was too short to measure a steady state (never 'nan')."""
+    return "—" if v is None or v != v else f"{v:.4g}"
+
+
+def _pct(v) -> str:
+    return "—" if v is None or v != v else f"{100 * v:.1f}%"
+
+
 @app.command()
 @one_line_errors
 def bench(
@@ -56,14 +65,24 @@ def bench(
             raise IsADirectoryError(f"--json: {json_path} is a directory; give a file name")
         check_writable(json_path.parent, "--json")
     ks_list = _parse_ks(ks)
-    console = Console()
-    res = run_bench(device, engine, ks_list, epochs, record_every, max_seconds,
-                    progress=lambda r: console.print(
-                        f"K={r['K']:>8}: {r['config_steps_per_s']:.4g} config-steps/s", style="dim"))
-    console.print(f"device: {res['device_name']}  engine: {res['engine']}  torch {res['torch']}")
+    import warnings
+
+    console = Console() if Console().is_terminal else Console(width=160)  # pipes: no cut
+    with warnings.catch_warnings(record=True) as caught:  # each warning once, no source line
+        warnings.simplefilter("always")
+        res = run_bench(device, engine, ks_list, epochs, record_every, max_seconds,
+                        progress=lambda r: console.print(
+                            f"K={r['K']:>8}: {r['config_steps_per_s']:.4g} config-steps/s",
+                            style="dim"))
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        console.print(f"warning: {message}", style="yellow", highlight=False, soft_wrap=True,
+                      markup=False, emoji=False)
+    console.print(f"device: {res['device_name']}  engine: {res['engine']}  torch {res['torch']}",
+                  soft_wrap=True, highlight=False)
     console.print(f"seed one-model loop: {res['seed_loop_steps_per_s']:.4g} steps/s;  "
                   f"copy {res['copy_bytes_per_s'] / 1e9:.1f} GB/s -> floor "
-                  f"{res['floor_config_steps_per_s']:.4g} config-steps/s")
+                  f"{res['floor_config_steps_per_s']:.4g} config-steps/s", soft_wrap=True,
+                  highlight=False)
     table = Table("K", "engine", "config-steps/s", "x seed loop", "of floor", "steady", "of floor")
     for r in res["rows"]:
         if "skipped" in r:
@@ -71,8 +90,8 @@ def bench(
             continue
         table.add_row(f"{r['K']:,}", r["engine"], f"{r['config_steps_per_s']:.4g}",
                       f"{r['ratio_to_seed_loop']:.1f}x", f"{100 * r['fraction_of_floor']:.1f}%",
-                      f"{r['steady_config_steps_per_s'] or float('nan'):.4g}",
-                      f"{100 * r.get('steady_fraction_of_floor', float('nan')):.1f}%")
+                      _num(r.get("steady_config_steps_per_s")),
+                      _pct(r.get("steady_fraction_of_floor")))
     console.print(table)
     if json_path is not None:
         from wdlab.store import write_text

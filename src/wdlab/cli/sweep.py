@@ -15,7 +15,7 @@ _AXIS = "Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'
 @app.command()
 @one_line_errors
 def sweep(
-    spec_file: Path | None = typer.Argument(None, metavar="[SPEC]",
+    spec_file: Path | None = typer.Argument(None, metavar="SPEC",
                                             help="Sweep spec file (.toml, .yaml); flags override it."),
     preset: str | None = typer.Option(None, help="Defaults for data and training: seed or d2l."),
     lam: str | None = typer.Option(None, help="λ values in the regularizer's convention, e.g. 1e-3:1e2:50 (50 log-spaced) or 0,0.1,3."),
