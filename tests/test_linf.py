@@ -288,3 +288,12 @@ def test_sweep_records_dist_to_limit():
     assert (last < first / 5).all(), (first, last)
     summary = summarize(configs)  # the distance is aggregated over seeds, never a group key
     assert len(summary) == len(configs) // 2 and summary["dist_to_limit_mean"].notna().sum() == 4
+
+
+def test_bvls_says_when_it_stops_short():
+    rng = np.random.default_rng(8)
+    A, c = rng.normal(size=(20, 10)), 10 * rng.normal(size=20)
+    with pytest.raises(RuntimeError, match="^bvls: the KKT conditions still fail"):
+        bvls(A, c, 0.01, state0=np.zeros(10), max_iter=1)
+    w, _ = bvls(A, c, 0.01)
+    assert np.abs(w).max() <= 0.01 * (1 + 1e-14)

@@ -149,7 +149,7 @@ def bvls(A: np.ndarray, c: np.ndarray, radius: float, state0: np.ndarray | None 
         w (D,) and its state (D,) int8: -1 at -R, +1 at +R, 0 free.
     """
     M, D = A.shape
-    if not np.isfinite(radius):
+    if not np.isfinite(radius) or D == 0:
         return _lstsq(A, c), np.zeros(D, dtype=np.int8)
     R = float(radius)
     state = np.zeros(D, dtype=np.int8) if state0 is None else state0.astype(np.int8).copy()
@@ -168,7 +168,8 @@ def bvls(A: np.ndarray, c: np.ndarray, radius: float, state0: np.ndarray | None 
     state[free] = np.where(z <= -R, -1, np.where(z >= R, 1, 0))
     w[state != 0] = R * state[state != 0]
     blocked: set[int] = set()
-    for _ in range(max_iter or 10 * D + 50):
+    n_iter = max_iter or 10 * D + 50
+    for _ in range(n_iter):
         # Loop B: move the free coordinates to their free-problem solution, or to the first
         # bound on the way there.
         for _ in range(D + 1):
@@ -204,6 +205,9 @@ def bvls(A: np.ndarray, c: np.ndarray, radius: float, state0: np.ndarray | None 
             continue
         blocked.clear()
         state = trial
+    else:
+        raise RuntimeError(f"bvls: the KKT conditions still fail after {n_iter} iterations "
+                           f"(largest violation {viol.max():.3g}, tolerance {tol:.3g})")
     return w, state
 
 
