@@ -285,7 +285,7 @@ class SweepTrain(_Frozen):
     def _pairs(cls, v):
         if v is None:
             return v
-        items = [v] if isinstance(v, str) else list(v)
+        items = list(v) if isinstance(v, (list, tuple)) else [v]  # pydantic names a non-str
         return _values(items, numeric=False)
 
     @field_validator("batch_size", mode="before")
