@@ -175,7 +175,6 @@ def test_limit_theta_layouts():
     ref = lsq_linear(np.sqrt(s)[:, None] * np.concatenate([X, np.ones((30, 1))], 1),
                      np.sqrt(s) * y, bounds=(lo, -lo), method="bvls", tol=1e-15).x
     np.testing.assert_allclose(boxed[1].numpy(), ref, atol=TOL)
-    assert limit_theta(X, y, lams, optimizer="sgd", regularizer="decoupled") is None
     assert limit_theta(X, y, lams, optimizer="adam", regularizer="mean") is None
 
 
@@ -239,9 +238,9 @@ def test_experiment_records_dist_to_limit():
 
 
 def test_sweep_records_dist_to_limit():
-    """``record.dist_to_limit``: decoupled Adam(W) groups record the distance to their l-inf
-    limit on each draw's own training samples (a split holds some out); coupled groups keep
-    dist_to_ridge, SGD's decoupled group (no box limit) has NaN."""
+    """``record.dist_to_limit``: decoupled groups record the distance to their limit (Adam(W):
+    the l-inf box; SGD: its ridge fixed point) on each draw's own training samples (a split
+    holds some out); coupled groups keep dist_to_ridge."""
     import pandas as pd
 
     from wdlab.selection import summarize
@@ -276,18 +275,17 @@ def test_sweep_records_dist_to_limit():
     configs, curves = pd.concat(configs), pd.concat(curves)
     assert (configs["status"] == "ok").all()
     assert {"dist_to_ridge", "dist_to_limit"} <= set(curves.columns)
-    box = configs["optimizer"].ne("sgd") & configs["regularizer"].ne("half_sum")
+    box = configs["regularizer"].ne("half_sum")  # every decoupled group has a limit
     assert configs.loc[box, "dist_to_limit"].notna().all()
     assert configs.loc[box, "dist_to_ridge"].isna().all()
     assert configs.loc[~box, "dist_to_limit"].isna().all()
-    ridge = configs["regularizer"].eq("half_sum")
-    assert configs.loc[ridge, "dist_to_ridge"].notna().all()
+    assert configs.loc[~box, "dist_to_ridge"].notna().all()
     cur = curves[curves["config_id"].isin(configs.loc[box, "config_id"])]
     first = cur.groupby("config_id")["dist_to_limit"].first()
     last = cur.groupby("config_id")["dist_to_limit"].last()
     assert (last < first / 5).all(), (first, last)
     summary = summarize(configs)  # the distance is aggregated over seeds, never a group key
-    assert len(summary) == len(configs) // 2 and summary["dist_to_limit_mean"].notna().sum() == 4
+    assert len(summary) == len(configs) // 2 and summary["dist_to_limit_mean"].notna().sum() == 6
 
 
 def test_bvls_says_when_it_stops_short():
@@ -297,3 +295,30 @@ def test_bvls_says_when_it_stops_short():
         bvls(A, c, 0.01, state0=np.zeros(10), max_iter=1)
     w, _ = bvls(A, c, 0.01)
     assert np.abs(w).max() <= 0.01 * (1 + 1e-14)
+
+
+@needs_compiler
+@pytest.mark.parametrize(("regularizer", "momentum", "loss", "decay_bias"), [
+    ("decoupled", 0.9, "mse", False), ("decoupled", 0.0, "half_mse", False),
+    ("independent", 0.5, "mse", False), ("decoupled", 0.9, "mse", True)])
+def test_sgd_with_decoupled_decay_reaches_its_ridge(regularizer, momentum, loss, decay_bias):
+    """SGD's decoupled fixed point is a ridge with coupled decay (1 - mu) lam (x 1/lr when
+    independent); full-batch SGD reaches it to rounding. Adam's is the box above."""
+    ds = make_linear(5, 40, 10, w_star=0.5, bias=0.5, noise=0.3, seed=3)
+    lr = 0.02
+    lams = [0.1, 1.0, 3.0] if regularizer == "decoupled" else [0.1 * lr, lr, 3.0 * lr]
+    ref = limit_theta(ds.X_train, ds.y_train, lams, optimizer="sgd", regularizer=regularizer,
+                      lr=lr, momentum=momentum, loss=loss, decay_bias=decay_bias)  # (K, D+1)
+    if not decay_bias:  # the same point as ridge_path with coupled weight_decay
+        from wdlab.ridge import ridge_path
+
+        wd = (1 - momentum) * np.asarray(lams) / (lr if regularizer == "independent" else 1.0)
+        torch.testing.assert_close(ref, ridge_path(ds.X_train, ds.y_train, wd, loss,
+                                                   "weight_decay").theta, rtol=1e-10, atol=1e-12)
+    spec = EngineSpec("sgd", regularizer, loss, epochs=3000, decay_bias=decay_bias,
+                      dtype=torch.float64)
+    res = train(problem_from_datasets([ds]), spec,
+                Hyper.of(len(lams), lam=lams, lr=lr, beta1=momentum), torch.zeros_like(ref),
+                reference=ref, record_epochs=[3000], engine="native")
+    rel = res.metrics["dist_to_ridge"][-1] / torch.linalg.vector_norm(ref, dim=1)
+    assert bool((rel < 1e-12).all()), rel

@@ -88,9 +88,10 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
         path = ridge_path(data.X_train, data.y_train, list(cfg.lams), loss=t.loss,
                           penalty=t.regularizer, X_test=data.X_test, y_test=data.y_test,
                           fit_intercept=t.fit_intercept)
-    limit = None if closed else limit_theta(  # decoupled Adam(W): its l-inf limit (wdlab.linf)
+    limit = None if closed else limit_theta(  # decoupled decay: where it ends (wdlab.linf)
         data.X_train, data.y_train, list(cfg.lams), optimizer=t.optimizer,
-        regularizer=t.regularizer, lr=t.lr, fit_intercept=t.fit_intercept, decay_bias=t.decay_bias)
+        regularizer=t.regularizer, lr=t.lr, fit_intercept=t.fit_intercept, decay_bias=t.decay_bias,
+        momentum=first_moment(t) if t.optimizer == "sgd" else 0.0, loss=t.loss)
     result = train(problem, engine_spec(t), hyper, theta0,
                    reference=limit if path is None else _reference_theta(path, t))
     if limit is not None:  # the engine calls any reference distance dist_to_ridge

@@ -295,23 +295,66 @@ def linf_path(
                     t(n_bound), loss, regularizer)
 
 
+def decoupled_sgd_fixed_point(X, y, weight_decay, *, loss: str = "mse",
+                              fit_intercept: bool = True, sample_weight=None) -> Tensor:
+    """(K, D1) the exact fixed point of full-batch SGD(W) with a decoupled decay: a ridge.
+
+        c_g * X^T S (X w + b - y) + wd_k * w = 0,   sum_i s_i (x_i^T w + b - y_i) = 0,
+
+    c_g = 2 (``mse``) or 1 (``half_mse``), S = diag(s) with s normalised to sum 1. ``wd_k`` is
+    the effective coupled decay (1 - momentum) * lam (``decoupled``) or (1 - momentum) * lam / lr
+    (``independent``): at the fixed point the momentum buffer is g / (1 - momentum). With
+    wd = 0 on a rank-deficient design the minimum-norm solution (GD's limit from w0 = 0).
+    Solved from one SVD of the weighted, centred design. [w, b] with an intercept, else w.
+    """
+    _check_loss(loss)
+    Xn, yn = _as64(X, "X"), _as64(y, "y").reshape(-1)
+    n, d = Xn.shape
+    s = np.full(n, 1.0 / n) if sample_weight is None else _as64(sample_weight, "sample_weight")
+    s = s / s.sum()
+    wd = _as64(weight_decay, "weight_decay").reshape(-1)  # (K,)
+    if fit_intercept:
+        x_mean, y_mean = s @ Xn, float(s @ yn)  # (D,) ()
+    else:
+        x_mean, y_mean = np.zeros(d), 0.0
+    root = np.sqrt(s)[:, None]  # (N, 1)
+    A, c = root * (Xn - x_mean), root[:, 0] * (yn - y_mean)  # (N, D) (N,)
+    U, sv, Vh = np.linalg.svd(A, full_matrices=False)  # (N, R) (R,) (R, D)
+    keep = sv > sv.max(initial=0.0) * max(len(sv), 1) * 1e-13  # (R,) numerically non-null
+    c_g = {"mse": 2.0, "half_mse": 1.0}[loss]
+    sv_k = np.where(keep, sv, 1.0)
+    filt = np.where(keep, c_g * sv_k / (c_g * sv_k**2 + wd[:, None]), 0.0)  # (K, R)
+    coef = (filt * (U.T @ c)) @ Vh  # (K, D)
+    theta = np.concatenate([coef, (y_mean - coef @ x_mean)[:, None]], 1) if fit_intercept else coef
+    return torch.from_numpy(np.ascontiguousarray(theta))  # (K, D1)
+
+
 def limit_theta(X, y, lams, *, optimizer: str, regularizer: str, lr=None,
                 fit_intercept: bool = True, decay_bias: bool = False,
-                sample_weight=None) -> Tensor | None:
-    """(K, D1) the eps -> 0 limit of full-batch Adam(W) with a decoupled decay, or None.
+                sample_weight=None, momentum=0.0, loss: str = "mse") -> Tensor | None:
+    """(K, D1) where full-batch training with a decoupled decay ends, or None.
 
-    The engine's ``reference=`` layout ([w, b] with an intercept, else w), for recording
-    ``dist_to_limit``. With ``decay_bias`` the intercept is decayed too, so it joins the box
-    (the ones column becomes a bounded variable). None where this module knows no limit: a
-    coupled regularizer (its answer is the ridge, ``wdlab.ridge``) or SGD (its decoupled
-    fixed point solves grad + (1 - momentum) lam w = 0, a ridge, not a box).
+    Adam/AdamW: the eps -> 0, lr -> 0 limit, the box-constrained least squares of
+    ``linf_path``. SGD: the exact fixed point, a ridge with coupled decay (1 - momentum) * lam
+    (``decoupled``) or (1 - momentum) * lam / lr (``independent``),
+    ``decoupled_sgd_fixed_point``. The engine's ``reference=`` layout ([w, b] with an
+    intercept, else w), for recording ``dist_to_limit``. With ``decay_bias`` the intercept is
+    decayed too, so it joins the box or the ridge (the ones column becomes a decayed
+    variable). None for a coupled regularizer (its answer is ``wdlab.ridge``).
     """
-    if regularizer not in LINF_REGULARIZERS or optimizer not in ("adam", "adamw"):
+    if regularizer not in LINF_REGULARIZERS or optimizer not in ("sgd", "adam", "adamw"):
         return None
-    kw = dict(sample_weight=sample_weight, regularizer=regularizer, lr=lr)
+    Xn = _as64(X, "X")
     if fit_intercept and decay_bias:
-        Xn = _as64(X, "X")
-        X1 = np.concatenate([Xn, np.ones((Xn.shape[0], 1))], axis=1)  # (N, D+1)
-        return linf_path(X1, y, lams, fit_intercept=False, **kw).coef  # (K, D+1)
-    path = linf_path(X, y, lams, fit_intercept=fit_intercept, **kw)
-    return path.theta if fit_intercept else path.coef  # (K, D1)
+        Xn = np.concatenate([Xn, np.ones((Xn.shape[0], 1))], axis=1)  # (N, D+1)
+    free_b = fit_intercept and not decay_bias
+    if optimizer == "sgd":
+        lam = _as64(lams, "lams").reshape(-1)  # (K,)
+        wd = (1.0 - np.asarray(_as64(momentum, "momentum")).reshape(-1)) * lam  # (K,)
+        if regularizer == "independent":
+            wd = wd / linf_radius(np.ones_like(lam), "independent", lr)  # (1 - mu) lam / lr
+        return decoupled_sgd_fixed_point(Xn, y, wd, loss=loss, fit_intercept=free_b,
+                                         sample_weight=sample_weight)
+    path = linf_path(Xn, y, lams, fit_intercept=free_b, sample_weight=sample_weight,
+                     regularizer=regularizer, lr=lr)
+    return path.theta if free_b else path.coef  # (K, D1)

@@ -127,14 +127,15 @@ def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
 
 
 def _limit_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw], lams: np.ndarray,
-                     lrs: np.ndarray) -> torch.Tensor | None:
-    """(n_draws * M, D1) the l-inf limit of each decoupled Adam(W) model (``wdlab.linf``), or None."""
+                     lrs: np.ndarray, momentum: np.ndarray) -> torch.Tensor | None:
+    """(n_draws * M, D1) where each decoupled model ends (``wdlab.linf.limit_theta``), or None."""
     from wdlab.linf import limit_theta
 
     t = spec.train
     refs = [limit_theta(dr.X, dr.y, lams, optimizer=group.optimizer, regularizer=group.regularizer,
                         lr=lrs, fit_intercept=t.fit_intercept, decay_bias=t.decay_bias,
-                        sample_weight=dr.w) for dr in draws]  # loop over draws: one BVLS path each
+                        sample_weight=dr.w, momentum=momentum, loss=group.loss)
+            for dr in draws]  # loop over draws: one BVLS path (or SVD) each
     return None if refs[0] is None else torch.cat(refs)  # (G * M, D1)
 
 
@@ -179,7 +180,7 @@ def prepare_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkInputs:
     if spec.record.dist_to_ridge:
         reference = _ridge_reference(spec, group, draws, per["lam"])
     if spec.record.dist_to_limit and group.regularizer not in COUPLED:
-        reference = _limit_reference(spec, group, draws, per["lam"], per["lr"])
+        reference = _limit_reference(spec, group, draws, per["lam"], per["lr"], per["m1"])
     return ChunkInputs(spec, plan, chunk, group, problem, espec, hyper, theta0,
                        spec.record.epochs(group.epochs), reference,
                        hyper_frame(spec, plan, group, chunk))
