@@ -37,6 +37,9 @@ _EXPORTS: dict[str, str] = {
     "linf_path": "wdlab.linf",
     "WeightDecayRegressor": "wdlab.estimator",
     "WeightDecayRegressorCV": "wdlab.estimator",
+    "MLP": "wdlab.nets",
+    "NetResult": "wdlab.nets",
+    "from_module": "wdlab.nets",
     "audit": "wdlab.audit",
 }
 
@@ -57,6 +60,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from wdlab.engine import EngineSpec, Hyper, TrainResult, train  # noqa: F401
     from wdlab.estimator import WeightDecayRegressor, WeightDecayRegressorCV  # noqa: F401
     from wdlab.linf import LinfPath, linf_path  # noqa: F401
+    from wdlab.nets import MLP, NetResult, from_module  # noqa: F401
     from wdlab.ridge import RidgePath, ridge_path  # noqa: F401
 
 
