@@ -61,6 +61,7 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
         manifest = read_manifest(run, status=False)
     return {"configs": configs, "curves": _read(run / "curves"), "summary": _read(run / "summary"),
             "selection": _read(run / "selection"), "ridge": _read(run / "ridge"),
+            "coefficients": _read(run / "coefficients"),
             "manifest": manifest, "path": run}
 
 
@@ -287,10 +288,37 @@ def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
     figs = _static_figures(run["path"], EMBEDDED)
     if figs:
         parts.append("<h2>Figures</h2>" + figs)
+    coefs = _coefficients_html(run.get("coefficients"), selection)
+    if coefs:
+        parts.append(coefs)
     parts.append(_results_table(configs, run.get("summary")))
     parts.append(_config_section(manifest))
     return page(title=title, body="\n".join(p for p in parts if p), data=data,
                 plotly_js=plotly.offline.get_plotlyjs())
+
+
+def _coefficients_html(coefs: pd.DataFrame | None, selection: pd.DataFrame | None,
+                       top: int = 30) -> str:
+    """``wdlab fit``: each pair's coefficients at its best λ, by feature name (largest
+    |coef| first, at most ``top``)."""
+    if coefs is None or not len(coefs) or selection is None or not len(selection) \
+            or not {"feature", "coef", "lam"} <= set(coefs):
+        return ""
+    cols = {}
+    for r in selection.to_dict("records"):
+        part = coefs[(coefs["optimizer"] == r["optimizer"]) & (coefs["regularizer"] == r["regularizer"])
+                     & (coefs["lam"] == r["best_lam"])]
+        if len(part):
+            cols[f"{r['optimizer']}+{r['regularizer']} (λ = {fmt(r['best_lam'])})"] = \
+                part.set_index("feature")["coef"]
+    if not cols:
+        return ""
+    df = pd.DataFrame(cols)
+    df = df.loc[df.abs().max(axis=1).sort_values(ascending=False).index[:top]]
+    df = df.reset_index().rename(columns={"index": "feature", "feature": "feature"})
+    return ("<h2>Coefficients at the best λ</h2><p class=\"meta\">Target units per feature "
+            "standard deviation; largest first.</p>"
+            f'<div class="wide">{table(df, table_id="coefficients")}</div>')
 
 
 def _status(manifest: dict[str, Any]) -> str:
