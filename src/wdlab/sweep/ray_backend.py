@@ -19,7 +19,16 @@ reported failed with a one-line error and the rest of the sweep goes on.
 
 Security: a local instance (no address) listens on 127.0.0.1 only, starts no dashboard
 unless asked, and keeps Ray's token authentication at its default (enabled for a new local
-instance since Ray 2.5x); nothing here disables it.
+instance since Ray 2.5x); nothing here disables it. Ray writes that token to
+``~/.ray/auth_token`` (or ``RAY_AUTH_TOKEN_PATH``) with mode 0644, its default; when the
+token file appears with a local instance this process started, it is tightened to 0600.
+
+Hygiene: a local instance is torn down with its driver. ``ray.shutdown`` does it on a normal
+exit; a watchdog process (its own session, so a kill of the driver's group spares it) kills
+the instance's processes and their children (``ray::DashboardAgent``, ``RuntimeEnvAgent``,
+workers) within about a second of a SIGKILLed driver. ``--address HOST:PORT`` is probed
+first: an unreachable cluster fails in one line within ``CONNECT_TIMEOUT_S`` seconds instead
+of Ray's own retries (90 s and more).
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 SLOW_CHUNK_ENV = "WDLAB_TEST_RAY_SLOW_CHUNK"
 FAIL_CHUNK_ENV = "WDLAB_TEST_RAY_FAIL_CHUNK"
 TASK_NAME = "wdlab-chunk-{index:05d}"
+#: Seconds to reach the head of ``--address HOST:PORT`` before giving up (one line).
+CONNECT_TIMEOUT_S = 10.0
 
 
 def import_ray():
@@ -76,6 +87,118 @@ def _loopback_only() -> None:
         constants.ENABLE_RAY_CLUSTER = False
 
 
+def probe_address(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail in one line (naming --address) when ``HOST:PORT`` / ``ray://HOST:PORT`` cannot be
+    reached by TCP within ``timeout`` seconds; ``auto`` is left to Ray."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--address: expected auto, HOST:PORT or ray://HOST:PORT, got "
+                         f"{address[:60]!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"--address: cannot reach a Ray cluster at {address[:60]} within "
+                              f"{timeout:g} s ({exc.strerror or type(exc).__name__}); is it "
+                              "running?") from None
+
+
+#: The watchdog: waits for the driver to die, then kills the instance's processes (each
+#: checked by its creation time, so a reused pid is spared) and their children.
+_WATCHDOG = """
+import sys, time
+sys.path.insert(0, sys.argv[2])  # psutil may be Ray's vendored copy
+import psutil
+driver = psutil.Process(int(sys.argv[1]))
+known = {}
+for item in sys.argv[3:]:
+    pid, created = item.split("@")
+    try:
+        p = psutil.Process(int(pid))
+        if abs(p.create_time() - float(created)) < 1e-3:
+            known[p.pid] = p
+    except psutil.Error:
+        pass
+roots = list(known.values())
+while True:
+    for root in roots:  # the agents are raylet's children: note them while they are
+        try:
+            for child in root.children(recursive=True):
+                known.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+    try:
+        if driver.status() == psutil.STATUS_ZOMBIE:
+            break
+    except psutil.NoSuchProcess:
+        break
+    time.sleep(0.5)
+for p in known.values():
+    try:
+        if p.is_running():  # same pid and creation time: never a reused pid
+            p.kill()
+    except psutil.Error:
+        pass
+"""
+
+
+def _instance_processes(ray) -> list:
+    """The processes of the local instance this process started (gcs, raylet, ...)."""
+    node = getattr(getattr(ray, "_private", None), "worker", None)
+    node = getattr(getattr(node, "_global_node", None), "all_processes", None) or {}
+    return [info.process for infos in node.values() for info in infos
+            if getattr(info, "process", None) is not None]
+
+
+def start_watchdog(ray):
+    """Start the watchdog of the local instance (see the module docstring); None if psutil
+    or the instance's processes are not found."""
+    import subprocess
+
+    try:
+        import psutil
+    except ImportError:
+        return None
+    pids = []
+    for proc in _instance_processes(ray):
+        try:
+            pids.append(f"{proc.pid}@{psutil.Process(proc.pid).create_time()}")
+        except psutil.Error:
+            continue
+    if not pids:
+        return None
+    where = os.path.dirname(os.path.dirname(psutil.__file__))
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), where, *pids],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _token_path():
+    from pathlib import Path
+
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
+def _tighten_token(existed: bool) -> None:
+    """0600 for a token file the local instance just created (Ray writes 0644)."""
+    path = _token_path()
+    if existed or not path.is_file():
+        return
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass
+
+
+_WATCHDOGS: list = []
+
+
 def connect(address: str | None = None, *, num_cpus: int | None = None,
             include_dashboard: bool = False) -> bool:
     """Connect this process to Ray; return True when this call started the connection.
@@ -93,6 +216,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
     quiet = {"logging_level": logging.WARNING}
     if address is None:
         _loopback_only()
+        token_existed = _token_path().exists()
         ctx = ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
                        include_dashboard=include_dashboard, dashboard_host="127.0.0.1",
                        _node_ip_address="127.0.0.1", **quiet)
@@ -101,11 +225,26 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
             ray.shutdown()
             raise RuntimeError(f"--backend ray: the local Ray instance did not bind to "
                                f"127.0.0.1 (node IP {ip}); refusing to run on it")
+        _tighten_token(token_existed)
+        watchdog = start_watchdog(ray)
+        if watchdog is not None:
+            _WATCHDOGS.append(watchdog)
         return True
+    probe_address(address)
     if _is_loopback(address):
         _loopback_only()
     ray.init(address=address, **quiet)
     return True
+
+
+def shutdown() -> None:
+    """``ray.shutdown`` and stop the watchdogs of the instances this process started."""
+    ray = import_ray()
+    ray.shutdown()
+    while _WATCHDOGS:
+        proc = _WATCHDOGS.pop()
+        proc.kill()
+        proc.wait()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -178,6 +317,8 @@ class RayExecutor:
                  task_cpus: float = 1, max_retries: int = 3, max_in_flight: int | None = None,
                  include_dashboard: bool = False):
         import_ray()  # fail before anything is written when the extra is missing
+        if address is not None:
+            probe_address(address)  # and when the cluster cannot be reached
         if max_retries < 0:
             raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
         self.address = address
@@ -238,8 +379,9 @@ class RayExecutor:
                 except Exception:  # noqa: BLE001 - best effort; the task may have finished
                     pass
             if owned:
-                ray.shutdown()
+                shutdown()
 
 
-__all__ = ["FAIL_CHUNK_ENV", "INSTALL_HINT", "LOOPBACK_ENV", "SLOW_CHUNK_ENV", "TASK_NAME",
-           "RayExecutor", "chunk_task", "connect", "import_ray"]
+__all__ = ["CONNECT_TIMEOUT_S", "FAIL_CHUNK_ENV", "INSTALL_HINT", "LOOPBACK_ENV", "SLOW_CHUNK_ENV", "TASK_NAME",
+           "RayExecutor", "chunk_task", "connect", "import_ray", "probe_address", "shutdown",
+           "start_watchdog"]
