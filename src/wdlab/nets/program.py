@@ -11,8 +11,6 @@ shared optimizer rules. Per layer (h_0 = x, shared by the M configurations of a 
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from wdlab.nets.losses import Targets, loss_and_grad, loss_value
@@ -20,31 +18,31 @@ from wdlab.nets.mlp import MLP
 
 Tensor = torch.Tensor
 
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
-
-
-def _act(name: str, z: Tensor) -> Tensor:
+def _act(name: str, z: Tensor, inplace: bool) -> Tensor:
+    """act(z); in place (z is overwritten) when the backward needs only h = act(z)."""
     if name == "relu":
-        return torch.relu(z)
+        return torch.relu_(z) if inplace else torch.relu(z)
+    if name == "tanh":
+        return torch.tanh_(z) if inplace else torch.tanh(z)
     if name == "gelu":
         return torch.nn.functional.gelu(z)
-    if name == "tanh":
-        return torch.tanh(z)
     if name == "quadratic":
         return z * z
     return z
 
 
-def _act_backward(name: str, delta: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    """delta * act'(z), as torch's autograd computes it (h = act(z))."""
+#: activations whose derivative is a function of h = act(z) alone (z need not be kept)
+_FROM_OUTPUT = ("relu", "tanh", "identity")
+
+
+def _act_backward(name: str, delta: Tensor, z: Tensor | None, h: Tensor) -> Tensor:
+    """delta * act'(z), with the kernels torch's autograd uses (h = act(z))."""
     if name == "relu":
-        return delta * (h > 0)
+        return torch.ops.aten.threshold_backward(delta, h, 0.0)
     if name == "gelu":
-        cdf = 0.5 * (1.0 + torch.erf(z * (1.0 / math.sqrt(2.0))))
-        pdf = torch.exp(-0.5 * z * z) * (1.0 / _SQRT_2PI)
-        return delta * (cdf + z * pdf)
+        return torch.ops.aten.gelu_backward(delta, z)
     if name == "tanh":
-        return delta * (1.0 - h * h)
+        return torch.ops.aten.tanh_backward(delta, h)
     if name == "quadratic":
         return delta * (2.0 * z)
     return delta
@@ -77,9 +75,10 @@ class MLPProgram:
             else:
                 z = torch.baddbmm(self.layout.view(theta, bn).unsqueeze(1), h, WT)
             if layer < L - 1:
-                h = _act(self.mlp.activation, z)
+                from_out = self.mlp.activation in _FROM_OUTPUT
+                h = _act(self.mlp.activation, z, inplace=from_out)
                 if keep:
-                    zs.append(z)
+                    zs.append(None if from_out else z)
                     hs.append(h)
         return (z, (hs, zs)) if keep else z
 
