@@ -65,6 +65,14 @@ from wdlab.config import (
     shown,
     validate,
 )
+from wdlab.spec_nets import (
+    SweepDataset,
+    SweepModel,
+    SweepSelection,
+    check_model,
+    is_nets,
+    route_family,
+)
 
 Engine = Literal["auto", "eager", "compiled", "triton", "native"]  # = wdlab.engine.fast.ENGINES
 Method = Literal["holdout", "split", "kfold"]
@@ -379,6 +387,9 @@ class SweepSpec(_Frozen):
     validation: SweepValidation = SweepValidation()
     record: SweepRecord = SweepRecord()
     execution: SweepExecution = SweepExecution()
+    model: SweepModel = SweepModel()  # family: linear (default) or mlp (wdlab.spec_nets)
+    dataset: SweepDataset | None = None  # family = "mlp": the [data] table's dataset
+    selection: SweepSelection = SweepSelection()  # rank by validation loss or accuracy
 
     @property
     def n_val(self) -> int:
@@ -440,7 +451,7 @@ def build_spec(raw: dict[str, Any]) -> SweepSpec:
             base["train"] = {k: v for k, v in base["train"].items()
                              if k not in ("optimizer", "regularizer")}
         raw = merge(base, raw)
-    spec = validate(SweepSpec, raw)
+    spec = validate(SweepSpec, route_family(raw))
     check_spec(spec)  # type: ignore[arg-type]
     return spec  # type: ignore[return-value]
 
@@ -464,6 +475,7 @@ def check_spec(spec: SweepSpec) -> None:
     from wdlab.engine.registry import check_pair
 
     t, d, v = spec.train, spec.data, spec.validation
+    check_model(spec)
     if t.pairs is not None:
         for i, p in enumerate(t.pairs):
             if "+" not in p:
@@ -481,6 +493,8 @@ def check_spec(spec: SweepSpec) -> None:
         raise ConfigError("execution.address: only with backend = \"ray\"")
     if spec.record.every is not None and spec.record.log_points is not None:
         raise ConfigError("record.log_points: give every or log_points, not both")
+    if is_nets(spec):
+        return
     n_min = min(d.n_train)
     if v.method == "kfold" and v.folds > n_min:
         raise ConfigError(f"validation.folds: must be <= the smallest n_train ({n_min}), got {v.folds}")
