@@ -1,8 +1,9 @@
 """The fused Triton kernel (engine ``triton``) in Triton's CPU interpreter: equals the
-torch.optim oracles over every PAIRS entry and the eager engine over 200 steps (eval sets,
+torch.optim oracles over every PAIRS entry and the eager engine over 100 steps (eval sets,
 reference, several draws, divergence); falls back with a warning where it cannot run.
 
-The interpreter runs the kernel op by op in numpy, so every problem here is tiny.
+The interpreter runs the kernel op by op in numpy, so every problem here is tiny (and the
+eager comparison 100 steps, not the native kernel's 200: 40-100 s each on two loaded cores).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import warnings
 import pytest
 import torch
 
-from oracle import assert_matches_single_runs
+from oracle import assert_matches_single_runs, assert_results_f32_close
 from wdlab.data import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import (
     PAIRS,
@@ -51,10 +52,12 @@ def _hyper(optimizer: str, k: int = K, seed: int = 0) -> Hyper:
 
 
 def _train(prob, optimizer, regularizer, engine, *, epochs=30, schedule="constant", k=K,
-           hyper=None, **kw):
+           hyper=None, dtype=torch.float32, **kw):
     hyper = _hyper(optimizer, k) if hyper is None else hyper
     theta0 = init_weights(torch.arange(k), prob.X.shape[2] - 1, 0.5, dtype=torch.float32)
-    spec = EngineSpec(optimizer, regularizer, "mse", epochs=epochs, schedule=schedule)
+    spec = EngineSpec(optimizer, regularizer, "mse", epochs=epochs, schedule=schedule,
+                      dtype=dtype)
+    theta0 = theta0.to(dtype)
     return hyper, theta0, train(prob, spec, hyper, theta0, engine=engine, **kw)
 
 
@@ -63,33 +66,32 @@ def _train(prob, optimizer, regularizer, engine, *, epochs=30, schedule="constan
 def test_triton_equals_single_runs(interpret, small, optimizer, regularizer):
     hyper, theta0, res = _train(problem_from_datasets([small]), optimizer, regularizer, "triton")
     assert res.extra["engine"] == "triton"
-    assert_matches_single_runs(
-        small.X_train, small.y_train, res, hyper, theta0, rtol=1e-4, optimizer=optimizer,
-        regularizer=regularizer, loss="mse", epochs=30, dtype=torch.float32)
+    assert_matches_single_runs(  # float32: held to the float64 one-model run (oracle.py)
+        small.X_train, small.y_train, res, hyper, theta0, optimizer=optimizer,
+        regularizer=regularizer, loss="mse", epochs=30)
 
 
 @needs_triton
 @pytest.mark.parametrize(("optimizer", "regularizer", "schedule"),
                          [("adam", "mean", "constant"), ("sgd", "independent", "cosine"),
                           ("adamw", "decoupled", "cosine")])
-def test_triton_equals_eager_200_steps(interpret, optimizer, regularizer, schedule):
+def test_triton_equals_eager_100_steps(interpret, optimizer, regularizer, schedule):
     """Two draws with M = 3 configurations each (blocks straddle draws), an eval set, the
-    closed-form reference and a subset of recorded epochs. Learning rates stay small enough
-    that Adam does not rattle around its fixed point (where float rounding is amplified and
-    even compiled vs eager differ by 1e-3)."""
+    closed-form reference and a subset of recorded epochs, held to the float64 eager run with
+    a bound set by eager float32's own error. Learning rates stay small enough that Adam does
+    not rattle around its fixed point (where float rounding is amplified)."""
     draws = [make_linear(3, 8, 3, w_star=1.5, bias=0.3, noise=0.1, seed=s) for s in (2, 3)]
     prob = problem_from_datasets(draws)
     ref = torch.randn(K, 4, generator=torch.Generator().manual_seed(0))
     h = _hyper(optimizer)
-    kw = dict(epochs=200, schedule=schedule, reference=ref, record_epochs=[0, 1, 7, 150, 200],
+    kw = dict(epochs=100, schedule=schedule, reference=ref, record_epochs=[0, 1, 7, 75, 100],
               hyper=Hyper(h.lam, h.lr / 4, h.beta1, h.beta2))
+    _, _, exact = _train(prob, optimizer, regularizer, "eager", dtype=torch.float64, **kw)
     _, _, eager = _train(prob, optimizer, regularizer, "eager", **kw)
     _, _, tri = _train(prob, optimizer, regularizer, "triton", **kw)
     assert tri.extra["engine"] == "triton"
     assert set(tri.metrics) == set(eager.metrics) and "test_mse" in tri.metrics
-    torch.testing.assert_close(tri.theta, eager.theta, rtol=1e-5, atol=1e-5)
-    for name, v in eager.metrics.items():
-        torch.testing.assert_close(tri.metrics[name], v, rtol=1e-5, atol=1e-6, msg=name)
+    assert_results_f32_close(tri, eager, exact, msg="triton")
     assert torch.equal(tri.diverged_epoch, eager.diverged_epoch)
 
 
@@ -100,12 +102,15 @@ def test_triton_freezes_diverged_configs_like_eager(interpret, small):
     lr[::2] = 50.0  # plain SGD with a huge step diverges within a few epochs
     h = _hyper("sgd")
     hyper = Hyper(h.lam, lr, h.beta1, h.beta2)
+    _, _, exact = _train(prob, "sgd", "mean", "eager", hyper=hyper, dtype=torch.float64)
     _, _, eager = _train(prob, "sgd", "mean", "eager", hyper=hyper)
     _, _, tri = _train(prob, "sgd", "mean", "triton", hyper=hyper)
     assert (eager.diverged_epoch[::2] > 0).all() and (eager.diverged_epoch[1::2] == -1).all()
+    # lr = 50 grows the iterate by orders of magnitude per epoch: the epoch it overflows at
+    # does not depend on rounding, so equality holds on any CPU
     assert torch.equal(tri.diverged_epoch, eager.diverged_epoch)
-    ok = eager.diverged_epoch == -1
-    torch.testing.assert_close(tri.theta[ok], eager.theta[ok], rtol=1e-5, atol=1e-5)
+    assert torch.equal(exact.diverged_epoch, eager.diverged_epoch)
+    assert_results_f32_close(tri, eager, exact, configs=eager.diverged_epoch == -1)
 
 
 @needs_triton
