@@ -1,13 +1,13 @@
 """The Triton kernel of ``engine.fused`` (imported only once Triton is known to import).
 
 ``triton.jit`` reads ``TRITON_INTERPRET`` when this module is executed; ``fused._kernel``
-reloads it when the mode has changed since.
+reloads it when the mode has changed since. It imports only ``engine.kernels`` (no circle).
 """
 
 import triton
 import triton.language as tl
 
-from wdlab.engine.fused import interpreting
+from wdlab.engine.kernels import interpreting
 
 INTERPRET = interpreting()
 

@@ -13,21 +13,23 @@ configurations; every per-configuration hyperparameter is a (K, 1) tensor.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 
 from wdlab.conventions import DECOUPLED, LOSS_GRAD_SCALE, LOSS_VALUE_SCALE, penalty_value_scale
 from wdlab.data import Problem
+from wdlab.engine.dispatch import resolve
 from wdlab.engine.fast import (
     DIVERGENCE_FACTOR,
     FUSE_GRAD_MAX_N,
     Consts,
+    EngineFallbackWarning,
     check_engine,
-    choose_engine,
     flush_denormals,
+    observe_extra,
     run_full_batch,
-    triton_unavailable,
 )
 from wdlab.engine.registry import build_chain, check_pair
 from wdlab.engine.rules import StepContext, apply_chain, init_chain
@@ -136,17 +138,15 @@ def _batch_ids(valid: Tensor, perm: Tensor, batch_size: int) -> Tensor:
 CPU_TILE_BYTES = 8 * 2**20
 
 
-def _cpu_tile(problem: Problem, spec: EngineSpec, K: int, resolved: str) -> int | None:
+def _cpu_tile(problem: Problem, spec: EngineSpec, K: int, resolved: str,
+              full_batch: bool) -> int | None:
     """Configurations per cache tile, or None when the run is not tiled.
 
     CPU full-batch runs are tiled: they are memory-bound once the state falls out of cache
     (measured on 2 EPYC cores, K = 1e5, compiled: 0.65M config-steps/s untiled, 2.1M tiled;
     eager: 0.18M untiled).
     """
-    dev = torch.device(spec.device)
-    n_max = int((problem.weight > 0).sum(1).max())
-    full_batch = spec.batch_size is None or spec.batch_size >= n_max
-    if dev.type != "cpu" or not full_batch:
+    if torch.device(spec.device).type != "cpu" or not full_batch:
         return None
     if resolved not in ("eager", "compiled"):
         return None
@@ -166,52 +166,31 @@ def _tile_ranges(G: int, M: int, tile: int) -> list[tuple[int, int, int, int]]:
     return [(g, min(G, g + per), g * M, min(G, g + per) * M) for g in range(0, G, per)]
 
 
-def train(
-    problem: Problem,
-    spec: EngineSpec,
-    hyper: Hyper,
-    theta0: Tensor,
-    *,
-    record_epochs: list[int] | None = None,
-    reference: Tensor | None = None,
-    engine: str = "auto",
-) -> TrainResult:
-    """Train K configurations on G draws as one tensor program.
+def _is_full_batch(problem: Problem, spec: EngineSpec) -> bool:
+    """One batch per epoch: no batch size, or one at least the largest draw's sample count."""
+    return spec.batch_size is None or spec.batch_size >= int((problem.weight > 0).sum(1).max())
 
-    On CPU, a full-batch run whose state would not fit in cache is cut into
-    contiguous cache tiles of configurations, each trained for all its epochs in turn
-    (``CPU_TILE_BYTES``); configurations never interact, so this changes only speed.
-    See ``_train`` for the arguments.
-    """
-    check_engine(engine)
-    G, K = problem.n_draws, theta0.shape[0]
-    if K % G:
-        raise ValueError(f"configurations: K={K} is not a multiple of the {G} data draws")
-    resolved = choose_engine(engine, torch.device(spec.device), K, spec.epochs, True)
-    tile = _cpu_tile(problem, spec, K, resolved)
-    if tile is None:
-        return _train(problem, spec, hyper, theta0, record_epochs=record_epochs,
-                      reference=reference, engine=engine)
-    hyper.validate()
-    parts = []
-    for g0, g1, a, b in _tile_ranges(G, K // G, tile):  # loop over cache tiles of configs
-        sub = Hyper(hyper.lam[a:b], hyper.lr[a:b], hyper.beta1[a:b], hyper.beta2[a:b])
-        parts.append(_train(problem.draws(g0, g1), spec, sub, theta0[a:b],
-                            record_epochs=record_epochs,
-                            reference=None if reference is None else reference[a:b],
-                            engine=resolved))
-    first = parts[0]
-    return TrainResult(
-        first.epochs,
-        {n: torch.cat([p.metrics[n] for p in parts], 1) for n in first.metrics},  # (R, K)
-        torch.cat([p.theta for p in parts]),  # (K, D1)
-        torch.cat([p.diverged_epoch for p in parts]),  # (K,)
-        first.fit_intercept,
-        {"engine": first.extra["engine"], "tiles": len(parts), "tile": tile},
+
+def _decay(problem: Problem, spec: EngineSpec, dev, dt):
+    """(decay mask (D1,) or None = every coordinate decayed, number of decayed coordinates)."""
+    D1 = problem.X.shape[2]
+    if problem.fit_intercept and not spec.decay_bias:
+        mask = torch.ones(D1, device=dev, dtype=dt)
+        mask[-1] = 0.0
+        return mask, D1 - 1
+    return None, D1
+
+
+def _chain(problem: Problem, spec: EngineSpec, hyper: Hyper):
+    """The run's rule chain (``registry.build_chain``)."""
+    n_decayed = _decay(problem, spec, "cpu", spec.dtype)[1]
+    return build_chain(
+        spec.optimizer, spec.regularizer, n_decayed=max(n_decayed, 1), eps=spec.eps,
+        momentum=bool((hyper.beta1 != 0).any()) or spec.optimizer != "sgd",
     )
 
 
-def _train(
+def train(
     problem: Problem,
     spec: EngineSpec,
     hyper: Hyper,
@@ -230,15 +209,18 @@ def _train(
         theta0: (K, D1) initial parameters.
         record_epochs: epochs whose metrics are kept (0 = before training); default all.
         reference: optional (K, D1) closed-form solutions; records ``dist_to_ridge``.
-        engine: ``"eager"``, ``"compiled"`` (``torch.compile`` of the full-batch epoch; falls
-            back to eager with an ``EngineFallbackWarning`` where it cannot compile),
-            ``"triton"`` (all epochs in one fused Triton kernel, ``engine.fused``; falls back
-            to compiled or eager with an ``EngineFallbackWarning`` where it cannot run),
-            ``"native"`` (all epochs in one C++ kernel on CPU, ``engine.native``; falls back
-            likewise where no C++ compiler can build it) or ``"auto"`` (triton on CUDA where
-            it covers the run, native on CPU where a C++ compiler is present, else compiled
-            when available and the run is large; see ``engine.fast``). Minibatch runs always
-            run eagerly.
+        engine: ``"eager"`` (in-place torch ops, ``engine.eager``), ``"compiled"``
+            (``torch.compile`` of the full-batch epoch; falls back to eager with an
+            ``EngineFallbackWarning`` where it cannot compile), ``"triton"`` (all epochs in
+            one fused Triton kernel, ``engine.fused``), ``"native"`` (all epochs in one C++
+            kernel on CPU, ``engine.native``) or ``"auto"``. The engine is resolved once per
+            call (``engine.dispatch.resolve``); a kernel that cannot run falls back to
+            compiled or eager with an ``EngineFallbackWarning``. Minibatch runs always run
+            eagerly.
+
+    On CPU, a full-batch eager or compiled run whose state would not fit in cache is cut
+    into contiguous cache tiles of configurations, each trained for all its epochs in turn
+    (``CPU_TILE_BYTES``); configurations never interact, so this changes only speed.
 
     Returns:
         A ``TrainResult`` with metrics copied to the host once, at the end;
@@ -246,13 +228,47 @@ def _train(
     """
     check_engine(engine)
     hyper.validate()
+    G, K = problem.n_draws, theta0.shape[0]
+    if K % G:
+        raise ValueError(f"configurations: K={K} is not a multiple of the {G} data draws")
+    full_batch = _is_full_batch(problem, spec)
+    chain = _chain(problem, spec, hyper)
+    dev = torch.device(spec.device)
+    used, why_not, plan = resolve(engine, dev, K, spec.epochs, full_batch, chain, spec.dtype,
+                                  problem.X.shape[2])
+    if why_not is not None and full_batch:
+        warnings.warn(f"engine: {why_not}; running {used} instead", EngineFallbackWarning,
+                      stacklevel=2)
+    tile = _cpu_tile(problem, spec, K, used, full_batch)
+    run = lambda prob, hyp, th0, ref: _train(  # noqa: E731
+        prob, spec, hyp, th0, chain, used, plan, full_batch, record_epochs=record_epochs,
+        reference=ref)
+    if tile is None:
+        return run(problem, hyper, theta0, reference)
+    parts = []
+    for g0, g1, a, b in _tile_ranges(G, K // G, tile):  # loop over cache tiles of configs
+        sub = Hyper(hyper.lam[a:b], hyper.lr[a:b], hyper.beta1[a:b], hyper.beta2[a:b])
+        parts.append(run(problem.draws(g0, g1), sub, theta0[a:b],
+                         None if reference is None else reference[a:b]))
+    first = parts[0]
+    return TrainResult(
+        first.epochs,
+        {n: torch.cat([p.metrics[n] for p in parts], 1) for n in first.metrics},  # (R, K)
+        torch.cat([p.theta for p in parts]),  # (K, D1)
+        torch.cat([p.diverged_epoch for p in parts]),  # (K,)
+        first.fit_intercept,
+        {"engine": first.extra["engine"], "tiles": len(parts), "tile": tile},
+    )
+
+
+def _train(problem: Problem, spec: EngineSpec, hyper: Hyper, theta0: Tensor, chain, used: str,
+           plan, full_batch: bool, *, record_epochs: list[int] | None,
+           reference: Tensor | None) -> TrainResult:
+    """One engine call on one tile (or the whole run), with the engine already resolved."""
     dev, dt = torch.device(spec.device), spec.dtype
     P = problem.to(dt, dev)
     G, N, D1 = P.X.shape
     K = theta0.shape[0]
-    if K % G:
-        raise ValueError(f"configurations: K={K} is not a multiple of the {G} data draws")
-    M = K // G
     if theta0.shape[1] != D1:
         raise ValueError(f"theta0: expected {D1} columns, got {theta0.shape[1]}")
     E = spec.epochs
@@ -264,26 +280,24 @@ def _train(
     col = lambda v: v.to(device=dev, dtype=dt).reshape(K, 1)  # noqa: E731
     lam, lr, beta1, beta2 = col(hyper.lam), col(hyper.lr), col(hyper.beta1), col(hyper.beta2)
     fi = problem.fit_intercept
-    decay_mask = None
-    n_decayed = D1
-    if fi and not spec.decay_bias:
-        decay_mask = torch.ones(D1, device=dev, dtype=dt)
-        decay_mask[-1] = 0.0
-        n_decayed = D1 - 1
-    chain = build_chain(
-        spec.optimizer, spec.regularizer, n_decayed=max(n_decayed, 1), eps=spec.eps,
-        momentum=bool((hyper.beta1 != 0).any()) or spec.optimizer != "sgd",
-    )
+    decay_mask, n_decayed = _decay(problem, spec, dev, dt)
     pen_scale = penalty_value_scale(spec.regularizer, max(n_decayed, 1))
     c_grad = LOSS_GRAD_SCALE[spec.loss]
     c_val = LOSS_VALUE_SCALE[spec.loss]
 
     X, XT, y = P.X, P.X.transpose(1, 2).contiguous(), P.y[:, None, :]  # (G,N,D1) (G,D1,N) (G,1,N)
-    valid = P.weight > 0  # (G, N)
     w_full = P.weight / P.weight.sum(1, keepdim=True).clamp_min(torch.finfo(dt).tiny)  # (G, N)
     evals = {k: (e.X.transpose(1, 2).contiguous(), e.y[:, None, :], e.weight[:, None, :])
              for k, e in P.evals.items()}
     ref = None if reference is None else reference.to(device=dev, dtype=dt)
+    consts = Consts(
+        X, XT, y, (c_grad * w_full)[:, None, :],
+        torch.cat([XT, *[e[0] for e in evals.values()]], 2),  # (G, D1, N_all)
+        torch.cat([y, *[e[1] for e in evals.values()]], 2),  # (G, 1, N_all)
+        (w_full[:, None, :], *[e[2] for e in evals.values()]),  # (G, 1, N_s) each
+        lam, lr, beta1, beta2, pen_scale * lam[:, 0], c_val, decay_mask,
+        D1 - int(fi), ref,
+        fuse_grad=used == "compiled" and dev.type == "cpu" and N <= FUSE_GRAD_MAX_N)
 
     theta = theta0.to(device=dev, dtype=dt).clone()  # (K, D1)
     states = init_chain(chain, theta)
@@ -293,34 +307,45 @@ def _train(
     names = ["train_mse", *[f"{k}_mse" for k in evals], "penalty", "objective", "w_norm"]
     if ref is not None:
         names.append("dist_to_ridge")
-    B = spec.batch_size
-    full_batch = B is None or B >= int(valid.sum(1).max())
     if full_batch:
-        triton_ok = engine == "auto" and dev.type == "cuda" and triton_unavailable(
-            dev, chain, dt, D1) is None
-        used = choose_engine(engine, dev, K, E, True, triton_ok)
-        consts = Consts(
-            X, XT, y, (c_grad * w_full)[:, None, :],
-            torch.cat([XT, *[e[0] for e in evals.values()]], 2),  # (G, D1, N_all)
-            torch.cat([y, *[e[1] for e in evals.values()]], 2),  # (G, 1, N_all)
-            (w_full[:, None, :], *[e[2] for e in evals.values()]),  # (G, 1, N_s) each
-            lam, lr, beta1, beta2, pen_scale * lam[:, 0], c_val, decay_mask,
-            D1 - int(fi), ref, fuse_grad=used == "compiled" and dev.type == "cpu" and N <= FUSE_GRAD_MAX_N)
         with flush_denormals(dev):
             theta, diverged, used, stacked = run_full_batch(
-                used, dev, theta, states, t, alive, diverged, consts, chain, spec, slot, len(rec))
-        stacked = stacked.cpu()  # (n_metrics, R, K): the one host copy
-        host = dict(zip(names, stacked.unbind(0), strict=True))  # contiguous (R, K) views
-        return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi, {"engine": used})
+                used, dev, theta, states, t, alive, diverged, consts, chain, spec, slot,
+                len(rec), plan)
+    else:
+        theta, diverged, stacked = _run_minibatch(P, spec, consts, list(evals.values()), chain,
+                                                  theta, states, t, alive, diverged, slot,
+                                                  len(rec))
+    stacked = stacked.cpu()  # (n_metrics, R, K): the one host copy
+    host = dict(zip(names, stacked.unbind(0), strict=True))  # contiguous (R, K) views
+    return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi, {"engine": used})
+
+
+def _run_minibatch(P: Problem, spec: EngineSpec, C: Consts, evals, chain, theta, states, t,
+                   alive, diverged, slot, R):
+    """Every epoch of a minibatch run, eagerly; returns (theta, diverged, metrics buffer).
+
+    Metrics are observed at the epoch start, as in the full-batch engines, by the same
+    observer (``fast.observe_extra``); the train MSE comes from the epoch's first residuals.
+    """
+    dev, dt = theta.device, theta.dtype
+    G, N, D1 = C.X.shape
+    K = theta.shape[0]
+    M = K // G
+    B = spec.batch_size
+    valid = P.weight > 0  # (G, N)
+    w_col = C.weights[0][:, 0, :, None]  # (G, N, 1) normalised train weights
+    c_grad = LOSS_GRAD_SCALE[spec.loss]
+    n_met = len(C.weights) + 3 + int(C.ref is not None)
+    buf = torch.full((n_met, R, K), float("nan"), device=dev, dtype=dt)  # (n_met, R, K)
     loss0 = None
-    buf = {n: torch.full((len(rec), K), float("nan"), device=dev, dtype=dt) for n in names}
 
     def residual(th: Tensor, XT_: Tensor, y_: Tensor) -> Tensor:
         return torch.bmm(th.view(G, M, D1), XT_) - y_  # (G, M, N)
 
-    def observe(epoch: int, r: Tensor) -> None:
+    def observe_epoch(epoch: int, r: Tensor) -> None:
         nonlocal loss0, alive
-        mse = torch.bmm(r * r, w_full[:, :, None]).reshape(K)  # (K,)
+        mse = torch.bmm(r * r, w_col).reshape(K)  # (K,)
         if loss0 is None:
             loss0 = mse.clone()
         bad = ~(mse <= DIVERGENCE_FACTOR * loss0) & alive[:, 0]  # (K,) newly diverged
@@ -328,26 +353,18 @@ def _train(
         alive = alive & ~bad[:, None]
         if epoch not in slot:
             return
-        i = slot[epoch]
-        w = theta if decay_mask is None else theta[:, :-1]  # (K, D)
-        wd = theta if decay_mask is None else theta * decay_mask  # decayed coords
-        pen = pen_scale * lam[:, 0] * (wd * wd).sum(1)  # (K,)
-        buf["train_mse"][i] = mse
-        for k, (XTe, ye, we) in evals.items():
+        mses = [mse]
+        for XTe, ye, we in evals:
             re = residual(theta, XTe, ye)  # (G, M, N_e)
-            buf[f"{k}_mse"][i] = ((re * re) * we).sum(-1).reshape(K)
-        buf["penalty"][i] = pen
-        buf["objective"][i] = c_val * mse + pen
-        buf["w_norm"][i] = torch.linalg.vector_norm(w if fi else theta, dim=1)
-        if ref is not None:
-            buf["dist_to_ridge"][i] = torch.linalg.vector_norm(theta - ref, dim=1)
+            mses.append(((re * re) * we).sum(-1).reshape(K))
+        buf[:, slot[epoch]] = observe_extra(theta, torch.stack(mses, 1), C)  # (S + 3 [+1], K)
 
     def step(r: Tensor, s: Tensor, eta: float, active: Tensor | None) -> None:
         nonlocal theta, states, t
-        grad = torch.bmm(r * (c_grad * s[:, None, :]), X).reshape(K, D1)  # (K, D1)
+        grad = torch.bmm(r * (c_grad * s[:, None, :]), C.X).reshape(K, D1)  # (K, D1)
         live = alive if active is None else alive & active
         t = t + live.to(dt)
-        ctx = StepContext(lam, lr * eta, eta, beta1, beta2, t, decay_mask)
+        ctx = StepContext(C.lam, C.lr * eta, eta, C.beta1, C.beta2, t, C.mask)
         new_theta, new_states = apply_chain(chain, grad, theta, states, ctx)
         theta = torch.where(live, new_theta, theta)
         if active is None:
@@ -357,14 +374,11 @@ def _train(
                       for sn, so in zip(new_states, states, strict=True)]
 
     gen = torch.Generator().manual_seed(int(spec.batch_seed))
-    n_batches = 1 if full_batch else math.ceil(int(valid.sum(1).max()) / B)
-    total = E * n_batches
-    for epoch in range(E):
-        r = residual(theta, XT, y)  # (G, M, N)
-        observe(epoch, r)
-        if full_batch:
-            step(r, w_full, schedule_multiplier(spec.schedule, epoch, total), None)
-            continue
+    n_batches = math.ceil(int(valid.sum(1).max()) / B)
+    total = spec.epochs * n_batches
+    for epoch in range(spec.epochs):
+        r = residual(theta, C.XT, C.y)  # (G, M, N)
+        observe_epoch(epoch, r)
         perm = torch.randperm(N, generator=gen).to(dev)
         bid = _batch_ids(valid, perm, B)  # (G, N)
         for b in range(n_batches):
@@ -374,13 +388,11 @@ def _train(
             active = (tot > 0).expand(G, M).reshape(K, 1)
             ragged = not bool(active.all())
             if b:
-                r = residual(theta, XT, y)
+                r = residual(theta, C.XT, C.y)
             step(r, s, schedule_multiplier(spec.schedule, epoch * n_batches + b, total),
                  active if ragged else None)
-    observe(E, residual(theta, XT, y))
-
-    host = {n: v.cpu() for n, v in buf.items()}
-    return TrainResult(rec, host, theta.cpu(), diverged.cpu(), fi, {"engine": "eager"})
+    observe_epoch(spec.epochs, residual(theta, C.XT, C.y))
+    return theta, diverged, buf
 
 
 def supports_closed_form(regularizer: str) -> bool:

@@ -36,13 +36,14 @@ from typing import NamedTuple
 
 import torch
 
+from wdlab.engine.kernels import DIVERGENCE_FACTOR
 from wdlab.engine.rules import StepContext, apply_chain
 from wdlab.engine.schedule import schedule_multiplier
 
 Tensor = torch.Tensor
 
-#: A configuration diverges when its training MSE is non-finite or exceeds this x its initial MSE.
-DIVERGENCE_FACTOR = 1e6
+__all__ = ["DIVERGENCE_FACTOR", "ENGINES", "EngineFallbackWarning", "choose_engine",
+           "compiler_available", "epoch_step", "observe", "observe_extra", "run_full_batch"]
 
 ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton", "native")
 
@@ -99,9 +100,10 @@ def native_possible(device: torch.device) -> bool:
 
 def choose_engine(engine: str, device: torch.device, K: int, epochs: int, full_batch: bool,
                   triton_ok: bool = False) -> str:
-    """Resolve ``auto``: the Triton kernel on CUDA where it covers the run (``triton_ok``),
-    the native kernel on CPU where a C++ compiler is present, else compiled for full-batch
-    work big enough to amortise compilation."""
+    """The policy of ``auto``: the Triton kernel on CUDA where it covers the run
+    (``triton_ok``), the native kernel on CPU where a C++ compiler is present, else compiled
+    for full-batch work big enough to amortise compilation. ``engine.dispatch.resolve``
+    applies it once per run, with the availability checks."""
     check_engine(engine)
     if engine != "auto":
         return engine
@@ -258,10 +260,6 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else ""
 
 
-def _fallback_engine(device: torch.device) -> str:
-    return "compiled" if compiler_available(device) else "eager"
-
-
 class EpochRunner:
     """Runs ``epoch_step`` eagerly or compiled, falling back to eager on a compile failure."""
 
@@ -288,7 +286,8 @@ class EpochRunner:
 
 
 def triton_unavailable(device: torch.device, chain, dtype: torch.dtype, d1: int) -> str | None:
-    """None when the Triton kernel can run this (device, chain, dtype, width), else why not."""
+    """None when the Triton kernel can run this (device, chain or its plan, dtype, width),
+    else why not."""
     from wdlab.engine import fused
 
     if not fused.available(device):
@@ -304,19 +303,14 @@ def _kernel_module(name: str):
     return fused if name == "triton" else native
 
 
-def _kernel_unavailable(name: str, device: torch.device, chain, dtype, d1: int) -> str | None:
-    """None when the all-epochs kernel ``name`` can run here, else why not (one line)."""
-    if name == "triton":
-        return triton_unavailable(device, chain, dtype, d1)
-    if device.type != "cpu":
-        return "it runs on CPU only"
-    return _kernel_module(name).unavailable(chain, dtype)
-
-
-def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, spec, slot, R):
+def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, spec, slot, R,
+                   plan=None):
     """All epochs of a full-batch run; returns (theta, diverged, engine used, metrics buffer).
 
-    The metrics buffer is (S + 3 [+1], R, K) on the device, filled at the recorded epochs.
+    ``engine`` is already resolved (``engine.dispatch``); ``plan`` is the chain's kernel plan
+    for ``triton`` and ``native``. A kernel that fails at run time falls back, with a warning,
+    to compiled (where a compiler exists) or eager. The metrics buffer is (S + 3 [+1], R, K)
+    on the device, filled at the recorded epochs.
     """
     E, K = spec.epochs, theta.shape[0]
     dt = theta.dtype
@@ -326,20 +320,19 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
     first, loss0 = observe(theta, C)
     buf = torch.full((first.shape[0], R, K), float("nan"), device=device, dtype=dt)
     if engine in ("triton", "native"):  # one kernel for every epoch, or a fallback
-        name, engine = engine, _fallback_engine(device)
-        why = _kernel_unavailable(name, device, chain, dt, theta.shape[1])
-        if why is None:
-            try:
-                th, div = _kernel_module(name).run(theta, diverged, C, chain, etas, slot, buf,
-                                                   loss0)
-            except Exception as exc:  # noqa: BLE001  any build, launch or allocation failure
-                why = f"the kernel failed ({type(exc).__name__}: {_first_line(exc)})"
-            else:
-                if E in slot:
-                    buf[:, slot[E]] = observe(th, C)[0]
-                return th, div, name, buf
-        warnings.warn(f"engine: {name} cannot run this: {why}; running {engine} instead",
-                      EngineFallbackWarning, stacklevel=3)
+        name = engine
+        try:
+            th, div = _kernel_module(name).run(theta, diverged, C, chain if plan is None else plan,
+                                               etas, slot, buf, loss0)
+        except Exception as exc:  # noqa: BLE001  any build, launch or allocation failure
+            engine = "compiled" if compiler_available(device) else "eager"
+            warnings.warn(f"engine: {name} cannot run this: the kernel failed "
+                          f"({type(exc).__name__}: {_first_line(exc)}); running {engine} instead",
+                          EngineFallbackWarning, stacklevel=3)
+        else:
+            if E in slot:
+                buf[:, slot[E]] = observe(th, C)[0]
+            return th, div, name, buf
     runner = EpochRunner(engine, device)
     e0 = 0
     if runner.engine == "compiled" and device.type == "cuda" and theta.numel() <= GRAPH_MAX_ELEMENTS:

@@ -23,13 +23,19 @@ Runs on CUDA, or in Triton's CPU interpreter when ``TRITON_INTERPRET=1`` (tests)
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
-from wdlab.engine.kernels import Plan, kernel_inputs, plan_chain
+from wdlab.engine.kernels import (
+    DIVERGENCE_FACTOR,
+    Plan,
+    as_plan,
+    interpreting,
+    kernel_inputs,
+    plan_chain,
+)
 
-__all__ = ["Plan", "available", "covers", "plan_chain", "run"]
+__all__ = ["Plan", "available", "covers", "interpreting", "plan_chain", "run"]
 
 Tensor = torch.Tensor
 
@@ -42,10 +48,6 @@ EPOCHS_PER_LAUNCH = 4096
 #: (benchmarks/results_gpu_h200_triton_tune.json): 2 -> 3.5e8, 4 -> 1.5e8, 8 -> 0.75e8
 #: steady config-steps/s.
 BLOCK_K = 2
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 @functools.cache
@@ -68,12 +70,13 @@ def available(device: torch.device) -> bool:
 
 
 def covers(chain, dtype: torch.dtype, d1: int) -> str | None:
-    """None when the kernel covers this run, else the reason it does not."""
+    """None when the kernel covers this run (``chain``: rule chain or its ``Plan``), else the
+    reason it does not."""
     if dtype != torch.float32:
         return f"dtype {dtype} (the kernel is float32 only)"
     if d1 > MAX_D1:
         return f"{d1} parameters per model (the kernel holds at most {MAX_D1})"
-    if plan_chain(chain) is None:
+    if as_plan(chain) is None:
         return "rule chain " + " -> ".join(type(r).__name__ for r in chain)
     return None
 
@@ -99,8 +102,6 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
         etas: (E,) schedule multipliers.  slot: epoch -> metric slot.  buf: (n_met, R, K)
         metric buffer, filled at the recorded epochs < E.  loss0: (K,) initial train MSE.
     """
-    from wdlab.engine.fast import DIVERGENCE_FACTOR
-
     k = kernel_inputs(theta, diverged, C, chain, etas, slot, loss0)
     opt, scale, decoupled, independent, eps = k.plan
     dev, dt = theta.device, theta.dtype

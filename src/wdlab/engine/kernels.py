@@ -8,6 +8,7 @@ the epoch -> metric-slot table.
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import torch
@@ -22,6 +23,15 @@ from wdlab.engine.rules import (
 )
 
 Tensor = torch.Tensor
+
+#: A configuration diverges when its training MSE is non-finite or exceeds this x its initial
+#: MSE (every engine; here, at the bottom of the engine's imports, so no module imports back up).
+DIVERGENCE_FACTOR = 1e6
+
+
+def interpreting() -> bool:
+    """True under ``TRITON_INTERPRET=1`` (Triton's CPU interpreter; read when jitting)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 class Plan(tuple):
@@ -85,9 +95,16 @@ class KernelInputs(NamedTuple):
     slots: Tensor  # (E,) int32 metric slot of each epoch, -1 when not recorded
 
 
+def as_plan(chain_or_plan) -> Plan | None:
+    """A ``Plan`` as is; a rule chain through ``plan_chain``."""
+    return chain_or_plan if isinstance(chain_or_plan, Plan) else plan_chain(chain_or_plan)
+
+
 def kernel_inputs(theta, diverged, C, chain, etas, slot, loss0) -> KernelInputs:
-    """Flatten a run (``fast.Consts``, initial state, schedule, recorded epochs) for a kernel."""
-    plan = plan_chain(chain)
+    """Flatten a run (``fast.Consts``, initial state, schedule, recorded epochs) for a kernel.
+
+    ``chain`` is the rule chain or, already mapped once by the dispatch, its ``Plan``."""
+    plan = as_plan(chain)
     opt, scale = plan[0], plan[1]
     dev, dt = theta.device, theta.dtype
     G, N, D1 = C.X.shape

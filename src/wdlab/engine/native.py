@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from wdlab.engine.kernels import kernel_inputs, plan_chain
+from wdlab.engine.kernels import DIVERGENCE_FACTOR, as_plan, kernel_inputs
 
 Tensor = torch.Tensor
 
@@ -33,10 +33,11 @@ THREADS: int | None = None
 
 
 def covers(chain, dtype: torch.dtype) -> str | None:
-    """None when the kernel covers this run, else the reason it does not."""
+    """None when the kernel covers this run (``chain``: rule chain or its ``Plan``), else the
+    reason it does not."""
     if dtype not in (torch.float32, torch.float64):
         return f"dtype {dtype} (the kernel runs float32 and float64)"
-    if plan_chain(chain) is None:
+    if as_plan(chain) is None:
         return "rule chain " + " -> ".join(type(r).__name__ for r in chain)
     return None
 
@@ -71,7 +72,6 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     < E, loss0 (K,) initial train MSE.
     """
     from wdlab._native import Args, load
-    from wdlab.engine.fast import DIVERGENCE_FACTOR
 
     lib = load()
     if not buf.is_contiguous() or buf.dtype != theta.dtype:
