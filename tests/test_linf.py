@@ -154,6 +154,8 @@ def test_loss_scale_does_not_move_the_limit():
     ({"sample_weight": np.ones(19)}, "sample_weight"),
     ({"y": np.ones(19)}, "y"),
     ({"X": np.ones(20)}, "X"),
+    ({"X": np.full((20, 4), np.inf)}, "X"),
+    ({"y": np.full(20, np.nan)}, "y"),
 ])
 def test_bad_input_names_the_field(kwargs, field):
     X, y, _ = _problem(20, 4, seed=6)

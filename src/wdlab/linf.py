@@ -36,6 +36,9 @@ initialisations; this module returns the one whose free coordinates are the mini
 least-squares solution given the bound ones, and the distance to it measures convergence only
 where the minimiser is unique.
 
+SGD with a decoupled decay has no box: its fixed point is a ridge
+(``decoupled_sgd_fixed_point``); ``limit_theta`` gives either, in the engine's layout.
+
 This module is pure: it imports numpy and torch only.
 """
 
@@ -256,8 +259,10 @@ def linf_path(
     n, d = Xn.shape
     if yn.shape[0] != n:
         raise ValueError(f"y: expected {n} values to match X, got {yn.shape[0]}")
-    if not (np.isfinite(Xn).all() and np.isfinite(yn).all()):
-        raise ValueError("X: every value of X and y must be finite")
+    if not np.isfinite(Xn).all():
+        raise ValueError("X: every value must be finite")
+    if not np.isfinite(yn).all():
+        raise ValueError("y: every value must be finite")
     if sample_weight is None:
         s = np.full(n, 1.0 / max(n, 1))
     else:
