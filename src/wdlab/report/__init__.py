@@ -32,9 +32,18 @@ RESULT_COLUMNS = ("config_id", "optimizer", "regularizer", "loss", "lam", "lr", 
 MAX_ROWS = 500
 
 
-def _read(path: Path) -> pd.DataFrame | None:
+#: The curves columns the page draws (the rest stay in curves.parquet, unread).
+CURVE_COLUMNS = ("config_id", "epoch", "train_mse", "test_mse")
+
+
+def _read(path: Path, columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     pq = path.with_suffix(".parquet")
     if pq.is_file():
+        if columns is not None:
+            import pyarrow.parquet as papq
+
+            names = set(papq.read_schema(pq).names)
+            return pd.read_parquet(pq, columns=[c for c in columns if c in names])
         return pd.read_parquet(pq)
     csv = path.with_suffix(".csv")
     return pd.read_csv(csv) if csv.is_file() else None
@@ -59,7 +68,8 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
         from wdlab.store import read_manifest
 
         manifest = read_manifest(run, status=False)
-    return {"configs": configs, "curves": _read(run / "curves"), "summary": _read(run / "summary"),
+    return {"configs": configs, "curves": _read(run / "curves", CURVE_COLUMNS),
+            "summary": _read(run / "summary"),
             "selection": _read(run / "selection"), "ridge": _read(run / "ridge"),
             "coefficients": _read(run / "coefficients"),
             "manifest": manifest, "path": run}
