@@ -498,3 +498,13 @@ def test_translate_refuses_inf():
     assert line == "error: value: every lam must be finite and >= 0, got inf"
     with pytest.raises(ValueError, match="finite and >= 0"):
         translate(np.array([0.1, np.inf]), "seed", "d2l", n_train=10, n_features=3)
+
+
+def test_click_usage_errors_are_one_line():
+    for argv, fragment in ((["fit", "x.csv", "--target", "y", "--epochs", "abc"],
+                            "error: Invalid value for '--epochs'"),
+                           (["fit"], "error: Missing argument 'DATA'."),
+                           (["sweep", "--bogus"], "error: No such option: --bogus")):
+        line = _line(runner.invoke(app, argv))
+        assert line.startswith(fragment) and line.endswith("-h for help)"), line
+    assert runner.invoke(app, ["fit", "-h"]).exit_code == 0

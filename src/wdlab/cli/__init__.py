@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import typer
 
+from wdlab.cli._common import OneLineGroup
+
 app = typer.Typer(
     name="wdlab",
+    cls=OneLineGroup,  # a usage error is one line, exit 2
     help="A weight-decay laboratory: many small models as one tensor program, exact references.",
     no_args_is_help=True,
     add_completion=False,

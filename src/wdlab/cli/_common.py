@@ -93,3 +93,42 @@ def one_line_errors(fn):
             sys.stdout.flush()
 
     return wrapper
+
+
+class OneLineGroup(typer.core.TyperGroup):
+    """The app's click group: a usage error (a flag's value that does not parse, a missing
+    argument, an unknown option) is one ``error:`` line, exit 2, not click's usage block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:  # typer >= 0.29 vendors click as typer._click
+            from typer._click import exceptions as click
+        except ImportError:  # pragma: no cover - older typer: click itself
+            from click import exceptions as click
+
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.NoArgsIsHelpError as exc:  # the help text, as click shows it
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            if not standalone_mode:
+                raise
+            hint = f" (wdlab {exc.ctx.command_path.split(' ', 1)[-1]} -h for help)" \
+                if exc.ctx is not None and " " in exc.ctx.command_path else ""
+            typer.echo(f"error: {clean_line(exc.format_message() + hint)}", err=True)
+            sys.exit(exc.exit_code)
+        except (typer.Abort, KeyboardInterrupt):
+            if not standalone_mode:
+                raise
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            if not standalone_mode:
+                raise
+            typer.echo(f"error: {clean_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
