@@ -26,7 +26,10 @@ from wdlab.conventions import COUPLED
 
 #: Per-configuration metrics that are aggregated (those present in the table).
 METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
-           "dist_to_limit", "val_mse_se")
+           "dist_to_limit", "val_mse_se",
+           # nets (wdlab.sweep.nets_chunk)
+           "train_loss", "val_loss", "test_loss", "train_accuracy", "val_accuracy",
+           "test_accuracy", "val_loss_se", "val_accuracy_se")
 #: Columns that are not hyperparameters: ids, seeds, the chunk, outcomes.
 NOT_KEYS = frozenset({"config_id", "data_seed", "init_seed", "chunk", "status", "diverged_epoch",
                       "error", *METRICS})
@@ -107,7 +110,43 @@ def _one_se(lam: np.ndarray, val: np.ndarray, se: np.ndarray, test: np.ndarray,
     return res
 
 
-def select(summary: pd.DataFrame, ridge: pd.DataFrame | None = None) -> pd.DataFrame:
+#: Selection metrics other than val_mse: (test twin, sign: +1 lower is better, -1 higher).
+SELECTION_METRICS = {"val_loss": ("test_loss", 1.0), "val_accuracy": ("test_accuracy", -1.0)}
+
+
+def select(summary: pd.DataFrame, ridge: pd.DataFrame | None = None,
+           metric: str = "val_mse") -> pd.DataFrame:
+    """Model selection per group of hyperparameters other than lam, by ``metric``.
+
+    ``metric`` is ``val_mse`` (linear, below), ``val_loss`` (nets, lower is better) or
+    ``val_accuracy`` (higher is better): the same rules on ``sign * metric``, the result
+    columns named after it (``best_val_loss``, ``best_test_accuracy``, ``val_accuracy_1se``,
+    ...; ``selection_metric`` says which).
+    """
+    if metric == "val_mse":
+        return _select_mse(summary, ridge)
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"selection.metric: unknown metric {metric!r}")
+    test, sign = SELECTION_METRICS[metric]
+    proxy = summary.copy()
+    for src, dst in ((metric, "val_mse"), (test, "test_mse")):
+        for stat in ("mean", "std", "ci95"):
+            v = summary[f"{src}_{stat}"] if f"{src}_{stat}" in summary else np.nan
+            proxy[f"{dst}_{stat}"] = v * sign if stat == "mean" else v
+    se = f"{metric}_se_mean"
+    if se in summary:
+        proxy["val_mse_se_mean"] = summary[se]
+    out = _select_mse(proxy, None)
+    word = metric.removeprefix("val_")
+    for c in ("best_val_mse", "best_test_mse", "val_mse_1se", "test_mse_1se", "oracle_test_mse"):
+        out[c] = out[c] * sign
+    out = out.drop(columns=[c for c in out.columns if c.startswith("ridge_")])
+    out.columns = [c.replace("_mse", f"_{word}") for c in out.columns]
+    out["selection_metric"] = metric
+    return out
+
+
+def _select_mse(summary: pd.DataFrame, ridge: pd.DataFrame | None = None) -> pd.DataFrame:
     """Model selection per group of hyperparameters other than lam.
 
     Columns: the group keys; ``n_lams``; ``best_lam`` (lowest mean validation MSE),
@@ -186,8 +225,8 @@ def _answer(row: dict, lam: np.ndarray, val: np.ndarray, se: np.ndarray,
     out.update(lam_lo=lo, lam_hi=hi, n_lams_in_range=count)
     conv = {k: row.get(k) for k in ("optimizer", "regularizer", "loss", "n_train",
                                      "n_features", "momentum", "lr")}
-    if all(conv.get(k) is not None for k in ("optimizer", "regularizer", "loss", "n_train",
-                                              "n_features")):
+    if "hidden" not in row and all(conv.get(k) is not None for k in (  # linear rows only
+            "optimizer", "regularizer", "loss", "n_train", "n_features")):
         for lam_key, suffix in (("best_lam", "best"), ("lam_1se", "1se")):
             tr = translations(row[lam_key], optimizer=str(conv["optimizer"]),
                               regularizer=str(conv["regularizer"]), loss=str(conv["loss"]),

@@ -23,6 +23,7 @@ from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.experiment import DTYPES
 from wdlab.results import configs_frame, curves_frame
 from wdlab.spec import SweepSpec, spec_from_json
+from wdlab.spec_nets import is_nets
 from wdlab.sweep.draws import ModelDraw, unit_draws
 from wdlab.sweep.plan import METRICS, Chunk, Group, Plan, make_plan
 
@@ -258,6 +259,11 @@ def run_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
     remote worker needs only the spec (a ``SweepSpec``, its ``model_dump()`` or JSON) and
     the index. The result's tables are plain pandas DataFrames.
     """
+    spec = as_spec(spec)
+    if is_nets(spec):
+        from wdlab.sweep.nets_chunk import run_nets_chunk
+
+        return run_nets_chunk(spec, index)
     start = time.perf_counter()
     inputs = prepare_chunk(spec, index)
     result = execute_chunk(inputs)
@@ -267,6 +273,10 @@ def run_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
 def failed_chunk_configs(spec: SweepSpec, index: int, error: str) -> pd.DataFrame:
     """Configs rows of a failed chunk: its hyperparameters, status ``failed``, NaN metrics."""
     spec = as_spec(spec)
+    if is_nets(spec):
+        from wdlab.sweep.nets_chunk import failed_nets_configs
+
+        return failed_nets_configs(spec, index, error)
     plan = _plan_cached(spec)
     chunk = plan.chunks[index]
     df = hyper_frame(spec, plan, plan.groups[chunk.group], chunk)
@@ -282,5 +292,9 @@ def failed_chunk_configs(spec: SweepSpec, index: int, error: str) -> pd.DataFram
 
 
 def metric_columns(spec: SweepSpec) -> list[str]:
+    if is_nets(spec):
+        from wdlab.sweep.nets_chunk import curve_columns
+
+        return curve_columns(spec)
     flags = {"dist_to_ridge": spec.record.dist_to_ridge, "dist_to_limit": spec.record.dist_to_limit}
     return [m for m in METRICS if flags.get(m, True)]

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from wdlab.spec import SweepSpec, spec_from_json
+from wdlab.spec_nets import is_nets
 from wdlab.sweep.chunk import ChunkResult, failed_chunk_configs, metric_columns, run_chunk
 from wdlab.sweep.files import (
     CHUNK_DIR,
@@ -142,7 +143,7 @@ def run_sweep(
     spec = resolve_spec(spec)
     executor = executor or _spec_executor(spec)
     plan = make_plan(spec)
-    warnings = stability_warnings(spec)
+    warnings = [] if is_nets(spec) else stability_warnings(spec)  # GD bound: linear only
     _check_out(path, force)
     created = not path.exists()
     with run_lock(path):
@@ -236,7 +237,7 @@ def engine_available(engine: str, device: str) -> bool:
         return fast.compiler_available(dev)
     if engine == "triton":
         return fused.available(dev)
-    return engine == "eager"
+    return engine in ("eager", "nets")  # nets: wdlab.nets.train, one engine everywhere
 
 
 def pinned_specs(path: Path, spec: SweepSpec, plan: Plan) -> dict[int, SweepSpec]:
@@ -417,10 +418,18 @@ def assemble(path: Path, spec: SweepSpec, plan: Plan, failures: dict[int, str | 
     configs = pd.read_parquet(path / "configs.parquet")
     summary = summarize(configs)
     write_table(path / "summary.parquet", summary, csv=csv)
-    ridge = closed_form_frame(spec)
+    ridge = None if is_nets(spec) else closed_form_frame(spec)
     if ridge is not None:
         write_table(path / "ridge.parquet", ridge, csv=False)
-    write_table(path / "selection.parquet", select(summary, ridge), csv=csv)
+    write_table(path / "selection.parquet", select(summary, ridge, metric=selection_metric(spec)),
+                csv=csv)
+
+
+def selection_metric(spec: SweepSpec) -> str:
+    """The summary column selection ranks by: val_mse (linear), val_loss or val_accuracy."""
+    if not is_nets(spec):
+        return "val_mse"
+    return "val_accuracy" if spec.selection.metric == "accuracy" else "val_loss"
 
 
 def _or_default(parts: Iterator[Any], default: pd.DataFrame) -> Iterator[Any]:

@@ -28,6 +28,7 @@ import torch
 
 from wdlab.experiment import DTYPES
 from wdlab.spec import SweepSpec
+from wdlab.spec_nets import is_nets
 
 #: Final metrics and curve columns, in table order (dist_to_ridge/_limit only when recorded).
 METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
@@ -48,6 +49,7 @@ class Group:
     offset: int  # first config_id
     n_units: int  # data units (draws) G
     per_draw: dict[str, np.ndarray]  # (M,) each: lr, momentum, beta1, beta2, init_scale, init_seed, lam
+    static: dict | None = None  # nets: unit, hidden, activation, bias, decay (sweep.nets_chunk)
 
     @property
     def n_per_unit(self) -> int:
@@ -99,7 +101,9 @@ class Plan:
             "groups": [{"index": g.index, "optimizer": g.optimizer, "regularizer": g.regularizer,
                         "loss": g.loss, "epochs": g.epochs, "batch_size": g.batch_size,
                         "schedule": g.schedule, "offset": g.offset, "n_units": g.n_units,
-                        "n_per_unit": g.n_per_unit} for g in self.groups],
+                        "n_per_unit": g.n_per_unit,
+                        **({"static": g.static} if g.static is not None else {})}
+                       for g in self.groups],
             "chunks": [[c.group, c.u0, c.u1, c.m0, c.m1, c.first_id, c.n_configs]
                        for c in self.chunks],
         }
@@ -134,6 +138,10 @@ def _split_even(n: int, size: int) -> list[tuple[int, int]]:
 
 def make_plan(spec: SweepSpec) -> Plan:
     """Expand the grid and cut it into chunks of at most ``execution.chunk_size`` models."""
+    if is_nets(spec):
+        from wdlab.sweep.nets_chunk import make_nets_plan
+
+        return make_nets_plan(spec)
     C = spec.execution.chunk_size
     if C is None:
         raise ValueError("execution.chunk_size: resolve the spec first (resolve_spec)")
@@ -171,6 +179,10 @@ def _record_rows(spec: SweepSpec) -> int:
 
 def n_configs(spec: SweepSpec) -> int:
     """The number of configurations of the grid, counted without expanding it."""
+    if is_nets(spec):
+        from wdlab.sweep.nets_chunk import n_nets_configs
+
+        return n_nets_configs(spec)
     t, d = spec.train, spec.data
     units = len(d.n_train) * len(d.noise) * len(d.seeds)
     static = len(t.loss) * len(t.epochs) * len(t.batch_size) * len(t.schedule)
@@ -277,6 +289,10 @@ def auto_chunk_size(spec: SweepSpec) -> int:
     Auto budget: a quarter of the available host memory (at most 2 GiB) for the host side,
     and on CUDA half the free device memory for the device side.
     """
+    if is_nets(spec):
+        from wdlab.sweep.nets_chunk import nets_auto_chunk_size
+
+        return nets_auto_chunk_size(spec)
     dev_b, host_b = bytes_per_config(spec)
     avail = _available_host_bytes()
     if spec.execution.memory_gb is not None:
