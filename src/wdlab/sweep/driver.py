@@ -284,13 +284,15 @@ def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -
 
 def _run_pending(executor, spec: SweepSpec, plan: Plan, pending: list[int],
                  specs: dict[int, SweepSpec]):
-    """The executor over the pending chunks, each group with its pinned spec (if any)."""
-    batches: dict[int | None, list[int]] = {}
+    """The executor over the pending chunks, each group with its pinned spec (if any); one
+    executor call per distinct spec (a Ray instance is not started once per group)."""
+    batches: dict[str | None, tuple[SweepSpec, list[int]]] = {}
     for i in pending:
-        g = plan.chunks[i].group
-        batches.setdefault(g if g in specs else None, []).append(i)
-    for key, indices in batches.items():
-        yield from executor(specs[key] if key is not None else spec, indices)
+        pinned = specs.get(plan.chunks[i].group)
+        key = None if pinned is None else pinned.execution.engine
+        batches.setdefault(key, (pinned or spec, []))[1].append(i)
+    for batch_spec, indices in batches.values():
+        yield from executor(batch_spec, indices)
 
 
 def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor, on_event,
