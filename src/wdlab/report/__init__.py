@@ -359,6 +359,10 @@ def write_report(run_dir: Path | str, *, references: bool = True, figures: bool 
     from wdlab.store import write_text
 
     run = load_run(run_dir)
+    from wdlab.report.nets import is_nets_run, write_nets_report
+
+    if is_nets_run(run):  # a nets sweep: its own sections on the same page (report/nets.py)
+        return write_nets_report(run_dir, run)
     ridge = theory = None
     if references:
         from wdlab.report.references import ridge_for, theory_reference

@@ -1,0 +1,322 @@
+"""The report page of a nets sweep (``model.family = "mlp"``): the same self-contained page.
+
+    build_nets_report(run) -> html        (``write_report`` dispatches here for nets runs)
+
+Sections: the answer (best λ per group by the run's selection metric, and the run's
+warnings), the compact selection table, the lr x λ heatmaps of the validation loss (when
+both vary), the validation curve in loss and accuracy (validation dashed, test solid, ± the
+95% CI over seeds), the training curves of the best group at each λ (a slider): loss and
+accuracy, train dotted and test solid, and the l2 norm of every parameter tensor over
+training, then the results table and the configuration. The page shell, its script (charts,
+slider, group selector, sortable tables), the escaping and the shared pieces come from
+``wdlab.report`` (``html.page``, ``charts.heatmaps``, ``_results_table``...): nothing is forked.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wdlab.report import charts
+from wdlab.report.html import esc, fmt, page, table
+
+#: Settings that name a group when they vary (in this order).
+NAME_KEYS = ("optimizer", "regularizer", "hidden", "activation", "bias", "decay", "loss", "lr",
+             "momentum", "beta1", "beta2", "epochs", "batch_size", "schedule", "init_scale")
+#: At most this many groups on the validation curve.
+MAX_GROUPS = 8
+DASH = {"train": "dot", "val": "dash", "test": "solid"}
+
+
+def is_nets_run(run: dict[str, Any]) -> bool:
+    configs = run.get("configs")
+    return configs is not None and "family" in configs and (configs["family"] == "mlp").any()
+
+
+def _metric(selection: pd.DataFrame | None) -> str:
+    if selection is not None and "selection_metric" in selection and len(selection):
+        return str(selection["selection_metric"].iloc[0])
+    return "val_loss"
+
+
+def _keys(selection: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    stats = ("best_", "lam_", "val_", "test_", "oracle_", "n_lams", "n_seeds", "selection_")
+    return [c for c in selection.columns if not c.startswith(stats) and c in summary
+            and c != "lam"]
+
+
+def _labels(selection: pd.DataFrame) -> list[str]:
+    varying = [k for k in NAME_KEYS if k in selection and k not in ("optimizer", "regularizer")
+               and selection[k].nunique(dropna=False) > 1]
+    out = []
+    for r in selection.to_dict("records"):
+        extra = ", ".join(f"{k}={fmt(r[k])}" for k in varying)
+        out.append(f"{r.get('optimizer')}+{r.get('regularizer')}" + (f" ({extra})" if extra else ""))
+    return out
+
+
+def _match(df: pd.DataFrame, row: dict, keys: list[str]) -> pd.DataFrame:
+    mask = np.ones(len(df), dtype=bool)
+    for k in keys:
+        if k not in df:
+            continue
+        v = row[k]
+        col = df[k]
+        mask &= (col.isna() if isinstance(v, float) and math.isnan(v) else col == v).to_numpy()
+    return df[mask]
+
+
+def _ordered(selection: pd.DataFrame) -> pd.DataFrame:
+    """Selection rows, best first by the run's metric."""
+    metric = _metric(selection)
+    word = metric.removeprefix("val_")
+    col = f"best_val_{word}"
+    if col not in selection:
+        return selection
+    return selection.sort_values(col, ascending=word != "accuracy", kind="stable",
+                                 na_position="last")
+
+
+def _lam_label(v: float) -> str:
+    return "0" if v == 0 else f"{v:.3g}"
+
+
+def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame) -> dict | None:
+    """Validation and test loss (left) and accuracy (right) against λ, one colour per group."""
+    if summary is None or not len(summary) or selection is None or not len(selection):
+        return None
+    sel = _ordered(selection).head(MAX_GROUPS)
+    keys = _keys(selection, summary)
+    labels = _labels(sel)
+    acc = "val_accuracy_mean" in summary
+    data = []
+    for i, (label, row) in enumerate(zip(labels, sel.to_dict("records"), strict=True)):
+        grp = _match(summary, row, keys).sort_values("lam", kind="stable")
+        x = [_lam_label(v) for v in grp["lam"]]
+        color = charts.COLORS[i % len(charts.COLORS)]
+        name = charts._esc(label)
+        for axis, what in ((1, "loss"), (2, "accuracy")):
+            if what == "accuracy" and not acc:
+                continue
+            for split in ("val", "test"):
+                col = f"{split}_{what}"
+                ci = grp.get(f"{col}_ci95")
+                trace = {"type": "scatter", "mode": "lines+markers", "x": x,
+                         "y": charts._r(grp[f"{col}_mean"]), "meta": i,
+                         "name": f"{name}: {split}", "legendgroup": str(i),
+                         "showlegend": axis == 1,
+                         "line": {"color": color, "dash": DASH[split]},
+                         "hovertemplate": f"{name}<br>λ = %{{x}}<br>{split} {what} = "
+                                          "%{y:.4g}<extra></extra>",
+                         "xaxis": f"x{axis}" if axis > 1 else "x",
+                         "yaxis": f"y{axis}" if axis > 1 else "y"}
+                if split == "val" and ci is not None:
+                    trace["error_y"] = {"type": "data", "array": charts._r(ci.fillna(0)),
+                                        "visible": True, "thickness": 1}
+                data.append(trace)
+    layout = {**charts._BASE,
+              "title": {"text": "Validation curve (dashed val ± 95% CI over seeds, solid test)",
+                        "font": {"size": 13}},
+              "xaxis": {"type": "category", "title": {"text": "λ"},
+                        "domain": [0, 0.46] if acc else [0, 1]},
+              "yaxis": {"title": {"text": "loss (data loss, no penalty)"}}}
+    if acc:
+        layout.update(xaxis2={"type": "category", "title": {"text": "λ"}, "domain": [0.54, 1],
+                              "anchor": "y2"},
+                      yaxis2={"title": {"text": "accuracy"}, "anchor": "x2"})
+    return {"data": data, "layout": layout, "groups": [charts._esc(x) for x in labels]}
+
+
+def training_chart(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.DataFrame
+                   ) -> dict | None:
+    """Per λ of the best group: loss, accuracy (train dotted, test solid) and the l2 norm of
+    each parameter tensor over training, means over seeds."""
+    if curves is None or not len(curves) or selection is None or not len(selection):
+        return None
+    best = _ordered(selection).iloc[0].to_dict()
+    keys = [k for k in _keys(selection, configs) if k in configs]
+    part = _match(configs, best, keys)
+    part = part[part["status"] == "ok"]
+    if not len(part):
+        return None
+    norms = [c for c in curves.columns if c.startswith("norm/")]
+    acc = "train_accuracy" in curves
+    lams, panels = [], []
+    for lam in sorted(part["lam"].unique()):
+        ids = part.loc[part["lam"] == lam, "config_id"]
+        cur = curves[curves["config_id"].isin(ids)]
+        mean = cur.groupby("epoch").mean(numeric_only=True)
+        keep = charts.decimate(mean.index.to_numpy())
+        mean = mean.iloc[keep] if len(keep) < len(mean) else mean
+        ep = mean.index.tolist()
+        data = []
+        for split in ("train", "test"):
+            data.append({"type": "scatter", "mode": "lines", "x": ep,
+                         "y": charts._r(mean[f"{split}_loss"]), "name": f"{split} loss",
+                         "line": {"dash": DASH[split], "color": charts.COLORS[0]}})
+            if acc:
+                data.append({"type": "scatter", "mode": "lines", "x": ep,
+                             "y": charts._r(mean[f"{split}_accuracy"]),
+                             "name": f"{split} accuracy", "xaxis": "x2", "yaxis": "y2",
+                             "line": {"dash": DASH[split], "color": charts.COLORS[1]}})
+        for j, n in enumerate(c for c in norms if mean[c].notna().any()):
+            data.append({"type": "scatter", "mode": "lines", "x": ep, "y": charts._r(mean[n]),
+                         "name": charts._esc(n.removeprefix("norm/")), "xaxis": "x3",
+                         "yaxis": "y3", "line": {"color": charts.COLORS[(j + 2) % 7]}})
+        lams.append(_lam_label(float(lam)))
+        panels.append(data)
+    label = charts._esc(_labels(pd.DataFrame([best]))[0])
+    layout = {**charts._BASE,
+              "title": {"text": f"{label}: loss, accuracy and parameter norms (means over "
+                                "seeds; dotted train, solid test)", "font": {"size": 13}},
+              "xaxis": {"domain": [0, 0.3], "title": {"text": "epoch"}},
+              "yaxis": {"type": "log", "title": {"text": "loss"}},
+              "xaxis2": {"domain": [0.35, 0.65], "title": {"text": "epoch"}, "anchor": "y2"},
+              "yaxis2": {"title": {"text": "accuracy"}, "anchor": "x2"},
+              "xaxis3": {"domain": [0.7, 1], "title": {"text": "epoch"}, "anchor": "y3"},
+              "yaxis3": {"title": {"text": "‖tensor‖₂"}, "anchor": "x3"}}
+    return {"lams": lams, "panels": panels, "layout": layout}
+
+
+def heatmaps(configs: pd.DataFrame) -> list[dict]:
+    """lr x λ heatmaps of the final validation loss (``charts.heatmaps``), when both vary."""
+    if "val_loss" not in configs:
+        return []
+    maps = charts.heatmaps(configs, metric="val_loss")
+    for h in maps:
+        for tr in h["data"]:
+            if tr.get("type") == "heatmap":
+                tr["colorbar"]["title"]["text"] = "log10 val loss" + (
+                    " (clipped)" if h.get("clipped") else "")
+    return maps
+
+
+def _answers(selection: pd.DataFrame | None) -> list[str]:
+    if selection is None or not len(selection):
+        return []
+    metric = _metric(selection)
+    word = metric.removeprefix("val_")
+    sel = _ordered(selection).head(MAX_GROUPS)
+    out = []
+    for label, r in zip(_labels(sel), sel.to_dict("records"), strict=True):
+        best = r.get("best_lam", math.nan)
+        if best is None or not math.isfinite(best):
+            out.append(f"{label}: no λ to recommend (every configuration diverged or failed)")
+            continue
+        ci = r.get(f"best_val_{word}_ci95", math.nan)
+        pm = f" ± {ci:.2g}" if ci is not None and math.isfinite(ci) else ""
+        text = (f"{label}: best λ = {fmt(best)} by validation {word} "
+                f"{fmt(r.get(f'best_val_{word}'))}{pm}; test {word} {fmt(r.get(f'best_test_{word}'))}")
+        one = r.get("lam_1se", math.nan)
+        if one is not None and math.isfinite(one):
+            text += f"; 1-SE λ = {fmt(one)}"
+        out.append(text)
+    return out
+
+
+def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) -> str:
+    from wdlab.answer import as_warnings
+
+    items = _answers(selection)
+    warns = as_warnings(manifest.get("warnings"))
+    body = "".join(f"<li>{esc(t)}</li>" for t in items)
+    out = ['<section id="answer"><h2>How much weight decay?</h2>',
+           f'<ul class="answers">{body}</ul>' if body else "",
+           f'<p class="meta">Selection by {esc(_metric(selection).replace("_", " "))} '
+           "(± the 95% CI over seeds). 1-SE λ: the largest λ within one standard error of the "
+           "best.</p>"]
+    if warns:
+        lis = "".join(f'<li><code>{esc(w["code"])}</code> {esc(w["message"])}</li>'
+                      for w in warns)
+        out.append(f'<div class="warnings" id="warnings"><b>Warnings</b><ul>{lis}</ul></div>')
+    else:
+        out.append('<p class="ok" id="warnings">No warning: the optimum is inside the grid and '
+                   "nothing diverged.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _selection_html(selection: pd.DataFrame) -> str:
+    from wdlab.report import setting, shared_settings
+
+    sel = _ordered(selection)
+    word = _metric(selection).removeprefix("val_")
+    keys = [c for c in sel.columns if not c.startswith(
+        ("best_", "lam_", "val_", "test_", "oracle_", "n_lams", "n_seeds", "selection_"))]
+    varying, shared = shared_settings(sel, keys)
+    rows = []
+    for r in sel.to_dict("records"):
+        out = {c: setting(c, r[c]) for c in varying}
+        out["best λ"] = r.get("best_lam")
+        ci = r.get(f"best_val_{word}_ci95")
+        out[f"val {word} ± CI"] = fmt(r.get(f"best_val_{word}")) + (
+            f" ± {ci:.2g}" if ci is not None and math.isfinite(ci) else "")
+        out[f"test {word}"] = r.get(f"best_test_{word}")
+        out["1-SE λ"] = r.get("lam_1se")
+        out["seeds"] = r.get("n_seeds")
+        rows.append(out)
+    df = pd.DataFrame(rows)
+    return ((f'<p class="meta shared">{esc(shared)}</p>' if shared else "")
+            + f'<div class="wide">{table(df, table_id="selection")}</div>')
+
+
+def build_nets_report(run: dict[str, Any]) -> str:
+    """The report page of a nets run (the tables of ``wdlab.report.load_run``)."""
+    import plotly.offline
+
+    from wdlab.report import _config_section, _results_table, _status
+
+    configs, curves = run["configs"], run["curves"]
+    selection, summary, manifest = run["selection"], run["summary"], run["manifest"]
+    cfg = manifest.get("spec") or {}
+    name = cfg.get("name") if isinstance(cfg, dict) else None
+    title = f"wdlab report: {name or Path(run['path']).name}"
+    data = {"validation": validation_chart(summary, selection),
+            "training": training_chart(curves, configs, selection),
+            "heatmaps": heatmaps(configs), "double_descent": None}
+    ds = configs["dataset"].iloc[0] if "dataset" in configs and len(configs) else "?"
+    parts = [f"<h1>{esc(title)}</h1>",
+             f'<p class="meta">run directory: {esc(Path(run["path"]).resolve())} · kind: '
+             f"{esc(manifest.get('kind', '?'))} (neural networks, dataset {esc(ds)}) · status: "
+             f"{esc(_status(manifest))}</p>",
+             _answer_section(selection, manifest)]
+    if selection is not None and len(selection):
+        parts.append("<h2>Model selection</h2>" + _selection_html(selection))
+    if data["heatmaps"]:
+        cells = "".join(f'<div id="heatmap-{i}"></div>' for i in range(len(data["heatmaps"])))
+        parts.append('<h2>Learning rate × λ</h2><p class="meta">Final validation loss, mean '
+                     "over seeds (log colour); blank cells diverged for every seed.</p>"
+                     f'<div class="heat">{cells}</div>')
+    if data["validation"]:
+        groups = data["validation"]["groups"]
+        select = ""
+        if len(groups) > 1:
+            opts = "".join(f'<option value="{i}">{g}</option>' for i, g in enumerate(groups))
+            select = ('<div class="slider"><label for="group-select">group</label><select '
+                      f'id="group-select"><option value="all">all groups</option>{opts}'
+                      "</select></div>")
+        parts.append(f'<h2>Validation curve</h2>{select}'
+                     '<div id="validation-plot" class="chart"></div>')
+    if data["training"]:
+        n = len(data["training"]["lams"])
+        parts.append('<h2>Training curves and weight norms</h2><div class="slider"><label '
+                     f'for="lam-slider">λ</label><input type="range" id="lam-slider" min="0" '
+                     f'max="{n - 1}" step="1" value="{n - 1}"><span>λ = <b id="lam-value"></b>'
+                     '</span></div><div id="training-plot" class="chart"></div>')
+    parts.append(_results_table(configs, summary))
+    parts.append(_config_section(manifest))
+    return page(title=title, body="\n".join(p for p in parts if p), data=data,
+                plotly_js=plotly.offline.get_plotlyjs())
+
+
+def write_nets_report(run_dir: Path | str, run: dict[str, Any]) -> Path:
+    """Write ``run_dir/report.html`` of a nets run (every curve column is read: the norms)."""
+    from wdlab.report import _read
+    from wdlab.store import write_text
+
+    run = {**run, "curves": _read(Path(run_dir) / "curves")}
+    return write_text(Path(run_dir) / "report.html", build_nets_report(run))
