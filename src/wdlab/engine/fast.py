@@ -213,9 +213,15 @@ def _set_mses(r_all, weights, K):
     return torch.stack(out, 1)  # (K, S)
 
 
-def observe_extra(theta, mses, C):
-    """Stack [per-set MSEs..., penalty, objective, w_norm (, dist_to_ridge)] as (S+3[+1], K)."""
-    sq = (theta * theta if C.mask is None else theta * theta * C.mask).sum(1)  # (K,) decayed
+def observe_extra(theta, mses, C, squares=None):
+    """Stack [per-set MSEs..., penalty, objective, w_norm (, dist_to_ridge)] as (S+3[+1], K).
+
+    The one observer of every engine path: w_norm = ||w|| over the weights only (never the
+    intercept); penalty = its scale * lam * sum of the decayed coordinates' squares.
+    ``squares``: theta * theta * mask already formed (K, D1), else formed here."""
+    if squares is None:
+        squares = theta * theta if C.mask is None else theta * theta * C.mask  # (K, D1)
+    sq = squares.sum(1)  # (K,) decayed
     w_norm = torch.linalg.vector_norm(theta[:, :C.n_w], dim=1)  # (K,) weights, no intercept
     pen = C.lam_pen * sq  # (K,)
     rows = [mses.T, pen[None], (C.c_val * mses[:, 0] + pen)[None], w_norm[None]]
@@ -303,6 +309,17 @@ def _kernel_module(name: str):
     return fused if name == "triton" else native
 
 
+def full_batch_start(theta, C, spec, R):
+    """(etas (E,), epochs (E + 1,), loss0 (K,), NaN metric buffer (n_met, R, K)) of a run."""
+    E, K, dt, device = spec.epochs, theta.shape[0], theta.dtype, theta.device
+    eta_host = [schedule_multiplier(spec.schedule, e, E) for e in range(E)]
+    etas = torch.tensor(eta_host, dtype=dt, device=device)  # (E,)
+    epochs = torch.arange(E + 1, device=device)  # (E + 1,)
+    first, loss0 = observe(theta, C)
+    buf = torch.full((first.shape[0], R, K), float("nan"), device=device, dtype=dt)
+    return etas, epochs, loss0, buf
+
+
 def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, spec, slot, R,
                    plan=None):
     """All epochs of a full-batch run; returns (theta, diverged, engine used, metrics buffer).
@@ -312,13 +329,8 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
     to compiled (where a compiler exists) or eager. The metrics buffer is (S + 3 [+1], R, K)
     on the device, filled at the recorded epochs.
     """
-    E, K = spec.epochs, theta.shape[0]
-    dt = theta.dtype
-    eta_host = [schedule_multiplier(spec.schedule, e, E) for e in range(E)]
-    etas = torch.tensor(eta_host, dtype=dt, device=device)  # (E,)
-    epochs = torch.arange(E + 1, device=device)  # (E + 1,)
-    first, loss0 = observe(theta, C)
-    buf = torch.full((first.shape[0], R, K), float("nan"), device=device, dtype=dt)
+    E = spec.epochs
+    etas, epochs, loss0, buf = full_batch_start(theta, C, spec, R)
     if engine in ("triton", "native"):  # one kernel for every epoch, or a fallback
         name = engine
         try:
