@@ -298,7 +298,7 @@ def paste(row: dict, suffix: str = "best") -> str:
         bits.append(f"torch.optim.{row.get('torch_optimizer') or 'Adam'}(weight_decay={wd:.4g}) "
                     f"with {loss}")
     if not bits:
-        return "no exact scikit-learn or torch equivalent (decay with momentum or Adam moments)"
+        return ""
     return " = ".join(bits)
 
 
@@ -326,4 +326,8 @@ def answer_sentence(row: dict, label: str | None = None) -> str:
         text += f", 1-SE λ = {g(one)}"
     n = row.get("n_train")
     where = f" at n_train = {int(n)}" if n is not None and math.isfinite(float(n)) else ""
-    return f"{text}; best λ{where} is {paste(row)}"
+    same = paste(row)
+    if not same:
+        return (f"{text}; the best λ has no exact scikit-learn or torch equivalent (a decay "
+                "beside momentum or Adam moments)")
+    return f"{text}; the best λ is {same}{where}"

@@ -249,14 +249,37 @@ _VARYING = ("loss", "lr", "momentum", "beta1", "beta2", "epochs", "batch_size", 
             "init_scale", "n_train", "noise")
 
 
-def _row_labels(sel: pd.DataFrame) -> list[str]:
-    varying = [k for k in _VARYING if k in sel and sel[k].nunique(dropna=False) > 1]
+def _row_labels(sel: pd.DataFrame, best_lr: bool = False) -> list[str]:
+    """``adam+mean (n_train=20)``: the pair and the settings that vary within a pair (not
+    those, like beta1, that differ only because the optimizer does)."""
+    pair = [k for k in ("optimizer", "regularizer") if k in sel]
+    varying = [k for k in _VARYING if k in sel and (
+        sel.groupby(pair, dropna=False)[k].nunique(dropna=True).max() > 1 if pair
+        else sel[k].nunique() > 1)]
     out = []
     for row in sel.to_dict("records"):
-        extra = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                          for k in varying)
-        out.append(group_name(row) + (f" ({extra})" if extra else ""))
+        bits = [f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                for k in varying if not (isinstance(row[k], float) and np.isnan(row[k]))]
+        if best_lr and "lr" in row:
+            bits.append(f"at its best lr = {row['lr']:g}")
+        out.append(group_name(row) + (f" ({', '.join(bits)})" if bits else ""))
     return out
+
+
+def best_lr_rows(selection: pd.DataFrame) -> pd.DataFrame:
+    """When lr was swept: per group of every other setting, the row of the lr with the lowest
+    best validation (else test) MSE -- the row a run's answer recommends."""
+    if "lr" not in selection or selection["lr"].nunique() < 2:
+        return selection
+    key = "best_val_mse" if selection["best_val_mse"].notna().any() else "best_test_mse"
+    others = [k for k in selection.columns if k in _GROUP_SETTINGS and k != "lr"]
+    order = selection.sort_values(key, kind="stable", na_position="last")
+    return order.drop_duplicates(others).sort_index()
+
+
+#: Settings that make a selection row a different question (lr is chosen among them).
+_GROUP_SETTINGS = ("optimizer", "regularizer", "loss", "lr", "epochs", "batch_size",
+                   "schedule", "init_scale", "n_train", "noise")
 
 
 def run_warnings(summary: pd.DataFrame, selection: pd.DataFrame,
@@ -290,9 +313,11 @@ def run_warnings(summary: pd.DataFrame, selection: pd.DataFrame,
         if w is not None:
             found.setdefault(w["code"], []).append(w)
 
-    labels = _row_labels(selection) if len(selection) else []
+    swept = "lr" in selection and selection["lr"].nunique() > 1
+    chosen = best_lr_rows(selection) if len(selection) else selection  # the answered rows
+    labels = _row_labels(chosen, best_lr=swept) if len(chosen) else []
     keys = [k for k in _summary_keys(summary) if k != "lam"]
-    for label, row in zip(labels, selection.to_dict("records"), strict=True):
+    for label, row in zip(labels, chosen.to_dict("records"), strict=True):
         grp = summary
         for k in keys:
             if k in row and k in grp:
