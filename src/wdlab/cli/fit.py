@@ -75,9 +75,14 @@ def fit(
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/fit-<file>-<UTC time>)."),
     force: bool = typer.Option(False, help="Overwrite a completed run in --out."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    svg: bool = typer.Option(False, "--svg", help="Also write SVG copies of the figures (PNG always)."),
 ) -> None:
     """Sweep λ by k-fold CV on your own table; print the best λ (CV and 1-SE), its test
     error, the unregularized baseline and the closed-form ridge answer."""
+    if svg:  # read by wdlab.report.figures.figure_formats
+        import os
+
+        os.environ["WDLAB_SVG"] = "1"
     import warnings
 
     from wdlab.fitrun import FitOptions

@@ -16,8 +16,13 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory written by reproduce or sweep."),
     references: bool = typer.Option(True, "--references/--no-references",
                                     help="Overlay the closed-form ridge and theory curves."),
+    svg: bool = typer.Option(False, "--svg", help="Also write SVG copies of the figures (PNG always)."),
 ) -> None:
     """Write RUN_DIR/report.html: one page, plotly embedded, opens offline from file://."""
+    if svg:  # read by wdlab.report.figures.figure_formats
+        import os
+
+        os.environ["WDLAB_SVG"] = "1"
     from wdlab.report import write_report
     from wdlab.store import MANIFEST, mark_status, read_manifest, run_lock
 

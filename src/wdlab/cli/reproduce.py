@@ -21,10 +21,15 @@ def reproduce(
     epochs: int | None = typer.Option(None, help="Override the preset's number of epochs."),
     force: bool = typer.Option(False, help="Overwrite a completed run in --out."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    svg: bool = typer.Option(False, "--svg", help="Also write SVG copies of the figures (PNG always)."),
     reduced: bool = typer.Option(False, "--reduced", hidden=True,
                                  help="Sweep presets only: the small size the tests run."),
 ) -> None:
     """Reproduce a preset experiment: tables, figures and manifest in one run directory."""
+    if svg:  # read by wdlab.report.figures.figure_formats
+        import os
+
+        os.environ["WDLAB_SVG"] = "1"
     from wdlab.devices import check_device
 
     check_device(device, "--device")  # before any run directory exists

@@ -50,11 +50,16 @@ def sweep(
     force: bool = typer.Option(False, "--force", help="Overwrite a completed or unfinished run in --out."),
     csv: bool = typer.Option(True, "--csv/--no-csv", help="Also write CSV copies of the tables."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    svg: bool = typer.Option(False, "--svg", help="Also write SVG copies of the figures (PNG always)."),
 ) -> None:
     """Run a grid of configurations as batched chunks; write tables, selection and manifest.
 
     Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'.
     """
+    if svg:  # read by wdlab.report.figures.figure_formats
+        import os
+
+        os.environ["WDLAB_SVG"] = "1"
     from wdlab.spec import build_spec, flag_overrides, load_raw, merge
     from wdlab.sweep import resume_sweep, run_sweep
 
