@@ -22,6 +22,9 @@ def test_run_bench_rows_are_ratios_of_same_run_measurements():
         assert row["ratio_to_seed_loop"] == pytest.approx(row["config_steps_per_s"] / seed)
         assert row["fraction_of_floor"] == pytest.approx(
             row["config_steps_per_s"] / res["floor_config_steps_per_s"])
+        assert row["peer_config_steps_per_s"] > 0  # the batched peer, same run, same K
+        assert row["ratio_to_peer"] == pytest.approx(
+            row["config_steps_per_s"] / row["peer_config_steps_per_s"])
 
 
 def test_cli_bench_writes_json(tmp_path):
@@ -31,6 +34,7 @@ def test_cli_bench_writes_json(tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["rows"][0]["K"] == 2 and "seed loop" in res.output
+    assert "x peer" in res.output and data["rows"][0]["ratio_to_peer"] > 0
 
 
 def test_cli_bench_bad_engine_is_one_line():

@@ -4,6 +4,10 @@
     steady(K)      = K * (E - E/5) / (t(E) - t(E/5)): per-call costs (transfers of theta to
                      and from the device, setup, graph capture) cancel out
     seed loop      = one model, Adam via torch.optim, ``.item()`` on both losses each epoch
+    batched peer   = what a competent PyTorch user writes for K models: a (K, D) weight and a
+                     (K, 1) bias, lam per configuration in the loss, ONE
+                     ``torch.optim.Adam(fused=True)`` over both (``foreach`` where fused is
+                     not supported), train and test MSE kept on the device every epoch
     memory floor   = copy bandwidth / (6 * n_features1 * itemsize)  (read + write theta, m, v)
                      once per step; the ``triton`` and ``native`` engines keep theta, m, v in
                      registers or cache across epochs, so they are not bound by this floor and
@@ -62,6 +66,56 @@ def seed_loop_rate(device: torch.device, epochs: int = 300, seed: int = 0) -> fl
     t0 = time.perf_counter()
     run(epochs)
     return epochs / (time.perf_counter() - t0)
+
+
+def peer_rate(K: int, device: torch.device, epochs: int = 100, min_seconds: float = 0.3,
+              seed: int = 0) -> float:
+    """Configuration-steps/s of the plain batched PyTorch peer on K seed configurations:
+
+        loss = sum_k [ mean_n (W_k . x_n + b_k - y_n)^2 + lam_k mean_d W_kd^2 ]
+
+    minimised by one ``torch.optim.Adam(fused=True)`` over W (K, D) and b (K, 1); the train
+    MSE (from the forward pass) and the test MSE are written to (E, K) device buffers every
+    epoch. Best of a few timed runs after a short warm-up; the host copy of the buffers is
+    included."""
+    data = make_linear(**SEED_DATA, seed=seed)
+    X, y = data.X_train.float().to(device), data.y_train.float().to(device)  # (N, D) (N,)
+    Xt, yt = data.X_test.float().to(device), data.y_test.float().to(device)
+    theta0 = init_weights(torch.arange(K) % 1000, SEED_DATA["n_features"]).to(device)
+    lam = torch.full((K,), 3.0, device=device)  # (K,)
+
+    def run(n: int) -> None:
+        W = theta0[:, :-1].clone().requires_grad_(True)  # (K, D)
+        b = theta0[:, -1:].clone().requires_grad_(True)  # (K, 1)
+        try:
+            opt = torch.optim.Adam([W, b], lr=0.05, fused=True)
+        except (RuntimeError, TypeError):  # fused not supported for this device here
+            opt = torch.optim.Adam([W, b], lr=0.05, foreach=True)
+        train_mse = torch.empty(n, K, device=device)  # (E, K)
+        test_mse = torch.empty(n, K, device=device)  # (E, K)
+        for e in range(n):
+            r = W @ X.T + b - y  # (K, N)
+            mse = (r * r).mean(1)  # (K,)
+            loss = (mse + lam * (W * W).mean(1)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                train_mse[e] = mse.detach()
+                rt = W @ Xt.T + b - yt  # (K, N_test)
+                test_mse[e] = (rt * rt).mean(1)
+        train_mse.cpu(), test_mse.cpu()
+
+    run(min(epochs, 5))
+    best, total, calls = float("inf"), 0.0, 0
+    while calls < 1 or (total < min_seconds and calls < 5):
+        _sync(device)
+        t0 = time.perf_counter()
+        run(epochs)
+        _sync(device)
+        dt = time.perf_counter() - t0
+        best, total, calls = min(best, dt), total + dt, calls + 1
+    return K * epochs / best
 
 
 def copy_bandwidth(device: torch.device, nbytes: int = 1 << 30) -> float:
@@ -135,9 +189,13 @@ def engine_rate(K: int, device: torch.device, engine: str, epochs: int, record_e
 
 
 def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: int = 100,
-              record_every: int = 1, max_seconds: float = 60.0, progress=None) -> dict:
+              record_every: int = 1, max_seconds: float = 60.0, progress=None,
+              peer: bool = True) -> dict:
     """Throughput for each K (skipping sizes that would not fit or would take too long),
-    the seed loop on the same device, ratios and, on CUDA, the fraction of the memory floor.
+    the seed loop and the plain batched peer (``peer_rate``) on the same device, ratios and,
+    on CUDA, the fraction of the memory floor. The peer is measured at each K where its run
+    is predicted to take at most ``max_seconds / 4`` (else ``peer_config_steps_per_s`` is
+    None).
 
     ``engine="auto"`` means the fused Triton kernel on CUDA where Triton imports, the
     native C++ kernel on CPU where a C++ compiler is present, else compiled wherever a
@@ -148,12 +206,13 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
 
     dev = torch.device(check_device(device, "device"))
     fast.check_engine(engine)
-    if engine == "auto":
-        from wdlab.engine import fused
+    if engine == "auto":  # the engine auto resolves to for the seed run (engine.dispatch)
+        from wdlab.engine import build_chain
+        from wdlab.engine.dispatch import resolve
 
-        engine = ("triton" if dev.type == "cuda" and fused.available(dev)
-                  else "native" if fast.native_possible(dev)
-                  else "compiled" if fast.compiler_available(dev) else "eager")
+        chain = build_chain("adam", "mean", n_decayed=SEED_DATA["n_features"])
+        engine = resolve("auto", dev, max(int(k) for k in ks), epochs, True, chain,
+                         torch.float32, SEED_DATA["n_features"] + 1).name
     d1 = SEED_DATA["n_features"] + 1
     seed = seed_loop_rate(dev)
     bw = copy_bandwidth(dev)
@@ -162,7 +221,7 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
            "epochs": epochs, "record_every": record_every, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "seed_loop_steps_per_s": seed,
            "copy_bytes_per_s": bw, "floor_config_steps_per_s": floor, "rows": []}
-    last, last_s = None, 0.0
+    last, last_s, peer_last = None, 0.0, None
     for K in sorted(int(k) for k in ks):
         need = bytes_needed(K, d1 - 1, epochs // record_every + 1)
         if need > 0.7 * free_bytes(dev):
@@ -175,6 +234,11 @@ def run_bench(device: str = "cpu", engine: str = "auto", ks=DEFAULT_KS, epochs: 
             continue
         row = engine_rate(K, dev, engine, epochs, record_every)
         row["ratio_to_seed_loop"] = row["config_steps_per_s"] / seed
+        row["peer_config_steps_per_s"] = row["ratio_to_peer"] = None
+        if peer and (peer_last is None or K * epochs / peer_last <= max_seconds / 4):
+            peer_last = peer_rate(K, dev, epochs)
+            row["peer_config_steps_per_s"] = peer_last
+            row["ratio_to_peer"] = row["config_steps_per_s"] / peer_last
         row["fraction_of_floor"] = row["config_steps_per_s"] / floor
         if row["steady_config_steps_per_s"]:
             row["steady_fraction_of_floor"] = row["steady_config_steps_per_s"] / floor

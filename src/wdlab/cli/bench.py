@@ -44,7 +44,8 @@ def bench(
     json_path: Path = typer.Option(None, "--json", help="Also write the results to this JSON file."),
 ) -> None:
     """Configuration-steps/s for each K on the seed problem (Adam, lam*mean(w^2)), the seed's
-    one-model loop measured in the same run, the ratio and, on CUDA, the memory floor."""
+    one-model loop and the plain batched peer (one fused torch.optim.Adam over a (K, D)
+    weight) measured in the same run, the ratios and, on CUDA, the memory floor."""
     import json
 
     from rich.console import Console
@@ -83,13 +84,17 @@ def bench(
                   f"copy {res['copy_bytes_per_s'] / 1e9:.1f} GB/s -> floor "
                   f"{res['floor_config_steps_per_s']:.4g} config-steps/s", soft_wrap=True,
                   highlight=False)
-    table = Table("K", "engine", "config-steps/s", "x seed loop", "of floor", "steady", "of floor")
+    table = Table("K", "engine", "config-steps/s", "x seed loop", "batched peer", "x peer",
+                  "of floor", "steady", "of floor")
     for r in res["rows"]:
         if "skipped" in r:
-            table.add_row(f"{r['K']:,}", "-", f"skipped: {r['skipped']}", "", "", "", "")
+            table.add_row(f"{r['K']:,}", "-", f"skipped: {r['skipped']}", *[""] * 6)
             continue
+        ratio = r.get("ratio_to_peer")
         table.add_row(f"{r['K']:,}", r["engine"], f"{r['config_steps_per_s']:.4g}",
-                      f"{r['ratio_to_seed_loop']:.1f}x", f"{100 * r['fraction_of_floor']:.1f}%",
+                      f"{r['ratio_to_seed_loop']:.1f}x", _num(r.get("peer_config_steps_per_s")),
+                      "—" if ratio is None else f"{ratio:.2f}x",
+                      f"{100 * r['fraction_of_floor']:.1f}%",
                       _num(r.get("steady_config_steps_per_s")),
                       _pct(r.get("steady_fraction_of_floor")))
     console.print(table)
