@@ -295,8 +295,10 @@ def paste(row: dict, suffix: str = "best") -> str:
         bits.append(f"sklearn Ridge(alpha={alpha:.4g})")
     if wd is not None and math.isfinite(wd):
         loss = "nn.MSELoss()" if row.get("loss", "mse") == "mse" else "0.5 * nn.MSELoss()"
-        bits.append(f"torch.optim.{row.get('torch_optimizer') or 'Adam'}(weight_decay={wd:.4g}) "
-                    f"with {loss}")
+        opt = row.get("torch_optimizer") or "Adam"
+        mom = row.get("momentum")
+        extra = f"momentum={mom:g}, " if opt == "SGD" and mom and math.isfinite(mom) else ""
+        bits.append(f"torch.optim.{opt}({extra}weight_decay={wd:.4g}) with {loss}")
     if not bits:
         return ""
     return " = ".join(bits)

@@ -253,10 +253,12 @@ def heatmaps(configs: pd.DataFrame, metric: str = "test_mse", top: int = 10) -> 
                          "showlegend": False})
         layout = {**_BASE, "title": {"text": name, "font": {"size": 13}, "y": 0.97,
                                      "yanchor": "top"},
-                  "margin": {"l": 70, "r": 20, "t": 60, "b": 60},
+                  "margin": {"l": 70, "r": 20, "t": 60, "b": 95},
                   "plot_bgcolor": "#fff",
-                  "xaxis": {"type": "category", "title": {"text": "learning rate"}},
-                  "yaxis": {"type": "category", "title": {"text": "λ / weight_decay"}}}
+                  "xaxis": {"type": "category", "tickangle": -60, "automargin": True,
+                            "title": {"text": "learning rate", "standoff": 12}},
+                  "yaxis": {"type": "category", "automargin": True,
+                            "title": {"text": "λ / weight_decay"}}}
         out.append({"data": data, "layout": layout, "clipped": clipped, "circled": len(best) > 0})
     return out
 
