@@ -83,7 +83,7 @@ def mean_band(df: pd.DataFrame, by: str | list[str], metric: str) -> pd.DataFram
 def lr_note(rows: pd.DataFrame, ok: pd.DataFrame) -> str:
     """`` at lr = 0.01 (best lr)`` when lr was swept and ``rows`` is one lr slice, else ""."""
     if "lr" in ok and ok["lr"].nunique() > 1 and "lr" in rows and rows["lr"].nunique() == 1:
-        return f" at lr = {rows['lr'].iloc[0]:g} (best lr)"
+        return f" at lr = {rows['lr'].iloc[0]:.3g} (best lr)"
     return ""
 
 
@@ -263,7 +263,8 @@ def norm_path(configs: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     for i, group in enumerate(_groups(ok)):
-        rows = best_lr_slice(_in_group(ok, group), "test_mse")
+        by = "val_mse" if "val_mse" in ok and ok["val_mse"].notna().any() else "test_mse"
+        rows = best_lr_slice(_in_group(ok, group), by)  # the lr the validation curve shows
         agg = mean_band(rows[rows["lam"] > 0], "lam", "w_norm")
         name = (group_label(*group) if group != ("", "") else "trained") + lr_note(rows, ok)
         ax.plot(agg["lam"], agg["mean"], marker=".", color=f"C{i}", label=name)
