@@ -98,6 +98,19 @@ def _targets(name: str, y, G: int, N: int, loss: str, C: int) -> tuple[Targets, 
     return Targets(None, v), False
 
 
+def _weights(w, G: int, N: int) -> Tensor:
+    """(G, N) float64 row weights >= 0 with a positive sum per draw."""
+    t = _draws("sample_weight", w)  # (G or 1, N)
+    if t.shape[0] == 1 and not isinstance(w, list | tuple):
+        t = t.expand(G, -1)
+    if tuple(t.shape) != (G, N):
+        raise ValueError(f"sample_weight: expected {G} draw(s) of {N} weights, got shape "
+                         f"{tuple(t.shape)}")
+    if bool((t < 0).any()) or not bool((t.sum(1) > 0).all()):
+        raise ValueError("sample_weight: weights must be >= 0 with a positive sum per draw")
+    return t
+
+
 def _hyper_vectors(K: int | None, **values) -> tuple[int, dict[str, Tensor]]:
     lengths = {n: torch.as_tensor(v).numel() for n, v in values.items()
                if torch.as_tensor(v).ndim > 0}
@@ -152,6 +165,7 @@ def train(
     schedule: str = "constant",
     warmup: int = 0,
     decay="matrices",
+    sample_weight=None,
     K: int | None = None,
     theta0: Tensor | None = None,
     record_epochs: list[int] | None = None,
@@ -218,6 +232,9 @@ def train(
         schedule, warmup: "constant", "cosine" or "warmup_cosine" and its W.
         decay: "matrices" (tensors with ndim >= 2: weights, not biases), "all", or a
             predicate on state_dict names; the decayed entries of P and of the decays.
+        sample_weight: optional (N,) row weights >= 0, or a list of G: each batch's mean
+            over rows becomes sum_n s_n l_n, s = w / sum(w) over the batch (``nets.losses``);
+            0/1 masks train k folds of one design as G draws. Training metrics use them too.
         K: number of configurations (default: the longest hyperparameter sequence).
         theta0: optional (K, P) initial parameters in state_dict order.
         record_epochs / record_every: epochs whose metrics are kept (0 = before training;
@@ -255,6 +272,8 @@ def train(
     G, N = Xd.shape[:2]
     C = model.check_inputs("X", Xd)
     tgt, classification = _targets("y", y, G, N, loss, C)
+    if sample_weight is not None:
+        tgt = Targets(tgt.labels, tgt.values, _weights(sample_weight, G, N))
     test = None
     if X_test is not None:
         Xt = _draws("X_test", X_test)
@@ -315,7 +334,8 @@ def _draw(data, g: int, G: int):
     if G == 1:
         return data
     return x[g:g + 1], Targets(None if t.labels is None else t.labels[g:g + 1],
-                               None if t.values is None else t.values[g:g + 1])
+                               None if t.values is None else t.values[g:g + 1],
+                               None if t.weight is None else t.weight[g:g + 1])
 
 
 def _auto_tile(model, shape, P: int, dtype, dev, M: int) -> int:
@@ -340,7 +360,7 @@ class _Run:
     def _metrics(self, theta, lam, val, z, tgt, test, buf, i):
         buf["train_loss"][i] = val
         if self.classification:
-            buf["train_accuracy"][i] = n_correct(z, tgt.labels)
+            buf["train_accuracy"][i] = n_correct(z, tgt.labels, tgt.shares())
         if test is not None:
             tv, tz = self.program.loss(theta, test[0], test[1], self.loss, self.smoothing)
             buf["test_loss"][i] = tv

@@ -10,6 +10,10 @@ For outputs z (K, N, C) of configuration k on its draw's batch of N samples:
 
 Integer labels with mse/half_mse become one-hot targets t (as in grokking papers). The
 gradients are dL/dz: (softmax(z) - q) / N and 2 c (z - t) / (N C).
+
+With per-row weights (``Targets.weight``, (G, N) >= 0) the mean over rows becomes
+sum_n s_n l_n with s = w / sum(w) in each batch (a batch whose rows all weigh 0 has loss 0
+and gradient 0); k-fold CV trains every fold of one design as a 0/1 weight mask.
 """
 
 from __future__ import annotations
@@ -30,16 +34,26 @@ class Targets:
 
     labels: Tensor | None  # (G, N) int64 class labels (classification), else None
     values: Tensor | None  # (G, N, C) float targets for mse/half_mse, else None
+    weight: Tensor | None = None  # (G, N) row weights >= 0 (None: the plain mean)
 
     def take(self, idx: Tensor) -> Targets:
         """Rows ``idx`` (G, B) of every draw."""
         g = torch.arange(idx.shape[0], device=idx.device)[:, None]
         return Targets(None if self.labels is None else self.labels[g, idx],
-                       None if self.values is None else self.values[g, idx])
+                       None if self.values is None else self.values[g, idx],
+                       None if self.weight is None else self.weight[g, idx])
 
     def to(self, dtype, device) -> Targets:
         return Targets(None if self.labels is None else self.labels.to(device),
-                       None if self.values is None else self.values.to(device=device, dtype=dtype))
+                       None if self.values is None else self.values.to(device=device, dtype=dtype),
+                       None if self.weight is None else self.weight.to(device=device, dtype=dtype))
+
+    def shares(self) -> Tensor | None:
+        """(G, 1, N) s = w / sum(w) per draw (0 where a draw's rows all weigh 0), or None."""
+        if self.weight is None:
+            return None
+        tot = self.weight.sum(-1, keepdim=True)  # (G, 1)
+        return (self.weight / torch.where(tot > 0, tot, torch.ones_like(tot)))[:, None]
 
 
 def _grouped(z: Tensor, G: int) -> Tensor:
@@ -58,8 +72,12 @@ def loss_value(z: Tensor, tgt: Targets, loss: str, smoothing: float = 0.0) -> Te
         per = lse - (1.0 - smoothing) * zy
         if smoothing:
             per = per - smoothing * zg.mean(-1)
-        return per.mean(-1).reshape(-1)  # (K,)
+        s = tgt.shares()
+        return (per.mean(-1) if s is None else (per * s).sum(-1)).reshape(-1)  # (K,)
     r = zg - tgt.values[:, None]  # (G, M, N, C)
+    s = tgt.shares()
+    if s is not None:
+        return _MSE_SCALE[loss] * ((r * r).mean(-1) * s).sum(-1).reshape(-1)  # (K,)
     return _MSE_SCALE[loss] * (r * r).mean((-2, -1)).reshape(-1)  # (K,)
 
 
@@ -78,15 +96,23 @@ def loss_and_grad(z: Tensor, tgt: Targets, loss: str, smoothing: float = 0.0):
             per = per - smoothing * zg.mean(-1, keepdim=True)
             dz = dz - smoothing / C
         dz.scatter_add_(-1, lab, torch.full_like(zy, -(1.0 - smoothing)))
+        s = tgt.shares()
+        if s is not None:
+            return (per[..., 0] * s).sum(-1).reshape(K), (dz * s[..., None]).view(K, N, C)
         return per.mean((-2, -1)).reshape(K), (dz * (1.0 / N)).view(K, N, C)
     c = _MSE_SCALE[loss]
     r = zg - tgt.values[:, None]  # (G, M, N, C)
+    s = tgt.shares()
+    if s is not None:
+        val = c * ((r * r).mean(-1) * s).sum(-1).reshape(K)
+        return val, (r * ((2.0 * c / C) * s[..., None])).view(K, N, C)
     val = c * (r * r).mean((-2, -1)).reshape(K)
     return val, (r * (2.0 * c / (N * C))).view(K, N, C)
 
 
-def n_correct(z: Tensor, labels: Tensor) -> Tensor:
-    """(K,) accuracy of argmax(z) against labels (G, N)."""
+def n_correct(z: Tensor, labels: Tensor, shares: Tensor | None = None) -> Tensor:
+    """(K,) accuracy of argmax(z) against labels (G, N), weighted by shares (G, 1, N)."""
     G = labels.shape[0]
     pred = _grouped(z, G).argmax(-1)  # (G, M, N)
-    return (pred == labels[:, None]).to(z.dtype).mean(-1).reshape(-1)
+    hit = (pred == labels[:, None]).to(z.dtype)  # (G, M, N)
+    return (hit.mean(-1) if shares is None else (hit * shares).sum(-1)).reshape(-1)
