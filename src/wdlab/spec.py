@@ -343,6 +343,12 @@ class SweepValidation(_Frozen):
     seed: Seed = 0  # seed of the split / fold assignment
 
 
+#: Runs up to this many epochs record every epoch by default; longer ones ~DEFAULT_LOG_POINTS
+#: log-spaced epochs (issue 20: a 2,000 x 1,000 sweep's curves were 70 MB).
+EVERY_EPOCH_UP_TO = 200
+DEFAULT_LOG_POINTS = 100
+
+
 class SweepRecord(_Frozen):
     """Which epochs' metrics are kept in curves: every k-th, or N log-spaced (plus 0 and last)."""
 
@@ -352,9 +358,16 @@ class SweepRecord(_Frozen):
     dist_to_limit: bool = False  # decoupled Adam(W): the distance to its l-inf limit (wdlab.linf)
 
     def epochs(self, total: int) -> list[int]:
-        """The recorded epochs for a run of ``total`` epochs (always 0 and ``total``)."""
-        if self.log_points is not None:
-            pts = np.geomspace(1, total, self.log_points) if total > 1 else np.ones(1)
+        """The recorded epochs for a run of ``total`` epochs (always 0 and ``total``).
+
+        Default (neither ``every`` nor ``log_points``): every epoch up to
+        ``EVERY_EPOCH_UP_TO`` epochs, else ~``DEFAULT_LOG_POINTS`` log-spaced ones
+        (``every = 1`` records every epoch of any run)."""
+        log_points = self.log_points
+        if log_points is None and self.every is None and total > EVERY_EPOCH_UP_TO:
+            log_points = DEFAULT_LOG_POINTS
+        if log_points is not None:
+            pts = np.geomspace(1, total, log_points) if total > 1 else np.ones(1)
             return sorted({0, total, *(int(round(p)) for p in pts)})
         k = self.every or 1
         return sorted({*range(0, total + 1, k), total})
