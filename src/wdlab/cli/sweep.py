@@ -181,7 +181,10 @@ def print_answer(console, path: Path, *, skip_codes: tuple[str, ...] = ()) -> No
     import json
 
     from wdlab.answer import PLUS_MINUS, answer_sentence, as_warnings
+    from wdlab.cli.sweep_nets import is_nets_dir, print_nets_answer
 
+    if is_nets_dir(path):  # a nets sweep ranks by its own metric (wdlab.sweep.nets_answer)
+        return print_nets_answer(console, path, skip_codes=skip_codes)
     selection = path / "selection.parquet"
     if selection.exists():
         import pandas as pd

@@ -23,10 +23,15 @@ import pandas as pd
 
 from wdlab.report import charts
 from wdlab.report.html import esc, fmt, page, table
+from wdlab.sweep.nets_answer import (
+    RESULT_PREFIXES,
+    answer_lines,
+    best_lr,
+    labels,
+    metric_of,
+    ordered,
+)
 
-#: Settings that name a group when they vary (in this order).
-NAME_KEYS = ("optimizer", "regularizer", "hidden", "activation", "bias", "decay", "loss", "lr",
-             "momentum", "beta1", "beta2", "epochs", "batch_size", "schedule", "init_scale")
 #: At most this many groups on the validation curve.
 MAX_GROUPS = 8
 DASH = {"train": "dot", "val": "dash", "test": "solid"}
@@ -37,26 +42,9 @@ def is_nets_run(run: dict[str, Any]) -> bool:
     return configs is not None and "family" in configs and (configs["family"] == "mlp").any()
 
 
-def _metric(selection: pd.DataFrame | None) -> str:
-    if selection is not None and "selection_metric" in selection and len(selection):
-        return str(selection["selection_metric"].iloc[0])
-    return "val_loss"
-
-
 def _keys(selection: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    stats = ("best_", "lam_", "val_", "test_", "oracle_", "n_lams", "n_seeds", "selection_")
-    return [c for c in selection.columns if not c.startswith(stats) and c in summary
+    return [c for c in selection.columns if not c.startswith(RESULT_PREFIXES) and c in summary
             and c != "lam"]
-
-
-def _labels(selection: pd.DataFrame) -> list[str]:
-    varying = [k for k in NAME_KEYS if k in selection and k not in ("optimizer", "regularizer")
-               and selection[k].nunique(dropna=False) > 1]
-    out = []
-    for r in selection.to_dict("records"):
-        extra = ", ".join(f"{k}={fmt(r[k])}" for k in varying)
-        out.append(f"{r.get('optimizer')}+{r.get('regularizer')}" + (f" ({extra})" if extra else ""))
-    return out
 
 
 def _match(df: pd.DataFrame, row: dict, keys: list[str]) -> pd.DataFrame:
@@ -70,17 +58,6 @@ def _match(df: pd.DataFrame, row: dict, keys: list[str]) -> pd.DataFrame:
     return df[mask]
 
 
-def _ordered(selection: pd.DataFrame) -> pd.DataFrame:
-    """Selection rows, best first by the run's metric."""
-    metric = _metric(selection)
-    word = metric.removeprefix("val_")
-    col = f"best_val_{word}"
-    if col not in selection:
-        return selection
-    return selection.sort_values(col, ascending=word != "accuracy", kind="stable",
-                                 na_position="last")
-
-
 def _lam_label(v: float) -> str:
     return "0" if v == 0 else f"{v:.3g}"
 
@@ -89,12 +66,12 @@ def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame) -> dict | N
     """Validation and test loss (left) and accuracy (right) against λ, one colour per group."""
     if summary is None or not len(summary) or selection is None or not len(selection):
         return None
-    sel = _ordered(selection).head(MAX_GROUPS)
+    sel = best_lr(selection).head(MAX_GROUPS)
     keys = _keys(selection, summary)
-    labels = _labels(sel)
+    names = labels(sel)
     acc = "val_accuracy_mean" in summary
     data = []
-    for i, (label, row) in enumerate(zip(labels, sel.to_dict("records"), strict=True)):
+    for i, (label, row) in enumerate(zip(names, sel.to_dict("records"), strict=True)):
         grp = _match(summary, row, keys).sort_values("lam", kind="stable")
         x = [_lam_label(v) for v in grp["lam"]]
         color = charts.COLORS[i % len(charts.COLORS)]
@@ -128,7 +105,7 @@ def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame) -> dict | N
         layout.update(xaxis2={"type": "category", "title": {"text": "λ"}, "domain": [0.54, 1],
                               "anchor": "y2"},
                       yaxis2={"title": {"text": "accuracy"}, "anchor": "x2"})
-    return {"data": data, "layout": layout, "groups": [charts._esc(x) for x in labels]}
+    return {"data": data, "layout": layout, "groups": [charts._esc(x) for x in names]}
 
 
 def training_chart(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.DataFrame
@@ -137,7 +114,7 @@ def training_chart(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.Da
     each parameter tensor over training, means over seeds."""
     if curves is None or not len(curves) or selection is None or not len(selection):
         return None
-    best = _ordered(selection).iloc[0].to_dict()
+    best = ordered(selection).iloc[0].to_dict()
     keys = [k for k in _keys(selection, configs) if k in configs]
     part = _match(configs, best, keys)
     part = part[part["status"] == "ok"]
@@ -169,7 +146,7 @@ def training_chart(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.Da
                          "yaxis": "y3", "line": {"color": charts.COLORS[(j + 2) % 7]}})
         lams.append(_lam_label(float(lam)))
         panels.append(data)
-    label = charts._esc(_labels(pd.DataFrame([best]))[0])
+    label = charts._esc(labels(ordered(selection))[0])
     layout = {**charts._BASE,
               "title": {"text": f"{label}: loss, accuracy and parameter norms (means over "
                                 "seeds; dotted train, solid test)", "font": {"size": 13}},
@@ -195,38 +172,15 @@ def heatmaps(configs: pd.DataFrame) -> list[dict]:
     return maps
 
 
-def _answers(selection: pd.DataFrame | None) -> list[str]:
-    if selection is None or not len(selection):
-        return []
-    metric = _metric(selection)
-    word = metric.removeprefix("val_")
-    sel = _ordered(selection).head(MAX_GROUPS)
-    out = []
-    for label, r in zip(_labels(sel), sel.to_dict("records"), strict=True):
-        best = r.get("best_lam", math.nan)
-        if best is None or not math.isfinite(best):
-            out.append(f"{label}: no λ to recommend (every configuration diverged or failed)")
-            continue
-        ci = r.get(f"best_val_{word}_ci95", math.nan)
-        pm = f" ± {ci:.2g}" if ci is not None and math.isfinite(ci) else ""
-        text = (f"{label}: best λ = {fmt(best)} by validation {word} "
-                f"{fmt(r.get(f'best_val_{word}'))}{pm}; test {word} {fmt(r.get(f'best_test_{word}'))}")
-        one = r.get("lam_1se", math.nan)
-        if one is not None and math.isfinite(one):
-            text += f"; 1-SE λ = {fmt(one)}"
-        out.append(text)
-    return out
-
-
 def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) -> str:
     from wdlab.answer import as_warnings
 
-    items = _answers(selection)
+    items = answer_lines(selection)
     warns = as_warnings(manifest.get("warnings"))
     body = "".join(f"<li>{esc(t)}</li>" for t in items)
     out = ['<section id="answer"><h2>How much weight decay?</h2>',
            f'<ul class="answers">{body}</ul>' if body else "",
-           f'<p class="meta">Selection by {esc(_metric(selection).replace("_", " "))} '
+           f'<p class="meta">Selection by {esc(metric_of(selection).replace("_", " "))} '
            "(± the 95% CI over seeds). 1-SE λ: the largest λ within one standard error of the "
            "best.</p>"]
     if warns:
@@ -243,8 +197,8 @@ def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) ->
 def _selection_html(selection: pd.DataFrame) -> str:
     from wdlab.report import setting, shared_settings
 
-    sel = _ordered(selection)
-    word = _metric(selection).removeprefix("val_")
+    sel = ordered(selection)
+    word = metric_of(selection).removeprefix("val_")
     keys = [c for c in sel.columns if not c.startswith(
         ("best_", "lam_", "val_", "test_", "oracle_", "n_lams", "n_seeds", "selection_"))]
     varying, shared = shared_settings(sel, keys)

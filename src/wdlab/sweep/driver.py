@@ -333,7 +333,12 @@ def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor,
     assemble(path, spec, plan, failures, csv=csv)
     from wdlab.pipeline import answer_warnings  # the run's named checks (wdlab.answer)
 
-    manifest["warnings"] = answer_warnings(path, manifest.get("warnings", []))
+    if is_nets(spec):
+        from wdlab.sweep.nets_answer import run_nets_warnings
+
+        manifest["warnings"] = run_nets_warnings(path, manifest.get("warnings", []))
+    else:
+        manifest["warnings"] = answer_warnings(path, manifest.get("warnings", []))
     status = "complete" if not failures else "incomplete"
     manifest.update({
         "status": status,
