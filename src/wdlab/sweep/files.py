@@ -26,11 +26,28 @@ def chunk_done(run_dir: Path | str, index: int) -> bool:
             and chunk_path(run_dir, index, "curves").exists())
 
 
+def compact_curves(curves, configs):
+    """Curves stored at the run's precision: float metrics as float32 when every
+    configuration of the chunk trained in float32 (the values are float32 numbers, so this
+    loses nothing), except a k-fold ``val_mse``, a float64 mean over folds. Ids and epochs
+    stay int64 (parquet dictionary-encodes them, ``store.dictionary_columns``)."""
+    import numpy as np
+
+    if "dtype" not in configs.columns or not (configs["dtype"] == "float32").all() or not len(
+            configs):
+        return curves
+    keep64 = {"val_mse"} if "val_mse_se" in configs.columns else set()
+    cast = {c: np.float32 for c in curves.columns
+            if curves[c].dtype == np.float64 and c not in keep64}
+    return curves.astype(cast) if cast else curves
+
+
 def write_chunk(run_dir: Path | str, result: ChunkResult) -> None:
     """Write a finished chunk atomically: curves first, then configs (the done marker)."""
     from wdlab.store import write_table
 
-    write_table(chunk_path(run_dir, result.index, "curves"), result.curves, csv=False)
+    write_table(chunk_path(run_dir, result.index, "curves"),
+                compact_curves(result.curves, result.configs), csv=False)
     write_table(chunk_path(run_dir, result.index, "configs"), result.configs, csv=False)
     with contextlib.suppress(FileNotFoundError):
         chunk_path(run_dir, result.index, "failed").unlink()
