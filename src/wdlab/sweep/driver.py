@@ -247,6 +247,8 @@ def pinned_specs(path: Path, spec: SweepSpec, plan: Plan) -> dict[int, SweepSpec
     ValueError when that engine cannot run here."""
     import pyarrow.parquet as pq
 
+    if is_nets(spec):
+        return {}  # one nets engine (wdlab.nets.train) on every machine: nothing to pin
     used: dict[int, set[str]] = {}
     for i, c in enumerate(plan.chunks):
         if chunk_done(path, i):
