@@ -508,3 +508,12 @@ def test_click_usage_errors_are_one_line():
         line = _line(runner.invoke(app, argv))
         assert line.startswith(fragment) and line.endswith("-h for help)"), line
     assert runner.invoke(app, ["fit", "-h"]).exit_code == 0
+
+
+def test_recorded_epoch_count_matches_the_list_without_building_it():
+    from wdlab.spec import SweepRecord
+
+    for rec in (SweepRecord(), SweepRecord(every=1), SweepRecord(every=7), SweepRecord(log_points=9)):
+        for total in (1, 2, 7, 50, 199, 200, 201, 1000, 12345):
+            assert rec.n_epochs(total) == len(rec.epochs(total)), (rec, total)
+    assert SweepRecord(every=1).n_epochs(10**7) == 10**7 + 1  # counted, not listed

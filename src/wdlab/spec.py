@@ -374,8 +374,8 @@ class SweepRecord(_Frozen):
 
     def n_epochs(self, total: int) -> int:
         """``len(self.epochs(total))``, counted without building the list."""
-        if self.log_points is not None:
-            return len(self.epochs(total))  # at most log_points + 2
+        if self.log_points is not None or (self.every is None and total > EVERY_EPOCH_UP_TO):
+            return len(self.epochs(total))  # log-spaced: at most log_points + 2
         k = self.every or 1
         return total // k + 1 + (total % k != 0)
 
@@ -458,7 +458,11 @@ def build_spec(raw: dict[str, Any]) -> SweepSpec:
     preset = raw.get("preset")
     if preset is not None:
         if not isinstance(preset, str) or preset not in PRESETS:
-            raise ConfigError(f"preset: unknown name {preset!r}; expected one of {PRESETS}")
+            import difflib
+
+            close = difflib.get_close_matches(str(preset).lower(), PRESETS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"preset: unknown name {preset!r}; expected one of {PRESETS}{hint}")
         base = preset_defaults(preset)
         if "pairs" in user_train:
             base["train"] = {k: v for k, v in base["train"].items()
@@ -668,8 +672,8 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
                 parsed: Any = parse_values(text)
             elif flag in _INT_LISTS:
                 parsed = [_int_token(flag, s) for s in text.split(",")]
-            elif flag in _STR_LISTS or flag == "pairs":
-                parsed = [s.strip() for s in text.split(",") if s.strip()]
+            elif flag in _STR_LISTS or flag == "pairs":  # registry names: AdamW = adamw
+                parsed = [s.strip().lower() for s in text.split(",") if s.strip()]
             elif flag == "batch_size":
                 parsed = [s if s.strip() == "full" else _int_token(flag, s) for s in text.split(",")]
             elif flag == "init_seed":
