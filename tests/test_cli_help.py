@@ -43,3 +43,24 @@ def test_version_short_help_and_plain_flags():
     for cmd in ("fit", "reproduce", "bench", "report"):
         out = runner.invoke(app, [cmd, "-h"], env={"COLUMNS": "200"})
         assert out.exit_code == 0 and "<bool>" not in out.output, cmd
+
+
+def test_did_you_mean_and_case_insensitive_names(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from wdlab.cli import app
+    from wdlab.spec import build_spec, flag_overrides
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["reproduce", "adamw-fg2", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "did you mean 'adamw-fig2'?" in res.output
+    res = runner.invoke(app, ["sweep", "--preset", "sed", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "did you mean 'seed'?" in res.output
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "target": [1.0, 0.0, 1.0, 2.0]}).to_csv(data, index=False)
+    res = runner.invoke(app, ["fit", str(data), "--target", "targte", "--out", str(tmp_path / "f")])
+    assert res.exit_code == 2 and "did you mean 'target'?" in res.output
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+    spec = build_spec(flag_overrides(preset="seed", optimizer="AdamW", regularizer="Decoupled"))
+    assert spec.train.pair_list() == [("adamw", "decoupled")]

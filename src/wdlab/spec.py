@@ -462,7 +462,7 @@ def build_spec(raw: dict[str, Any]) -> SweepSpec:
 
             close = difflib.get_close_matches(str(preset).lower(), PRESETS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"preset: unknown name {preset!r}; expected one of {PRESETS}{hint}")
+            raise ConfigError(f"preset: unknown name {shown(preset)}; expected one of {PRESETS}{hint}")
         base = preset_defaults(preset)
         if "pairs" in user_train:
             base["train"] = {k: v for k, v in base["train"].items()

@@ -159,7 +159,13 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
     """
     cols = list(df.columns)
     if target not in cols:
-        raise ValueError(f"--target: no column {shown(target, 40)} in {path}; columns are {_names(cols)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(target), [str(c) for c in cols], n=1) or \
+            [str(c) for c in cols if str(c).lower() == str(target).lower()][:1]
+        hint = f"; did you mean {shown(close[0], 40)}?" if close else ""
+        raise ValueError(f"--target: no column {shown(target, 40)} in {path}{hint}; columns are "
+                         f"{_names(cols)}")
     if not _numeric(df[target]):
         raise ValueError(f"--target: column {shown(target, 40)} is not numeric"
                          f"{_first_non_numeric(df[target])}")

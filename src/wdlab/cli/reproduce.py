@@ -49,8 +49,12 @@ def reproduce(
         console.print(f"run directory: [bold]{run_dir}[/bold]", highlight=False)
         return
     if preset not in EXPERIMENTS:
+        import difflib
+
         names = tuple(EXPERIMENTS) + tuple(SWEEP_PRESETS)
-        raise ValueError(f"preset: unknown name {preset!r}; expected one of {names}")
+        close = difflib.get_close_matches(preset.lower(), names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"preset: unknown name {preset!r}; expected one of {names}{hint}")
     changes = {"device": device, "dtype": dtype}
     if epochs is not None:
         changes["epochs"] = epochs
