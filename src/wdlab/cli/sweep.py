@@ -95,7 +95,10 @@ def sweep(
         bar = _Bar()
         with bar:
             path = run_sweep(spec, out, force=force, csv=csv, report=report, on_event=bar.event)
-    if not report and bar.status == "complete":  # --no-report: the static figures, as reproduce
+    from wdlab.cli.sweep_nets import is_nets_dir
+
+    if not report and bar.status == "complete" and not is_nets_dir(path):  # nets: report.html only
+        # --no-report: the static figures, as reproduce
         from wdlab.pipeline import finish_views
 
         finish_views(Path(path), report=False)
