@@ -517,3 +517,14 @@ def test_recorded_epoch_count_matches_the_list_without_building_it():
         for total in (1, 2, 7, 50, 199, 200, 201, 1000, 12345):
             assert rec.n_epochs(total) == len(rec.epochs(total)), (rec, total)
     assert SweepRecord(every=1).n_epochs(10**7) == 10**7 + 1  # counted, not listed
+
+
+def test_fit_refuses_a_grid_that_cannot_fit_in_memory(tmp_path, monkeypatch):
+    from wdlab.sweep import plan
+
+    monkeypatch.setattr(plan, "_available_host_bytes", lambda: 10**6)
+    out = tmp_path / "run"
+    line = _line(runner.invoke(app, ["fit", str(_csv(tmp_path)), "--target", "y", "--lam",
+                                     "1e-3:1e2:5000", "--out", str(out)]))
+    assert line.startswith("error: --lam: 30,000 models") and "more than half the 1 MB" in line
+    assert not out.exists()

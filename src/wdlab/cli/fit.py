@@ -27,6 +27,21 @@ def parse_lams(text: str) -> list[float]:
     return sorted(set(lams))
 
 
+def check_fit_size(models: int, n_features: int, n_rows: int, dtype: str) -> None:
+    """Refuse, before training, a fit whose engine state cannot fit in half the available
+    memory: ~16 (K, D+1) rows of parameters, moments and temporaries and ~3 (K, N)
+    residual rows, K = lams x pairs x (folds + 1) models."""
+    from wdlab.sweep.plan import _available_host_bytes, _human
+
+    item = 4 if dtype == "float32" else 8
+    need = models * item * (16 * (n_features + 1) + 3 * n_rows)
+    mem = _available_host_bytes()
+    if need > mem // 2:
+        raise ValueError(f"--lam: {models:,} models (λ values x pairs x (folds + 1)) on "
+                         f"{n_features:,} features need ~{_human(need)}, more than half the "
+                         f"{_human(mem)} available; use fewer λ values, pairs or folds")
+
+
 def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:
     """Every valid (optimizer, regularizer) pair of the two comma-separated lists."""
     from wdlab.conventions import REGULARIZERS
@@ -126,6 +141,8 @@ def fit(
     if table.dropped_rows:
         typer.echo(f"note: --dropna dropped {table.dropped_rows} incomplete rows", err=True)
     check_split(table.X.shape[0], test_size, folds)
+    check_fit_size(len(lams) * len(pairs) * (folds + 1), table.X.shape[1], table.X.shape[0],
+                   dtype)
     opts = FitOptions(lams=lams, pairs=pairs, loss=loss, lr=lr, epochs=epochs,
                       batch_size=batch_size, schedule=schedule, test_size=test_size,
                       folds=folds, standardize=standardize, seed=seed, dtype=dtype, device=device)
