@@ -37,6 +37,10 @@ _EXPORTS: dict[str, str] = {
     "linf_path": "wdlab.linf",
     "WeightDecayRegressor": "wdlab.estimator",
     "WeightDecayRegressorCV": "wdlab.estimator",
+    "WeightDecayMLPClassifier": "wdlab.estimator_nets",
+    "WeightDecayMLPClassifierCV": "wdlab.estimator_nets",
+    "WeightDecayMLPRegressor": "wdlab.estimator_nets",
+    "WeightDecayMLPRegressorCV": "wdlab.estimator_nets",
     "MLP": "wdlab.nets",
     "NetResult": "wdlab.nets",
     "from_module": "wdlab.nets",
@@ -59,6 +63,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from wdlab.decompose import decompose_error  # noqa: F401
     from wdlab.engine import EngineSpec, Hyper, TrainResult, train  # noqa: F401
     from wdlab.estimator import WeightDecayRegressor, WeightDecayRegressorCV  # noqa: F401
+    from wdlab.estimator_nets import (  # noqa: F401
+        WeightDecayMLPClassifier,
+        WeightDecayMLPClassifierCV,
+        WeightDecayMLPRegressor,
+        WeightDecayMLPRegressorCV,
+    )
     from wdlab.linf import LinfPath, linf_path  # noqa: F401
     from wdlab.nets import MLP, NetResult, from_module  # noqa: F401
     from wdlab.ridge import RidgePath, ridge_path  # noqa: F401
