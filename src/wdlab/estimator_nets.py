@@ -363,7 +363,9 @@ class _CVBase:
         labels, counts = np.unique(target, return_counts=True)
         i = int(np.argmin(counts))
         if counts[i] < F:
-            raise ValueError(f"y: class {self.classes_[labels[i]]!r} has {int(counts[i])} "
+            label = self.classes_[labels[i]]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise ValueError(f"y: class {label!r} has {int(counts[i])} "
                              f"member(s), fewer than the {F} CV folds")
 
     def fit(self, X, y, sample_weight=None, *, X_test=None, y_test=None, record_epochs=None):
@@ -376,11 +378,11 @@ class _CVBase:
         self._multi = np.ndim(y) == 2
         lams = self._lam_grid()
         cv = check_cv(self.cv, y, classifier=self._classifier)
+        self._check_folds(target, cv.get_n_splits(X, y))
         splits = list(cv.split(X, y))
         F, N, L = len(splits), X.shape[0], len(lams)
         if F < 2:
             raise ValueError(f"cv: needs at least 2 folds, got {F}")
-        self._check_folds(target, F)
         weights = np.zeros((F + 1, N))
         for f, (tr, _) in enumerate(splits):  # loop over folds to build masks, not configs
             weights[f, tr] = sw[tr]
