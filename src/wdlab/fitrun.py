@@ -315,29 +315,37 @@ def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFram
     return fig
 
 
-def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report: bool) -> Path:
-    """Tables, figures, manifest (running, then complete) and report.html if available."""
+def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report: bool,
+                  warnings: list[dict] | None = None, figures: dict | None = None) -> Path:
+    """Tables, figures, manifest (running, then complete) and report.html if available.
+
+    ``warnings`` and ``figures`` (name -> Figure) replace the linear fit's (``--model mlp``).
+    """
     import importlib.util
 
     from wdlab.store import provenance
 
     run.create()
+    if warnings is None:
+        warnings = fit_warnings(results, int(manifest["config"].get("folds", 5)))
     base = {"kind": "fit", **manifest, "provenance": provenance(manifest["config"]["device"]),
-            "warnings": fit_warnings(results, int(manifest["config"].get("folds", 5)))}
+            "warnings": warnings}
     run.manifest({**base, "status": "running"})
     run.table("configs", results.configs)
     run.table("curves", results.curves)
     run.table("selection", results.selection)
-    run.table("coefficients", results.coefficients)
+    if len(results.coefficients):
+        run.table("coefficients", results.coefficients)
     if len(results.ridge):
         run.table("ridge", results.ridge)
     from wdlab.report.figures import figure_formats
 
     fmts = figure_formats()
-    run.figure("coefficients", coefficient_figure(results.coefficients, results.selection),
-               formats=fmts)
-    run.figure("cv_curve", cv_figure(results.configs, results.selection, results.ridge),
-               formats=fmts)
+    if figures is None:
+        figures = {"coefficients": coefficient_figure(results.coefficients, results.selection),
+                   "cv_curve": cv_figure(results.configs, results.selection, results.ridge)}
+    for name, fig in figures.items():
+        run.figure(name, fig, formats=fmts)
 
     def complete(status: str = "complete") -> None:
         files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
