@@ -398,7 +398,7 @@ def test_nets_report_offline_charts_render_and_strings_escaped(tmp_path):
         browser.close()
     assert log["errors"] == [] and log["dialogs"] == []
     assert all(u.startswith(("file://", "data:", "blob:")) for u in log["requests"]), log
-    assert n_traces == 8  # 2 lr groups x (val, test) x (loss, accuracy)
+    assert n_traces == 4  # the best lr's group x (val, test) x (loss, accuracy)
     assert {"train loss", "test loss", "train accuracy", "test accuracy", "0.weight",
             "2.bias"} <= set(panel)
     assert lam0 == "0"
