@@ -170,6 +170,7 @@ def train(
     theta0: Tensor | None = None,
     record_epochs: list[int] | None = None,
     record_every: int | None = None,
+    snapshot_epochs: list[int] | None = None,
     dtype: torch.dtype = torch.float32,
     device: str = "cpu",
     tile: int | None = None,
@@ -239,6 +240,9 @@ def train(
         theta0: optional (K, P) initial parameters in state_dict order.
         record_epochs / record_every: epochs whose metrics are kept (0 = before training;
             default every epoch).
+        snapshot_epochs: optional epochs in [0, epochs] whose parameters (after that many
+            epochs, as the metrics) are kept: ``extra["snapshots"]`` (S, K, P) in sorted order,
+            ``extra["snapshot_epochs"]`` the epochs.
         dtype, device: where and in what precision to train.
         tile: configurations per cache tile (default: automatic on CPU; None elsewhere).
             Configurations never interact, so tiling changes only speed.
@@ -297,6 +301,9 @@ def train(
         raise ValueError(f"theta0: expected shape {(K, layout.size)}, got {tuple(theta0.shape)}")
     E = int(epochs)
     rec = _record_list(E, record_epochs, record_every)
+    snaps = sorted({int(e) for e in snapshot_epochs or ()})
+    if snaps and (snaps[0] < 0 or snaps[-1] > E):
+        raise ValueError(f"snapshot_epochs: must lie in [0, {E}]")
 
     dev = torch.device(device)
     mask = layout.decay_mask(decay, dtype, dev)  # (P,)
@@ -306,7 +313,8 @@ def train(
     program = model.program() if model_kind == "module" else MLPProgram(model)
     run = _Run(program, layout, chain, mask, penalty_value_scale(regularizer, n_decayed),
                loss, float(label_smoothing), classification, E, None if batch_size is None
-               else int(batch_size), int(batch_seed), schedule, int(warmup), rec, dtype, dev)
+               else int(batch_size), int(batch_seed), schedule, int(warmup), rec, dtype, dev,
+               snaps)
     data = (Xd.to(device=dev, dtype=dtype), tgt.to(dtype, dev))
     test = None if test is None else (test[0].to(device=dev, dtype=dtype), test[1].to(dtype, dev))
 
@@ -323,10 +331,13 @@ def train(
                 theta0[sl], Hyper(hyper.lam[sl], hyper.lr[sl], hyper.beta1[sl], hyper.beta2[sl]),
                 _draw(data, g, G), None if test is None else _draw(test, g, G), g, G))
     metrics = {n: torch.cat([p[1][n] for p in parts], 1) for n in parts[0][1]}  # (R, K)
+    extra = {"tiles": len(parts), "tile": tile, "n_decayed": n_decayed,
+             "classification": classification}
+    if snaps:
+        extra["snapshot_epochs"] = snaps
+        extra["snapshots"] = torch.cat([p[3] for p in parts], 1)  # (S, K, P)
     return NetResult(rec, metrics, torch.cat([p[0] for p in parts]), theta0.to(dtype).clone(),
-                     torch.cat([p[2] for p in parts]), layout, model,
-                     {"tiles": len(parts), "tile": tile, "n_decayed": n_decayed,
-                      "classification": classification})
+                     torch.cat([p[2] for p in parts]), layout, model, extra)
 
 
 def _draw(data, g: int, G: int):
@@ -353,7 +364,7 @@ class _Run:
 
     def __init__(self, program, layout, chain, mask, pen_scale, loss, smoothing,
                  classification, epochs, batch_size, batch_seed, schedule, warmup, rec, dtype,
-                 dev):
+                 dev, snaps=()):
         self.__dict__.update(locals())
         del self.__dict__["self"]
 
@@ -386,6 +397,8 @@ class _Run:
             names += ["test_loss"] + (["test_accuracy"] if self.classification else [])
         names += ["penalty", "objective"] + [f"norm/{n}" for n in self.layout.names]
         slot = {e: i for i, e in enumerate(self.rec)}
+        snap = {e: i for i, e in enumerate(self.snaps)}
+        shots = torch.empty((len(self.snaps),) + tuple(theta0.shape), dtype=dt)  # (S, K, P)
         buf = {n: torch.full((len(self.rec), K), float("nan"), device=dev, dtype=dt)
                for n in names}
 
@@ -418,6 +431,8 @@ class _Run:
             theta = torch.where(alive, new_theta, theta)
 
         for epoch in range(self.epochs):
+            if epoch in snap:
+                shots[snap[epoch]] = theta.cpu()
             if full:
                 val, z, grad = self.program.loss_grad(theta, x, tgt, self.loss, self.smoothing)
                 if loss0 is None:
@@ -445,4 +460,6 @@ class _Run:
         if self.epochs in slot:
             val, z = self.program.loss(theta, x, tgt, self.loss, self.smoothing)
             self._metrics(theta, lam, val, z, tgt, test, buf, slot[self.epochs])
-        return theta.cpu(), {n: v.cpu() for n, v in buf.items()}, diverged.cpu()
+        if self.epochs in snap:
+            shots[snap[self.epochs]] = theta.cpu()
+        return theta.cpu(), {n: v.cpu() for n, v in buf.items()}, diverged.cpu(), shots
