@@ -316,10 +316,12 @@ def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFram
 
 
 def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report: bool,
-                  warnings: list[dict] | None = None, figures: dict | None = None) -> Path:
+                  warnings: list[dict] | None = None, figures: dict | None = None,
+                  reporter=None) -> Path:
     """Tables, figures, manifest (running, then complete) and report.html if available.
 
-    ``warnings`` and ``figures`` (name -> Figure) replace the linear fit's (``--model mlp``).
+    ``warnings``, ``figures`` (name -> Figure) and ``reporter`` (run_dir -> report path)
+    replace the linear fit's (``--model mlp``).
     """
     import importlib.util
 
@@ -358,6 +360,6 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
     if will_report:
         from wdlab.report import write_report
 
-        report_path = write_report(run.path)
+        report_path = (reporter or write_report)(run.path)
         complete()  # list the report (and its figures) too
     return report_path
