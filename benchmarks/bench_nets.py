@@ -27,6 +27,7 @@ import argparse
 import math
 import os
 import platform
+import sys
 import time
 
 import torch
@@ -219,6 +220,7 @@ def run_shapes(shapes: dict, repeats: int) -> dict:
         row["ratios"] = {k: (None if c is None else c / row[k]) for k in ("loop", "vmap",
                                                                          "roofline")}
         out["shapes"][name] = row
+        print(f"measured {name}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
     out["load_after"] = list(os.getloadavg())
     return out
 
