@@ -91,6 +91,10 @@ def fit(
     force: bool = typer.Option(False, help="Overwrite a completed run in --out."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
     svg: bool = typer.Option(False, "--svg", help="Also write SVG copies of the figures (PNG always)."),
+    model: str = typer.Option("linear", "--model", help="linear, or mlp (a small neural network, wdlab.nets)."),
+    hidden: str = typer.Option("64", "--hidden", help="--model mlp: hidden widths, comma-separated, e.g. 64,64."),
+    activation: str = typer.Option("relu", "--activation", help="--model mlp: relu, gelu, tanh, quadratic or identity."),
+    task: str = typer.Option("auto", "--task", help="--model mlp: auto (classification for a non-numeric target or integers with <= 20 values), classification or regression."),
 ) -> None:
     """Sweep λ by k-fold CV on your own table; print the best λ (CV and 1-SE), its test
     error, the unregularized baseline and the closed-form ridge answer."""
@@ -127,6 +131,17 @@ def fit(
 
     check_device(device, "--device")
     names = None if features is None else [s.strip() for s in features.split(",") if s.strip()]
+    if model not in ("linear", "mlp"):
+        raise ValueError(f"--model: expected 'linear' or 'mlp', got {model!r}")
+    if model == "mlp":
+        from wdlab.cli.fit_mlp import fit_mlp
+
+        return fit_mlp(data=data, target=target, names=names, lams=lams, pairs=pairs, loss=loss,
+                       lr=lr, epochs=epochs, batch_size=batch_size, schedule=schedule,
+                       test_size=test_size, folds=folds, standardize=standardize,
+                       dropna=dropna, seed=seed, dtype=dtype, device=device, out=out,
+                       force=force, report=report, hidden=hidden, activation=activation,
+                       task=task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = load(data, target, names, dropna=dropna)

@@ -1,0 +1,85 @@
+"""``wdlab fit --model mlp``: the fit command's network branch (parse, build options, call
+``wdlab.fitrun_nets``, print). Every check runs before the run directory is created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def fit_mlp(*, data: Path, target: str, names, lams, pairs, loss: str, lr: float, epochs: int,
+            batch_size, schedule: str, test_size: float, folds: int, standardize: bool,
+            dropna: bool, seed: int, dtype: str, device: str, out, force: bool, report: bool,
+            hidden: str, activation: str, task: str) -> None:
+    import warnings
+
+    from wdlab.cli.fit import check_fit_size
+    from wdlab.fitrun_nets import NetFitOptions, load_for_mlp, parse_hidden
+    from wdlab.nets.mlp import ACTIVATIONS
+    from wdlab.store import RunDir, default_run_dir
+    from wdlab.userdata import check_split
+
+    sizes = parse_hidden(hidden)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"--activation: expected one of {ACTIVATIONS}, got {activation!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table, task, classes = load_for_mlp(data, target, names, dropna=dropna, task=task)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    if table.dropped_rows:
+        typer.echo(f"note: --dropna dropped {table.dropped_rows} incomplete rows", err=True)
+    check_split(table.X.shape[0], test_size, folds)
+    n, d = table.X.shape
+    widths = (d, *sizes, max(len(classes), 1))
+    params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+    # per model: ~16 parameter-sized rows (state, moments, grads) and ~4 activations per unit
+    check_fit_size(len(lams) * len(pairs) * (folds + 1), params, n * sum(widths[1:]) * 4 // 3,
+                   dtype)
+    opts = NetFitOptions(lams=lams, pairs=pairs, loss=loss, lr=lr, epochs=epochs,
+                         batch_size=batch_size, schedule=schedule, test_size=test_size,
+                         folds=folds, standardize=standardize, seed=seed, dtype=dtype,
+                         device=device, hidden=sizes, activation=activation, task=task,
+                         classes=classes)
+    path = Path(out) if out is not None else default_run_dir(f"fit-{Path(data).stem}")
+    run = RunDir(path, force=force)  # refuses a completed run before any training
+
+    from wdlab.fitrun_nets import run_fit_mlp, write_fit_run_mlp
+
+    results = run_fit_mlp(table, opts)
+    manifest = {"config": {**opts.to_json(), "data": str(data), "target": target,
+                           "features": table.features, "dropped_constant": table.dropped_constant,
+                           "dropped_rows": table.dropped_rows, "dropna": dropna},
+                "seeds": {"seed": seed}, "split": results.info, "baseline": results.baseline}
+    report_path = write_fit_run_mlp(run, results, manifest, report=report)
+    _print(results, run.path, report_path, report, task)
+
+
+def _print(results, run_dir: Path, report_path, report: bool, task: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    g = lambda v: "—" if v is None or v != v else f"{v:.4g}"  # noqa: E731
+    info = results.info
+    clf = task == "classification"
+    t = Table(title=f"MLP {task}: weight decay by {results.configs['folds'].iloc[0]}-fold CV "
+                    f"on n_train = {info['n_train']} rows (test split: {info['n_test']} rows)")
+    metric = ("accuracy", "accuracy") if clf else ("MSE", "mse")
+    for col in ("optimizer + regularizer", "λ CV", f"CV {metric[0]}", f"test {metric[0]}",
+                "λ 1-SE", f"test {metric[0]}"):
+        t.add_column(col, justify="right")
+    for r in results.selection.to_dict("records"):
+        key = "accuracy" if clf else "mse"
+        t.add_row(f"{r['optimizer']} + {r['regularizer']}", g(r["best_lam"]),
+                  g(r[f"best_val_{key}"]), g(r[f"best_test_{key}"]), g(r["lam_1se"]),
+                  g(r[f"test_{key}_1se"]))
+    console = Console(width=160)
+    console.print(t)
+    b = results.baseline
+    word = "test accuracy" if clf else "test MSE"
+    value = b.get("test_accuracy", b.get("test_mse"))
+    console.print(f"baseline ({b['kind']}): {word} {g(value)}", highlight=False)
+    if report and report_path is None:
+        console.print("report.html: not written (wdlab.report is not installed)")
+    console.print(f"run directory: [bold]{run_dir}[/bold]", highlight=False)

@@ -1,0 +1,385 @@
+"""``wdlab fit --model mlp``'s library half: user table -> task -> split -> batched k-fold CV
+of MLPs per optimizer/regularizer pair -> tables, figures and a run directory.
+
+The task is classification when the target column is not numeric (strings, categories,
+booleans), or holds integers with at most ``MAX_CLASSES`` distinct values (and at least
+one repeated value); otherwise regression; ``--task`` overrides it (a non-integer target
+with ``--task classification`` is an error). For each pair, every (lam x fold) network and
+the full-train refit of every lam are ONE nets engine call (``WeightDecayMLPClassifierCV`` /
+``WeightDecayMLPRegressorCV``). With ``standardize`` the features (and, for regression, the
+target) are standardised with training-split statistics, as in the linear ``wdlab fit``;
+regression errors are reported in the target's own units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wdlab.config import shown
+from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, split
+from wdlab.userdata import UserTable, prepare
+
+#: Integer targets with at most this many distinct values are class labels.
+MAX_CLASSES = 20
+TASKS = ("auto", "classification", "regression")
+
+
+@dataclass
+class NetFitOptions(FitOptions):
+    """The linear fit's options plus the network and the task."""
+
+    hidden: tuple[int, ...] = (64,)
+    activation: str = "relu"
+    task: str = "classification"  # resolved: classification or regression
+    classes: list[Any] = field(default_factory=list)  # original labels, by class index
+
+    def to_json(self) -> dict[str, Any]:
+        d = super().to_json()
+        d["model"] = "mlp"
+        d["hidden"] = list(self.hidden)
+        d["classes"] = [v if isinstance(v, str | int | float | bool) else str(v)
+                        for v in self.classes]
+        return d
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``64,64`` -> (64, 64); one-line error naming --hidden."""
+    parts = [s.strip() for s in str(text).split(",")]
+    try:
+        sizes = tuple(int(s) for s in parts)
+    except ValueError:
+        raise ValueError(f"--hidden: expected comma-separated positive integers, got "
+                         f"{shown(text, 40)}") from None
+    if not sizes or any(h < 1 or h > 65536 for h in sizes):
+        raise ValueError(f"--hidden: widths must lie in [1, 65536], got {shown(text, 40)}")
+    return sizes
+
+
+def resolve_task(df: pd.DataFrame, target: str, task: str) -> tuple[str, pd.DataFrame, list]:
+    """(task, table with the target as class codes when classifying, class labels).
+
+    Raises:
+        ValueError: one line naming --task or the target column.
+    """
+    if task not in TASKS:
+        raise ValueError(f"--task: expected one of {TASKS}, got {shown(task, 40)}")
+    if target not in df.columns:
+        return ("regression" if task == "auto" else task), df, []  # prepare names it
+    col = df[target]
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    values = pd.to_numeric(col, errors="coerce") if numeric else None
+    finite = values[np.isfinite(values)] if numeric else None
+    integer = numeric and bool((finite == np.round(finite)).all())
+    if task == "auto":
+        few = numeric and integer and finite.nunique() <= MAX_CLASSES and \
+            finite.nunique() < len(finite)
+        task = "classification" if (not numeric or few) else "regression"
+    if task == "regression":
+        return task, df, []
+    if numeric and not integer:
+        bad = finite[finite != np.round(finite)]
+        row = int(np.flatnonzero(df.index == bad.index[0])[0]) + 1
+        raise ValueError(f"--task: classification needs class labels, but target column "
+                         f"{shown(target, 40)} holds non-integer value {bad.iloc[0]:g} at row "
+                         f"{row}; use --task regression")
+    present = col.dropna()
+    classes = sorted(present.unique().tolist(), key=lambda v: (str(type(v)), v))
+    codes = {v: i for i, v in enumerate(classes)}
+    out = df.copy()
+    out[target] = col.map(codes).astype(np.float64)  # NaN stays NaN: prepare names its row
+    return task, out, classes
+
+
+def load_for_mlp(path, target: str, features, *, dropna: bool, task: str):
+    """``read_table``, the task, then ``prepare`` (the linear fit's validation)."""
+    from pathlib import Path
+
+    from wdlab.userdata import read_table
+
+    df = read_table(path)
+    task, df, classes = resolve_task(df, target, task)
+    table = prepare(df, target, features, dropna=dropna, path=Path(path).name)
+    return table, task, classes
+
+
+def run_fit_mlp(table: UserTable, opts: NetFitOptions) -> FitResults:
+    """Cross-validate every lam for every pair, refit, score on the test split."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from wdlab.estimator_nets import (
+        WeightDecayMLPClassifierCV,
+        WeightDecayMLPRegressorCV,
+        _forward,
+    )
+
+    clf = opts.task == "classification"
+    X_tr, y_tr, X_te, y_te, scale, tr, te = split(table, opts)
+    if clf:
+        y_tr, y_te = table.y[tr].astype(np.int64), table.y[te].astype(np.int64)
+        scale["y_mean"], scale["y_std"] = 0.0, 1.0
+        counts = np.bincount(y_tr, minlength=len(opts.classes))
+        i = int(np.argmin(counts))
+        if counts[i] < opts.folds:
+            raise ValueError(f"--target: class {shown(opts.classes[i], 40)} of column "
+                             f"{shown(table.target, 40)} has {int(counts[i])} training row(s), "
+                             f"fewer than --folds {opts.folds}")
+    s2 = scale["y_std"] ** 2
+    lams = np.asarray(opts.lams, dtype=np.float64)
+    L, E = len(lams), opts.epochs
+    rec = sorted({int(v) for v in np.linspace(0, E, CURVE_POINTS + 1)} | {E})
+    folds = (StratifiedKFold if clf else KFold)(opts.folds, shuffle=True, random_state=opts.seed)
+    Est = WeightDecayMLPClassifierCV if clf else WeightDecayMLPRegressorCV
+    extra = {} if clf else {"loss": opts.loss}
+    configs, curves, selection = [], [], []
+    for p, (opt, reg) in enumerate(opts.pairs):  # one engine call per optimizer/regularizer
+        cv = Est(lams, cv=folds, hidden_layer_sizes=opts.hidden, activation=opts.activation,
+                 regularizer=reg, optimizer=opt, lr=opts.lr, epochs=E,
+                 batch_size=opts.batch_size, schedule=opts.schedule, dtype=opts.dtype,
+                 device=opts.device, random_state=opts.seed, **extra)
+        cv.fit(X_tr, y_tr, X_test=X_te, y_test=y_te, record_epochs=rec)
+        res, r = cv.net_result_, cv.cv_results_
+        F = cv.n_splits_
+        refit = F * L + np.arange(L)  # (L,) the full-train networks
+        div = res.diverged_epoch.numpy()[refit]
+        ok = (div < 0) & ~r["diverged"]
+        z = _forward(cv.net_, res.theta[refit], X_te)  # (L, n_test, C)
+        ids = p * L + np.arange(L)
+        frame = pd.DataFrame({
+            "config_id": ids, "model": "mlp", "task": opts.task, "optimizer": opt,
+            "regularizer": reg, "loss": "cross_entropy" if clf else opts.loss, "lam": lams,
+            "lr": opts.lr, "epochs": E, "batch_size": opts.batch_size or 0,
+            "schedule": opts.schedule, "hidden": ",".join(map(str, opts.hidden)),
+            "activation": opts.activation, "status": np.where(ok, "ok", "diverged"),
+            "diverged_epoch": np.where(div >= 0, div, -1),
+            "train_loss": res.metrics["train_loss"][-1].double().numpy()[refit],
+            "val_error": r["mean_test_error"] * (1.0 if clf else s2),
+            "val_sem": r["sem_test_error"] * (1.0 if clf else s2),
+        })
+        if clf:
+            frame["val_accuracy"] = 1.0 - r["mean_test_error"]
+            frame["train_accuracy"] = res.metrics["train_accuracy"][-1].double().numpy()[refit]
+            frame["test_accuracy"] = (z.argmax(2) == y_te[None]).mean(1)
+            frame["test_loss"] = res.metrics["test_loss"][-1].double().numpy()[refit]
+        else:
+            test_mse = ((z[..., 0] - y_te[None]) ** 2).mean(1) * s2  # (L,)
+            frame["val_mse"] = frame["val_error"]
+            frame["test_mse"] = test_mse
+            frame["test_r2"] = _r2(test_mse / s2, y_te)
+        frame["n_train"], frame["n_test"] = len(tr), len(te)
+        frame["n_features"], frame["folds"], frame["dtype"] = X_tr.shape[1], F, opts.dtype
+        for col in ("train_loss", "val_error", "val_accuracy", "test_accuracy", "test_loss",
+                    "train_accuracy", "val_mse", "test_mse", "test_r2"):
+            if col in frame:
+                frame.loc[~ok, col] = np.nan
+        configs.append(frame)
+        curves.append(_curves(res, refit, ids, clf))
+        selection.append(_selection_row(frame, cv, opt, reg, lams, opts, clf))
+    info = {"n_rows": int(table.X.shape[0]), "n_train": len(tr), "n_test": len(te),
+            "features": table.features, "target": table.target, "task": opts.task,
+            **{k: np.asarray(v).tolist() for k, v in scale.items()}}
+    if clf:
+        info["classes"] = opts.to_json()["classes"]
+        major = int(np.argmax(np.bincount(y_tr)))
+        baseline = {"kind": "majority class", "test_accuracy": float((y_te == major).mean())}
+    else:
+        base = float(np.mean((y_te - 0.0) ** 2)) * s2  # the training mean (0 once standardised)
+        baseline = {"kind": "training mean", "test_mse": base,
+                    "test_r2": float(_r2(base / s2, y_te))}
+    return FitResults(pd.concat(configs, ignore_index=True), pd.concat(curves, ignore_index=True),
+                      pd.DataFrame(selection), pd.DataFrame(), pd.DataFrame(), baseline, info)
+
+
+def _selection_row(frame, cv, opt, reg, lams, opts, clf: bool) -> dict[str, Any]:
+    from wdlab.answer import lam_range
+    from wdlab.selection import _t975
+
+    i_min = int(np.flatnonzero(lams == cv.lam_min_)[0])
+    i_1se = int(np.flatnonzero(lams == cv.lam_1se_)[0])
+    val = frame["val_error"].to_numpy(np.float64)
+    ci = float(_t975(np.asarray([cv.n_splits_ - 1]))[0] * frame["val_sem"].to_numpy()[i_min])
+    lo, hi, count = lam_range(lams, val, ci, float(lams[i_min]))
+    row = {"optimizer": opt, "regularizer": reg, "model": "mlp", "task": opts.task,
+           "best_lam": cv.lam_min_, "lam_1se": cv.lam_1se_, "best_val_error": val[i_min],
+           "best_val_error_ci95": ci, "lam_lo": lo, "lam_hi": hi, "n_lams_in_range": count}
+    for name in (("val_accuracy", "test_accuracy", "test_loss") if clf
+                 else ("val_mse", "test_mse", "test_r2")):
+        row[f"best_{name}"] = frame[name].to_numpy()[i_min]
+        row[f"{name}_1se"] = frame[name].to_numpy()[i_1se]
+    row["n_train"], row["n_features"] = int(frame["n_train"].iloc[0]), int(frame["n_features"].iloc[0])
+    return row
+
+
+def _curves(res, refit: np.ndarray, ids: np.ndarray, clf: bool) -> pd.DataFrame:
+    """Long-form curves of the full-train refit of every lam (loss in the loss's units)."""
+    epochs = np.asarray(res.epochs)
+    R, L = len(epochs), len(ids)
+    cols: dict[str, Any] = {"config_id": np.repeat(ids, R), "epoch": np.tile(epochs, L)}
+    names = ["train_loss", "test_loss"] + (["train_accuracy", "test_accuracy"] if clf else [])
+    for name in names:
+        cols[name] = res.metrics[name].double().numpy()[:, refit].T.reshape(-1)
+    df = pd.DataFrame(cols)
+    div = res.diverged_epoch.numpy()[refit]
+    cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
+    return df[df["epoch"].to_numpy() < cut].reset_index(drop=True)
+
+
+def fit_warnings_mlp(results: FitResults, folds: int) -> list[dict]:
+    """Grid edge, flat CV curve and divergence checks (``wdlab.answer``) of an MLP fit."""
+    from wdlab.answer import diverged_check, edge_check, flat_check, merge_warnings
+
+    found = []
+    configs = results.configs
+    for row in results.selection.to_dict("records"):
+        name = f"{row['optimizer']}+{row['regularizer']}"
+        lam = configs[(configs["optimizer"] == row["optimizer"])
+                      & (configs["regularizer"] == row["regularizer"])]["lam"].to_numpy(np.float64)
+        found.append(edge_check(lam, row["best_lam"], group=name))
+        found.append(flat_check(row["lam_lo"], row["lam_hi"], int(row["n_lams_in_range"]),
+                                len(lam), group=name, best_val=row["best_val_error"],
+                                tol=row["best_val_error_ci95"],
+                                tol_word=f"the 95% CI over {folds} folds"))
+    div = (configs["status"] != "ok").to_numpy(np.float64)
+    labels = (configs["optimizer"] + "+" + configs["regularizer"]).tolist()
+    found.append(diverged_check(labels, div, len(configs), configs["lam"].to_numpy(np.float64),
+                                configs["lr"].to_numpy(np.float64)))
+    if (configs["task"] == "classification").any():  # answer's checks speak of MSE
+        for w in found:
+            if w is not None and "message" in w:
+                w["message"] = w["message"].replace("validation MSE",
+                                                    "validation error (1 - accuracy)")
+    return merge_warnings([w for w in found if w is not None])
+
+
+def cv_figure_mlp(configs: pd.DataFrame, selection: pd.DataFrame):
+    """CV (mean +- SE over folds, dashed) and test (solid) accuracy or MSE against lam."""
+    from matplotlib.figure import Figure
+
+    clf = configs["task"].iloc[0] == "classification"
+    cv_col, te_col = ("val_accuracy", "test_accuracy") if clf else ("val_mse", "test_mse")
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, row in enumerate(selection.itertuples(index=False)):
+        part = configs[(configs["optimizer"] == row.optimizer)
+                       & (configs["regularizer"] == row.regularizer) & (configs["lam"] > 0)]
+        c = f"C{i % 10}"
+        ax.errorbar(part["lam"], part[cv_col], yerr=part["val_sem"], color=c, lw=1.2, ls="--",
+                    capsize=2, label=f"{row.optimizer}+{row.regularizer}: CV")
+        ax.plot(part["lam"], part[te_col], color=c, lw=1.0, label=f"{row.optimizer}+{row.regularizer}: test")
+        best = part.loc[part["lam"] == row.best_lam, cv_col]
+        if len(best):
+            ax.plot([row.best_lam], [best.iloc[0]], "*", color=c, markersize=12, markeredgecolor="k")
+    ax.set_xscale("log")
+    if not clf:
+        ax.set_yscale("log")
+    ax.set_xlabel("λ (each regularizer's own convention)")
+    ax.set_ylabel("accuracy" if clf else "MSE (target units)")
+    ax.set_title("MLP: k-fold CV (dashed, mean ± SE over folds) and test (solid); ★ CV best",
+                 fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def training_figure_mlp(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.DataFrame):
+    """Train and test loss (and accuracy) over epochs of the first pair's best-lam refit."""
+    from matplotlib.figure import Figure
+
+    first = selection.iloc[0]
+    cid = configs[(configs["optimizer"] == first["optimizer"])
+                  & (configs["regularizer"] == first["regularizer"])
+                  & (configs["lam"] == first["best_lam"])]["config_id"].iloc[0]
+    part = curves[curves["config_id"] == cid]
+    acc = "train_accuracy" in part
+    fig = Figure(figsize=(9 if acc else 5, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2 if acc else 1, squeeze=False)[0]
+    for col, ls in (("train_loss", "-"), ("test_loss", "--")):
+        axes[0].plot(part["epoch"], part[col], ls=ls, label=col.replace("_", " "))
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("data loss")
+    axes[0].legend(fontsize=7)
+    if acc:
+        for col, ls in (("train_accuracy", "-"), ("test_accuracy", "--")):
+            axes[1].plot(part["epoch"], part[col], ls=ls, label=col.replace("_", " "))
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("accuracy")
+        axes[1].legend(fontsize=7)
+    fig.suptitle(f"{first['optimizer']} + {first['regularizer']} at λ = {first['best_lam']:.3g}",
+                 fontsize=9)
+    return fig
+
+
+def mlp_report(run_dir) -> str:
+    """report.html of an MLP fit: answer, selection (accuracy or MSE), figures, every config,
+    the config; self-contained (``wdlab.report.html.page``), every user string escaped."""
+    import base64
+    import json
+    from pathlib import Path
+
+    import plotly.offline
+
+    from wdlab.report.html import esc, fmt, page, table
+    from wdlab.store import write_text
+
+    run_dir = Path(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    configs = pd.read_parquet(run_dir / "configs.parquet")
+    selection = pd.read_parquet(run_dir / "selection.parquet")
+    cfg = manifest.get("config", {})
+    task = manifest.get("split", {}).get("task", "?")
+    clf = task == "classification"
+    key = "accuracy" if clf else "mse"
+    title = f"wdlab report: {run_dir.name}"
+    lines = []
+    for r in selection.to_dict("records"):
+        lines.append(f"<li>{esc(r['optimizer'])} + {esc(r['regularizer'])}: best λ = "
+                     f"{esc(fmt(r['best_lam']))} (CV {esc(key)} {esc(fmt(r[f'best_val_{key}']))}, "
+                     f"test {esc(key)} {esc(fmt(r[f'best_test_{key}']))}); 1-SE λ = "
+                     f"{esc(fmt(r['lam_1se']))} (test {esc(key)} "
+                     f"{esc(fmt(r[f'test_{key}_1se']))})</li>")
+    base = manifest.get("baseline", {})
+    base_v = base.get("test_accuracy", base.get("test_mse"))
+    figs = []
+    for name in ("cv_curve", "training"):
+        png = run_dir / "figures" / f"{name}.png"
+        if png.is_file():
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            figs.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>figures/{esc(name)}.png</figcaption></figure>")
+    warn = "".join(f"<li>{esc(w.get('code', ''))}: {esc(w.get('message', ''))}</li>"
+                   for w in manifest.get("warnings", []))
+    settings = {k: cfg.get(k) for k in ("data", "target", "model", "hidden", "activation",
+                                        "lr", "epochs", "batch_size", "schedule", "folds",
+                                        "test_size", "standardize", "seed", "dtype")}
+    body = "\n".join(p for p in [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="meta">run directory: {esc(run_dir.resolve())} · kind: fit (MLP {esc(task)})'
+        f" · status: complete</p>",
+        f"<h2>Answer</h2><ul>{''.join(lines)}</ul><p>baseline ({esc(base.get('kind', '?'))}): "
+        f"test {esc(key)} {esc(fmt(base_v))}</p>",
+        f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else "",
+        "<h2>Model selection</h2>" + table(selection, table_id="selection"),
+        ('<h2>Figures</h2><div class="figs">' + "".join(figs) + "</div>") if figs else "",
+        "<h2>Every configuration</h2>" + f'<div class="wide">{table(configs, table_id="results", sortable=True)}</div>',
+        "<h2>Configuration</h2>" + table(pd.DataFrame({"setting": list(settings),
+                                                       "value": [str(v) for v in settings.values()]}),
+                                         table_id="config"),
+    ] if p)
+    data = {"validation": None, "training": None, "heatmaps": [], "double_descent": None}
+    html = page(title=title, body=body, data=data, plotly_js=plotly.offline.get_plotlyjs())
+    return write_text(run_dir / "report.html", html)
+
+
+def write_fit_run_mlp(run, results: FitResults, manifest: dict[str, Any], *, report: bool):
+    """The linear fit's run directory with the MLP's warnings, figures and report."""
+    from wdlab.fitrun import write_fit_run
+
+    folds = int(manifest["config"].get("folds", 5))
+    figures = {"cv_curve": cv_figure_mlp(results.configs, results.selection),
+               "training": training_figure_mlp(results.curves, results.configs, results.selection)}
+    return write_fit_run(run, results, manifest, report=report,
+                         warnings=fit_warnings_mlp(results, folds), figures=figures,
+                         reporter=mlp_report)
