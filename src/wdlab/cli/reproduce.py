@@ -13,8 +13,8 @@ from wdlab.cli._common import one_line_errors
 @app.command()
 @one_line_errors
 def reproduce(
-    preset: str = typer.Argument(..., help="Experiment to run: seed, d2l, adamw-fig2 or "
-                                 "double-descent."),
+    preset: str = typer.Argument(..., help="Experiment to run: seed, d2l, adamw-fig2, "
+                                 "double-descent, grokking or playground."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/<preset>-<UTC time>)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     dtype: str = typer.Option("float32", help="float32 or float64."),
@@ -33,10 +33,16 @@ def reproduce(
     from wdlab.devices import check_device
 
     check_device(device, "--device")  # before any run directory exists
+    from wdlab.demos import DEMOS, print_demo, run_demo
     from wdlab.figure_presets import SWEEP_PRESETS, run_preset
     from wdlab.pipeline import reproduce_experiment, summary_table
     from wdlab.presets import EXPERIMENTS
 
+    if preset in DEMOS:  # networks (wdlab.demos): grokking, playground
+        run_dir = run_demo(preset, out=out, force=force, report=report, reduced=reduced,
+                           epochs=epochs, device=device, dtype=dtype)
+        print_demo(preset, run_dir)
+        return
     if preset in SWEEP_PRESETS:  # a sweep: lr x lam grids or an n_train axis
         run_dir = run_preset(preset, out=out, force=force, report=report, reduced=reduced,
                              epochs=epochs, device=device, dtype=dtype)
@@ -51,7 +57,7 @@ def reproduce(
     if preset not in EXPERIMENTS:
         import difflib
 
-        names = tuple(EXPERIMENTS) + tuple(SWEEP_PRESETS)
+        names = tuple(EXPERIMENTS) + tuple(SWEEP_PRESETS) + DEMOS
         close = difflib.get_close_matches(preset.lower(), names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"preset: unknown name {preset!r}; expected one of {names}{hint}")

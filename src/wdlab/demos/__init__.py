@@ -1,0 +1,43 @@
+"""Weight decay where it shows, on networks: demos built on ``wdlab.nets``.
+
+    grokking     ``wdlab reproduce grokking``: modular addition on Gromov's quadratic MLP,
+                 AdamW weight decay swept, MSE and cross-entropy (a nets sweep spec)
+    playground   ``wdlab reproduce playground``: a TensorFlow-Playground-like offline page
+                 of decision boundaries over dataset x lam x optimizer x width x epoch
+
+``DEMOS`` maps each preset name to its runner ``run(out=, force=, report=, reduced=, ...)``.
+"""
+
+from __future__ import annotations
+
+DEMOS = ("grokking", "playground")
+
+
+def run_demo(name: str, **kwargs):
+    """Run the demo preset ``name``; returns its run directory."""
+    if name == "grokking":
+        from wdlab.demos.grokking import run_grokking
+
+        return run_grokking(**kwargs)
+    if name == "playground":
+        from wdlab.demos.playground import run_playground
+
+        return run_playground(**kwargs)
+    raise ValueError(f"preset: unknown demo {name!r}; expected one of {DEMOS}")
+
+
+def print_demo(name: str, run_dir) -> None:
+    """The console answer of a demo: its reading (generated from the numbers) and files."""
+    import json
+    from pathlib import Path
+
+    import typer
+
+    run_dir = Path(run_dir)
+    f = run_dir / f"{name}.json"
+    if f.is_file():
+        for line in json.loads(f.read_text()).get("reading", []):
+            typer.echo(line)
+    page = run_dir / f"{name}.html"
+    typer.echo(f"page: {page}" if page.is_file() else "")
+    typer.echo(f"run directory: {run_dir}")
