@@ -12,7 +12,9 @@ from threadpoolctl import threadpool_limits
 from wdlab.conventions import (
     CONVENTIONS,
     DECOUPLED_NAMES,
+    REGULARIZERS,
     conventions_table,
+    has_closed_form,
     sklearn_alpha,
     translate,
 )
@@ -87,6 +89,22 @@ def test_decoupled_has_no_equivalent(name):
     for src, dst in ((name, "seed"), ("seed", name)):
         with pytest.raises(ValueError, match="no exact L2 equivalent.*per coordinate"):
             translate(1.0, src, dst, n_train=10, n_features=200)
+
+
+@pytest.mark.parametrize("reg", REGULARIZERS)
+def test_closed_form_exactly_where_an_sklearn_alpha_exists(reg):
+    """The one predicate: a ridge minimiser exists iff the pair translates to Ridge's alpha,
+    and never with a decayed bias (ridge leaves the bias free)."""
+    try:
+        sklearn_alpha(1.0, "mse", reg, 10, 3)
+        translates = True
+    except ValueError:
+        translates = False
+    assert has_closed_form(reg) is translates
+    assert has_closed_form(reg, decay_bias=True) is False
+    from wdlab.engine import supports_closed_form
+
+    assert supports_closed_form(reg) is translates
 
 
 def test_unknown_name_and_bad_sizes():

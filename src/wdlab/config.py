@@ -140,7 +140,8 @@ class TrainConfig(_Frozen):
 
     @property
     def coupled(self) -> bool:
-        """True when the regularizer is a coupled gradient term (has a closed form)."""
+        """True when the regularizer is a coupled gradient term (a penalty or coupled wd); it has
+        a closed form when the bias is not decayed (``conventions.has_closed_form``)."""
         return self.regularizer in COUPLED
 
 

@@ -37,6 +37,19 @@ COUPLED: tuple[str, ...] = PENALTIES + ("weight_decay",)
 DECOUPLED: tuple[str, ...] = ("decoupled", "independent")
 REGULARIZERS: tuple[str, ...] = COUPLED + DECOUPLED
 
+
+def has_closed_form(regularizer: str, decay_bias: bool = False) -> bool:
+    """True when the trained objective's minimiser is a ridge solution (``wdlab.ridge``).
+
+        c_L mean(r^2) + c_P lam ||w||^2,  bias b unpenalised
+
+    holds for the penalties and coupled ``weight_decay`` (``COUPLED``) with ``decay_bias``
+    False; the decoupled decays have no objective (their limit is ``wdlab.linf``), and ridge
+    never penalises the bias.
+    """
+    return regularizer in COUPLED and not decay_bias
+
+
 #: d(data loss)/d(r_i * weight_i) factor: mse -> 2, half_mse -> 1.
 LOSS_GRAD_SCALE: dict[str, float] = {"mse": 2.0, "half_mse": 1.0}
 #: data loss value factor applied to mean(r^2).

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
-from wdlab.conventions import COUPLED
+from wdlab.conventions import COUPLED, has_closed_form
 from wdlab.data import Dataset, init_weights, make_linear, problem_from_datasets
 from wdlab.decompose import COLUMNS as ERROR_COLUMNS
 from wdlab.decompose import decompose_error
@@ -82,7 +82,7 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
     theta0 = init_weights(seeds, d.n_features, t.init_scale, fit_intercept=t.fit_intercept,
                           dtype=DTYPES[t.dtype])
     hyper = Hyper.of(K, lam=list(cfg.lams), lr=t.lr, beta1=first_moment(t), beta2=t.beta2)
-    closed = has_closed_form(t)
+    closed = has_closed_form(t.regularizer, t.decay_bias)
     path = None
     if closed:  # the exact answer at every lam, for dist_to_ridge and ridge_test_mse
         path = ridge_path(data.X_train, data.y_train, list(cfg.lams), loss=t.loss,
@@ -106,11 +106,6 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
         configs=configs,
         curves=curves_frame(result, hyp["config_id"].to_numpy()),
     )
-
-
-def has_closed_form(t: TrainConfig) -> bool:
-    """A penalty in the loss or coupled weight_decay, with an unpenalised bias: a ridge."""
-    return t.regularizer in COUPLED and not t.decay_bias
 
 
 def _reference_theta(path, t: TrainConfig) -> torch.Tensor:

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from wdlab.conventions import DECOUPLED, LOSS_GRAD_SCALE, LOSS_VALUE_SCALE, penalty_value_scale
+from wdlab.conventions import (
+    LOSS_GRAD_SCALE,
+    LOSS_VALUE_SCALE,
+    has_closed_form,
+    penalty_value_scale,
+)
 from wdlab.data import Problem
 from wdlab.engine import eager
 from wdlab.engine.dispatch import resolve
@@ -400,6 +405,5 @@ def _run_minibatch(P: Problem, spec: EngineSpec, C: Consts, evals, chain, theta,
     return theta, diverged, buf
 
 
-def supports_closed_form(regularizer: str) -> bool:
-    """True when the regularizer's fixed point is a ridge solution (penalty or coupled wd)."""
-    return regularizer not in DECOUPLED
+#: True when the regularizer's fixed point is a ridge solution (the glossary's predicate).
+supports_closed_form = has_closed_form

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wdlab.conventions import COUPLED
+from wdlab.conventions import COUPLED, has_closed_form
 from wdlab.data import init_weights, stack_problem
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.experiment import DTYPES
@@ -113,7 +113,7 @@ def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
     """
     from wdlab.sweep.reference import ridge_paths
 
-    if group.regularizer not in COUPLED or spec.train.decay_bias:
+    if not has_closed_form(group.regularizer, spec.train.decay_bias):
         return None
     N = max(dr.X.shape[0] for dr in draws)
     pad = lambda t: torch.nn.functional.pad(t, (0, 0, 0, N - t.shape[0]) if t.ndim == 2  # noqa: E731

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wdlab.conventions import COUPLED, penalty_grad_scale
+from wdlab.conventions import COUPLED, has_closed_form, penalty_grad_scale
 from wdlab.spec import SweepSpec
 from wdlab.sweep.draws import draw_unit, unit_draws
 
@@ -131,8 +131,9 @@ def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> p
     which ridge does not). Draws are solved ``batch`` at a time.
     """
     t = spec.train
-    combos = sorted({(loss, reg) for _, reg in t.pair_list() for loss in t.loss if reg in COUPLED})
-    if not combos or t.decay_bias:
+    combos = sorted({(loss, reg) for _, reg in t.pair_list() for loss in t.loss
+                     if has_closed_form(reg, t.decay_bias)})
+    if not combos:
         return None
     grid = np.asarray(t.lam, dtype=np.float64)
     pos = grid[grid > 0]
