@@ -4,13 +4,14 @@
                  AdamW weight decay swept, MSE and cross-entropy (a nets sweep spec)
     playground   ``wdlab reproduce playground``: a TensorFlow-Playground-like offline page
                  of decision boundaries over dataset x lam x optimizer x width x epoch
+    adamw-fig2-net  Loshchilov & Hutter Fig. 2 on an MLP (digits): lr x lam grids, slope statistic
 
 ``DEMOS`` maps each preset name to its runner ``run(out=, force=, report=, reduced=, ...)``.
 """
 
 from __future__ import annotations
 
-DEMOS = ("grokking", "playground")
+DEMOS = ("grokking", "playground", "adamw-fig2-net")
 
 
 def run_demo(name: str, **kwargs):
@@ -23,6 +24,10 @@ def run_demo(name: str, **kwargs):
         from wdlab.demos.playground import run_playground
 
         return run_playground(**kwargs)
+    if name == "adamw-fig2-net":
+        from wdlab.demos.fig2net import run_fig2net
+
+        return run_fig2net(**kwargs)
     raise ValueError(f"preset: unknown demo {name!r}; expected one of {DEMOS}")
 
 
