@@ -320,7 +320,8 @@ def train(
 
     M = K // G
     if tile is None:
-        tile = _auto_tile(model, Xd.shape, layout.size, dtype, dev, M)
+        n_rows = N if batch_size is None else min(N, int(batch_size))
+        tile = _auto_tile(model, n_rows, layout.size, dtype, dev, M)
     tile = max(1, min(int(tile), M))
     parts = []
     for g in range(G):  # loop over cache tiles of configurations (each within one draw)
@@ -349,11 +350,12 @@ def _draw(data, g: int, G: int):
                                None if t.weight is None else t.weight[g:g + 1])
 
 
-def _auto_tile(model, shape, P: int, dtype, dev, M: int) -> int:
+def _auto_tile(model, N: int, P: int, dtype, dev, M: int) -> int:
+    """Configurations per tile: one step's activations on N rows (the batch) and the
+    optimizer state of a tile within ``TILE_BYTES``."""
     if dev.type != "cpu" or not isinstance(model, MLP):
         return M  # vmap programs pay per call: one tile
     itemsize = torch.empty((), dtype=dtype).element_size()
-    N = shape[1]
     act = N * sum(model.widths[1:])  # activation entries per configuration
     per = itemsize * (4 * act + 8 * P)
     return max(8, TILE_BYTES // max(per, 1))
