@@ -262,3 +262,35 @@ def test_cli_translate_bad_names_are_one_line_errors(args):
     assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert res.output.strip().startswith("error:") and res.output.strip().count("\n") == 0
+
+
+def test_every_name_list_is_the_one_registry():
+    """config's and spec's pydantic types, engine.ENGINES and the pairing rule of a config,
+    a sweep grid and the engine all come from ``conventions``: a new entry reaches them all."""
+    import typing
+
+    import wdlab.engine as engine
+    from wdlab import config, conventions, spec
+    from wdlab.config import ConfigError, TrainConfig, validate
+
+    assert typing.get_args(config.Optimizer) == tuple(conventions.OPTIMIZERS) == config.OPTIMIZERS
+    assert typing.get_args(config.Regularizer) == conventions.REGULARIZERS
+    assert typing.get_args(config.Loss) == conventions.LOSSES
+    assert typing.get_args(config.DType) == tuple(conventions.DTYPES)
+    assert typing.get_args(spec.Engine) == conventions.ENGINES == engine.ENGINES
+    assert engine.OPTIMIZERS is conventions.OPTIMIZERS and engine.PAIRS is conventions.PAIRS
+    assert config.ADAMW_REGULARIZERS == conventions.DECOUPLED
+    valid = []
+    for opt in conventions.OPTIMIZERS:
+        for reg in conventions.REGULARIZERS:
+            try:
+                validate(TrainConfig, {"optimizer": opt, "regularizer": reg}, "train")
+                valid.append((opt, reg))
+            except ConfigError as exc:
+                assert str(exc).startswith(f"train: optimizer {opt!r} decays decoupled")
+                with pytest.raises(ValueError, match=f"^regularizer: {opt!r} pairs only with"):
+                    engine.check_pair(opt, reg)
+    assert tuple(valid) == conventions.PAIRS
+    grid = spec.SweepTrain(optimizer=tuple(conventions.OPTIMIZERS),
+                           regularizer=conventions.REGULARIZERS)
+    assert tuple(grid.pair_list()) == conventions.PAIRS

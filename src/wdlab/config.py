@@ -10,17 +10,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wdlab import conventions
 from wdlab.conventions import COUPLED
 
-Optimizer = Literal["sgd", "adam", "adamw"]
-Regularizer = Literal["mean", "half_sum", "sum", "weight_decay", "decoupled", "independent"]
-Loss = Literal["mse", "half_mse"]
+# The names come from the one registry (``wdlab.conventions``); these are its pydantic types.
+Optimizer = Literal[tuple(conventions.OPTIMIZERS)]  # sgd, adam, adamw
+Regularizer = Literal[conventions.REGULARIZERS]  # mean, half_sum, sum, weight_decay, decoupled, ...
+Loss = Literal[conventions.LOSSES]  # mse, half_mse
 Schedule = Literal["constant", "cosine"]
-DType = Literal["float32", "float64"]
+DType = Literal[tuple(conventions.DTYPES)]  # float32, float64
 
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
+OPTIMIZERS: tuple[str, ...] = tuple(conventions.OPTIMIZERS)
 #: AdamW's own decay is decoupled; it pairs only with the decoupled regularizers.
-ADAMW_REGULARIZERS: tuple[str, ...] = ("decoupled", "independent")
+ADAMW_REGULARIZERS: tuple[str, ...] = conventions.OPTIMIZERS["adamw"]
 
 
 class ConfigError(ValueError):
@@ -127,10 +129,11 @@ class TrainConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check_pairs(self) -> TrainConfig:
-        if self.optimizer == "adamw" and self.regularizer not in ADAMW_REGULARIZERS:
+        if self.regularizer not in conventions.OPTIMIZERS[self.optimizer]:  # adamw + a penalty
             raise ValueError(
-                f"optimizer 'adamw' decays decoupled; use regularizer 'decoupled' or 'independent',"
-                f" or optimizer 'adam' for the {self.regularizer!r} penalty"
+                f"optimizer {self.optimizer!r} decays decoupled; use regularizer "
+                f"{' or '.join(map(repr, conventions.OPTIMIZERS[self.optimizer]))}, or optimizer "
+                f"'adam' for the {self.regularizer!r} penalty"
             )
         if self.decay_bias and not self.fit_intercept:
             raise ValueError("decay_bias needs fit_intercept")

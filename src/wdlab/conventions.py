@@ -37,6 +37,35 @@ COUPLED: tuple[str, ...] = PENALTIES + ("weight_decay",)
 DECOUPLED: tuple[str, ...] = ("decoupled", "independent")
 REGULARIZERS: tuple[str, ...] = COUPLED + DECOUPLED
 
+#: The one registry of optimizers: name -> the regularizers it pairs with. ``adamw`` is Adam
+#: whose own decay is decoupled: it pairs with ``decoupled`` (= torch.optim.AdamW) or
+#: ``independent`` only (``wdlab.engine.registry`` composes each pair into a rule chain).
+OPTIMIZERS: dict[str, tuple[str, ...]] = {
+    "sgd": REGULARIZERS,
+    "adam": REGULARIZERS,
+    "adamw": DECOUPLED,
+}
+#: Every valid (optimizer, regularizer) pair. Tests are parametrized over this list.
+PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (opt, reg) for opt, regs in OPTIMIZERS.items() for reg in regs
+)
+#: The engines of the linear family (``wdlab.engine``); ``auto`` picks the fastest that runs.
+ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton", "native")
+#: The floating-point precisions a run may train in.
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+
+
+def check_pair(optimizer: str, regularizer: str) -> None:
+    """Raise ``ValueError`` (one line naming the field) unless the pair is in ``PAIRS``."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: unknown name {optimizer!r}; expected one of {tuple(OPTIMIZERS)}")
+    if regularizer not in REGULARIZERS:
+        raise ValueError(f"regularizer: unknown name {regularizer!r}; expected one of {REGULARIZERS}")
+    if regularizer not in OPTIMIZERS[optimizer]:
+        raise ValueError(
+            f"regularizer: {optimizer!r} pairs only with {OPTIMIZERS[optimizer]}, not {regularizer!r}"
+        )
+
 
 def has_closed_form(regularizer: str, decay_bias: bool = False) -> bool:
     """True when the trained objective's minimiser is a ridge solution (``wdlab.ridge``).

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
-from wdlab.conventions import COUPLED, has_closed_form
+from wdlab.conventions import COUPLED, DTYPES, has_closed_form
 from wdlab.data import Dataset, init_weights, make_linear, problem_from_datasets
 from wdlab.decompose import COLUMNS as ERROR_COLUMNS
 from wdlab.decompose import decompose_error
@@ -21,8 +21,6 @@ from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.linf import limit_theta
 from wdlab.results import configs_frame, curves_frame
 from wdlab.ridge import ridge_path
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def engine_spec(cfg: TrainConfig, **overrides: Any) -> EngineSpec:

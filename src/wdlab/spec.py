@@ -65,6 +65,7 @@ from wdlab.config import (
     shown,
     validate,
 )
+from wdlab.conventions import ENGINES, OPTIMIZERS
 from wdlab.spec_nets import (
     SweepDataset,
     SweepModel,
@@ -74,7 +75,7 @@ from wdlab.spec_nets import (
     route_family,
 )
 
-Engine = Literal["auto", "eager", "compiled", "triton", "native"]  # = wdlab.engine.fast.ENGINES
+Engine = Literal[ENGINES]  # auto, eager, compiled, triton, native (wdlab.conventions)
 Method = Literal["holdout", "split", "kfold"]
 PRESETS: tuple[str, ...] = ("seed", "d2l")
 
@@ -323,8 +324,7 @@ class SweepTrain(_Frozen):
         """The (optimizer, regularizer) pairs of the grid, in order."""
         if self.pairs is not None:
             return [tuple(p.split("+", 1)) for p in self.pairs]  # type: ignore[misc]
-        return [(o, r) for o in self.optimizer for r in self.regularizer
-                if o != "adamw" or r in ADAMW_REGULARIZERS]
+        return [(o, r) for o in self.optimizer for r in self.regularizer if r in OPTIMIZERS[o]]
 
 
 class SweepValidation(_Frozen):

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import torch
 
+from wdlab.conventions import ENGINES
 from wdlab.engine.kernels import DIVERGENCE_FACTOR
 from wdlab.engine.rules import StepContext, apply_chain
 from wdlab.engine.schedule import schedule_multiplier
@@ -44,8 +45,6 @@ Tensor = torch.Tensor
 
 __all__ = ["DIVERGENCE_FACTOR", "ENGINES", "EngineFallbackWarning", "choose_engine",
            "compiler_available", "epoch_step", "observe", "observe_extra", "run_full_batch"]
-
-ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton", "native")
 
 #: ``auto`` compiles when K * epochs reaches this many configuration-steps (compilation costs
 #: seconds; the eager CPU engine runs ~0.5 M configuration-steps/s on two cores).

@@ -1,4 +1,4 @@
-"""The one registry of optimizers and regularizers, and how they compose into a chain.
+"""How the one registry's optimizers and regularizers (``wdlab.conventions``) compose into a chain.
 
     optimizer x regularizer     chain (applied to the data-loss gradient)
     sgd   + penalty/wd          AddL2 -> [TraceMomentum] -> ScaleByLearningRate
@@ -12,7 +12,7 @@ or ``independent`` only.
 
 from __future__ import annotations
 
-from wdlab.conventions import COUPLED, DECOUPLED, REGULARIZERS, penalty_grad_scale
+from wdlab.conventions import COUPLED, OPTIMIZERS, PAIRS, check_pair, penalty_grad_scale
 from wdlab.engine.rules import (
     AddDecayedWeights,
     AddL2,
@@ -23,27 +23,7 @@ from wdlab.engine.rules import (
     TraceMomentum,
 )
 
-OPTIMIZERS: dict[str, tuple[str, ...]] = {
-    "sgd": REGULARIZERS,
-    "adam": REGULARIZERS,
-    "adamw": DECOUPLED,
-}
-
-#: Every valid (optimizer, regularizer) pair. Tests are parametrized over this list.
-PAIRS: tuple[tuple[str, str], ...] = tuple(
-    (opt, reg) for opt, regs in OPTIMIZERS.items() for reg in regs
-)
-
-
-def check_pair(optimizer: str, regularizer: str) -> None:
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer: unknown name {optimizer!r}; expected one of {tuple(OPTIMIZERS)}")
-    if regularizer not in REGULARIZERS:
-        raise ValueError(f"regularizer: unknown name {regularizer!r}; expected one of {REGULARIZERS}")
-    if regularizer not in OPTIMIZERS[optimizer]:
-        raise ValueError(
-            f"regularizer: {optimizer!r} pairs only with {OPTIMIZERS[optimizer]}, not {regularizer!r}"
-        )
+__all__ = ["OPTIMIZERS", "PAIRS", "build_chain", "check_pair"]  # the registry is conventions'
 
 
 def build_chain(
