@@ -11,7 +11,7 @@ from wdlab.estimator_nets import (
     WeightDecayMLPRegressorCV,
 )
 
-FAST = dict(hidden_layer_sizes=(8,), lr=0.05, epochs=60, random_state=0)
+FAST = dict(hidden_layer_sizes=(8,), lr=0.1, epochs=30, random_state=0)
 
 CLF = WeightDecayMLPClassifier(**FAST)
 REG = WeightDecayMLPRegressor(**FAST)

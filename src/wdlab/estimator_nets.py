@@ -378,7 +378,11 @@ class _CVBase:
         self._multi = np.ndim(y) == 2
         lams = self._lam_grid()
         cv = check_cv(self.cv, y, classifier=self._classifier)
-        self._check_folds(target, cv.get_n_splits(X, y))
+        n_splits = cv.get_n_splits(X, y)
+        if X.shape[0] < n_splits:
+            raise ValueError(f"cv: {n_splits} folds need at least {n_splits} rows, got "
+                             f"n_samples={X.shape[0]}")
+        self._check_folds(target, n_splits)
         splits = list(cv.split(X, y))
         F, N, L = len(splits), X.shape[0], len(lams)
         if F < 2:
