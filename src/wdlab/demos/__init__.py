@@ -5,13 +5,14 @@
     playground   ``wdlab reproduce playground``: a TensorFlow-Playground-like offline page
                  of decision boundaries over dataset x lam x optimizer x width x epoch
     adamw-fig2-net  Loshchilov & Hutter Fig. 2 on an MLP (digits): lr x lam grids, slope statistic
+    tau-epoch       Wang & Aitchison's tau_epoch rule: best AdamW lam vs digits subset size N
 
 ``DEMOS`` maps each preset name to its runner ``run(out=, force=, report=, reduced=, ...)``.
 """
 
 from __future__ import annotations
 
-DEMOS = ("grokking", "playground", "adamw-fig2-net")
+DEMOS = ("grokking", "playground", "adamw-fig2-net", "tau-epoch")
 
 
 def run_demo(name: str, **kwargs):
@@ -28,6 +29,10 @@ def run_demo(name: str, **kwargs):
         from wdlab.demos.fig2net import run_fig2net
 
         return run_fig2net(**kwargs)
+    if name == "tau-epoch":
+        from wdlab.demos.tau_epoch import run_tau_epoch
+
+        return run_tau_epoch(**kwargs)
     raise ValueError(f"preset: unknown demo {name!r}; expected one of {DEMOS}")
 
 
