@@ -49,14 +49,14 @@ def _assert_same_model(model, ref, rtol=1e-5):
     assert_allclose(model.intercept_, ref.intercept_, rtol=rtol, atol=rtol * 1e-3 * scale)
 
 
-@pytest.mark.parametrize(("lam", "loss", "penalty"), [
+@pytest.mark.parametrize(("lam", "loss", "regularizer"), [
     (0.5, "mse", "mean"), (3.0, "mse", "mean"), (0.05, "half_mse", "sum"),
     (0.1, "mse", "weight_decay"),
 ])
-def test_matches_ridge_on_diabetes(diabetes, lam, loss, penalty):
+def test_matches_ridge_on_diabetes(diabetes, lam, loss, regularizer):
     X, y = diabetes
-    model = WeightDecayRegressor(lam=lam, loss=loss, penalty=penalty, **CONVERGED).fit(X, y)
-    _assert_same_model(model, _ridge(X, y, lam, loss, penalty))
+    model = WeightDecayRegressor(lam=lam, loss=loss, regularizer=regularizer, **CONVERGED).fit(X, y)
+    _assert_same_model(model, _ridge(X, y, lam, loss, regularizer))
 
 
 @pytest.mark.parametrize("lam", [1.0, 10.0])
@@ -121,7 +121,7 @@ def test_divergence_names_the_epoch(diabetes):
 
 def test_bad_pair_is_rejected_at_fit_not_init(diabetes):
     X, y = diabetes
-    model = WeightDecayRegressor(optimizer="adamw", penalty="mean")  # __init__ stores only
+    model = WeightDecayRegressor(optimizer="adamw", regularizer="mean")  # __init__ stores only
     with pytest.raises(ValueError, match="regularizer"):
         model.fit(X, y)
     with pytest.raises(ValueError, match="device"):
@@ -196,7 +196,7 @@ def test_one_standard_error_rule(diabetes):
 
 
 @pytest.mark.parametrize("kw", [dict(decay_bias=True), dict(fit_intercept=False),
-                                dict(penalty="sum", loss="half_mse")])
+                                dict(regularizer="sum", loss="half_mse")])
 def test_cv_closed_form_follows_the_conventions(diabetes, kw):
     X, y = diabetes
     sw = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
@@ -209,7 +209,7 @@ def test_cv_closed_form_follows_the_conventions(diabetes, kw):
 def test_cv_decoupled_has_no_closed_form(diabetes):
     X, y = diabetes
     cv = WeightDecayRegressorCV(lams=[0.0, 0.01, 0.1], cv=3, optimizer="adamw",
-                                penalty="decoupled", lr=0.1, epochs=200).fit(X, y)
+                                regularizer="decoupled", lr=0.1, epochs=200).fit(X, y)
     assert cv.ridge_lam_ is None and "ridge_mean_test_mse" not in cv.cv_results_
     assert cv.lam_ in (0.0, 0.01, 0.1)
 

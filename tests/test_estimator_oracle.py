@@ -16,14 +16,14 @@ from wdlab.data import make_linear
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize(("optimizer", "penalty", "loss"), [
+@pytest.mark.parametrize(("optimizer", "regularizer", "loss"), [
     ("adam", "mean", "mse"), ("sgd", "half_sum", "half_mse"), ("adamw", "decoupled", "mse")])
-def test_fit_is_the_one_model_run(dtype, optimizer, penalty, loss):
+def test_fit_is_the_one_model_run(dtype, optimizer, regularizer, loss):
     """w0 = 0 and b0 = mean(y) (the estimator's start), cosine schedule, 60 epochs."""
     d = make_linear(6, 30, 4, w_star=1.0, bias=0.5, noise=0.1, seed=2)
     X, y = d.X_train, d.y_train
     lam, lr = 0.3, 0.05
-    model = WeightDecayRegressor(lam=lam, penalty=penalty, loss=loss, optimizer=optimizer, lr=lr,
+    model = WeightDecayRegressor(lam=lam, regularizer=regularizer, loss=loss, optimizer=optimizer, lr=lr,
                                  epochs=60, schedule="cosine", dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 60 epochs: not converged
@@ -31,7 +31,7 @@ def test_fit_is_the_one_model_run(dtype, optimizer, penalty, loss):
     got = torch.from_numpy(np.r_[model.coef_, model.intercept_])  # (D+1,)
     theta0 = torch.zeros(d.n_features + 1, dtype=torch.float64)
     theta0[-1] = y.mean()
-    run = dict(optimizer=optimizer, regularizer=penalty, loss=loss, lam=lam, lr=lr,
+    run = dict(optimizer=optimizer, regularizer=regularizer, loss=loss, lam=lam, lr=lr,
                beta1=0.0 if optimizer == "sgd" else 0.9, beta2=0.999, epochs=60,
                schedule="cosine")
     exact, _ = single_run(X, y, theta0, **run, dtype=torch.float64)
@@ -46,4 +46,4 @@ def test_fit_is_the_one_model_run(dtype, optimizer, penalty, loss):
         torch.testing.assert_close(got[-1], exact[-1], rtol=1e-10, atol=1e-10 * scale + 4 * noise)
     else:
         ref32, _ = single_run(X, y, theta0, **run, dtype=torch.float32)
-        assert_f32_close(got, ref32, exact, msg=f"estimator {optimizer}+{penalty}")
+        assert_f32_close(got, ref32, exact, msg=f"estimator {optimizer}+{regularizer}")

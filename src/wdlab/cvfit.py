@@ -63,7 +63,8 @@ class BatchFit:
 def engine_spec(est, batch_seed: int = 0) -> EngineSpec:
     """The engine's static spec from an estimator's (validated) parameters."""
     return EngineSpec(
-        optimizer=est.optimizer, regularizer=est.penalty, loss=est.loss, epochs=int(est.epochs),
+        optimizer=est.optimizer, regularizer=est.regularizer, loss=est.loss,
+        epochs=int(est.epochs),
         batch_size=None if est.batch_size is None else int(est.batch_size),
         batch_seed=int(batch_seed), schedule=est.schedule, decay_bias=bool(est.decay_bias),
         dtype=DTYPES[est.dtype], device=est.device,
@@ -79,7 +80,7 @@ def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est
         X: (N, D) design; Y: (N, T) targets.
         train_weights: (F', N) non-negative sample weights per weight set (fold masks x
             sample_weight); each row must have a positive sum.
-        lams: (L,) coefficients in ``est.penalty``'s convention.
+        lams: (L,) coefficients in ``est.regularizer``'s convention.
         est: an estimator whose engine parameters are validated.
         val_weights: optional (F', N) weights of the ``val`` eval set (the held-out fold).
         test: optional (X_test (N_te, D), Y_test (N_te, T)) scored as the ``test`` eval set.
@@ -154,7 +155,7 @@ def objective_gradient(X, Y, sw, coef, intercept, est) -> np.ndarray:
     g_w = c_l * (X.T @ (s[:, None] * r)).T  # (T, D)
     g_b = c_l * (s @ r)  # (T,)
     n_dec = X.shape[1] + int(bool(est.decay_bias))
-    c_p = penalty_grad_scale(est.penalty, n_dec) * float(est.lam)
+    c_p = penalty_grad_scale(est.regularizer, n_dec) * float(est.lam)
     g_w = g_w + c_p * coef
     if est.decay_bias:
         g_b = g_b + c_p * intercept
@@ -223,7 +224,7 @@ def closed_form_fold_mse(X, Y, train_w, val_w, lams, est) -> np.ndarray:
             yf = Y[keep, t]
             y_mean = float(s @ yf) if center else 0.0
             path = ridge_path((Xf - x_mean) * root, (yf - y_mean) * root[:, 0], lams,
-                              est.loss, est.penalty, fit_intercept=False)
+                              est.loss, est.regularizer, fit_intercept=False)
             coef = path.coef.numpy()  # (L, D[+1])
             if est.fit_intercept and est.decay_bias:
                 pred = X @ coef[:, :-1].T + coef[:, -1]  # (N, L)

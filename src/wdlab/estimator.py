@@ -4,7 +4,7 @@ For every output column t, ``WeightDecayRegressor`` minimises, with the wdlab en
 
     c_L * sum_n s_n (x_n^T w + b - y_nt)^2 + P_lam(w),      s = sample_weight / sum(sample_weight)
 
-(``loss``: c_L = 1 for ``mse``, 1/2 for ``half_mse``; ``penalty``: ``mean`` lam mean(w^2),
+(``loss``: c_L = 1 for ``mse``, 1/2 for ``half_mse``; ``regularizer``: ``mean`` lam mean(w^2),
 ``half_sum`` lam/2 ||w||^2, ``sum`` lam ||w||^2, or an optimizer decay ``weight_decay``
 (coupled), ``decoupled`` (AdamW, x lr_t) or ``independent`` (x eta_t only); see
 ``wdlab.conventions``). ``WeightDecayRegressorCV`` trains every (lam x fold x output) model
@@ -49,7 +49,7 @@ __all__ = ["DEFAULT_LAMS", "WeightDecayRegressor", "WeightDecayRegressorCV"]
 DEFAULT_LAMS = tuple(float(v) for v in np.logspace(-3, 2, 30))
 
 _ENGINE_CONSTRAINTS: dict = {
-    "penalty": [StrOptions(set(REGULARIZERS))],
+    "regularizer": [StrOptions(set(REGULARIZERS))],
     "loss": [StrOptions(set(LOSSES))],
     "optimizer": [StrOptions(set(OPTIMIZERS))],
     "lr": [Interval(Real, 0, MAX_LR, closed="right")],
@@ -113,7 +113,7 @@ def _validate_fit_input(est, X, y, sample_weight):
         if isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError(f"{name}: expected an integer, got {getattr(est, name)!r}")
     est._validate_params()
-    check_pair(est.optimizer, est.penalty)
+    check_pair(est.optimizer, est.regularizer)
     if est.decay_bias and not est.fit_intercept:
         raise ValueError("decay_bias: needs fit_intercept=True")
     _check_device(est.device)
@@ -177,12 +177,12 @@ class WeightDecayRegressor(_WeightDecayBase):
 
     per output column, with s = sample_weight / sum(sample_weight), trained for ``epochs``
     passes by ``optimizer`` from w0 ~ N(0, init_scale^2) and b0 = the weighted mean target.
-    With a coupled ``penalty`` and enough epochs the answer is the ridge solution
-    ``Ridge(alpha=wdlab.conventions.sklearn_alpha(lam, loss, penalty, n_train, n_features))``.
+    With a coupled ``regularizer`` and enough epochs the answer is the ridge solution
+    ``Ridge(alpha=wdlab.conventions.sklearn_alpha(lam, loss, regularizer, n_train, n_features))``.
 
     Args:
-        lam: coefficient (>= 0) in the ``penalty`` convention, or the optimizer's decay.
-        penalty: ``mean``, ``half_sum``, ``sum`` (penalties), ``weight_decay`` (coupled),
+        lam: coefficient (>= 0) in the ``regularizer``'s convention, or the optimizer's decay.
+        regularizer: ``mean``, ``half_sum``, ``sum`` (penalties), ``weight_decay`` (coupled),
             ``decoupled`` (w <- w - lr_t lam w, torch AdamW) or ``independent``
             (w <- w - eta_t lam w, Loshchilov & Hutter 2019).
         loss: ``mse`` (mean squared residual) or ``half_mse`` (half of it).
@@ -196,7 +196,7 @@ class WeightDecayRegressor(_WeightDecayBase):
             on the exact minimiser) or ``constant``.
         init_scale: std of the normal initialisation of w; 0 gives zeros.
         fit_intercept: learn the (unpenalised unless ``decay_bias``) intercept b.
-        decay_bias: apply the penalty/decay to b too.
+        decay_bias: apply the regularizer (penalty or decay) to b too.
         dtype: ``float64`` (default, scikit-learn precision) or ``float32``.
         device: torch device, ``cpu`` or ``cuda[:N]``.
         random_state: seeds w0 and the minibatch order.
@@ -216,12 +216,12 @@ class WeightDecayRegressor(_WeightDecayBase):
     _parameter_constraints: dict = {"lam": [Interval(Real, 0, None, closed="left")],
                                     **_ENGINE_CONSTRAINTS}
 
-    def __init__(self, lam=1.0, *, penalty="mean", loss="mse", optimizer="adam", lr=0.1,
+    def __init__(self, lam=1.0, *, regularizer="mean", loss="mse", optimizer="adam", lr=0.1,
                  epochs=1000, batch_size=None, schedule="cosine", init_scale=0.0,
                  fit_intercept=True, decay_bias=False, dtype="float64", device="cpu",
                  random_state=None):
         self.lam = lam
-        self.penalty = penalty
+        self.regularizer = regularizer
         self.loss = loss
         self.optimizer = optimizer
         self.lr = lr
@@ -245,7 +245,7 @@ class WeightDecayRegressor(_WeightDecayBase):
         if (div >= 0).any():
             raise _diverged_error(int(div[div >= 0].min()), self.lr)
         coef, icpt = fit.coef[0, :, 0], fit.intercept[0, :, 0]  # (T, D) (T,)
-        if self.penalty in COUPLED:
+        if self.regularizer in COUPLED:
             c0, b0 = fit.start()
             g_end = objective_gradient(X, Y, sw, coef, icpt, self)  # (T,)
             g_start = objective_gradient(X, Y, sw, c0[0, :, 0], b0[0, :, 0], self)  # (T,)
@@ -271,7 +271,7 @@ class WeightDecayRegressorCV(_WeightDecayBase):
     (the refit, ``coef_path_``) are trained as ONE engine call.
 
     Args:
-        lams: the lam grid (in the ``penalty`` convention); None = ``DEFAULT_LAMS``, 30 values
+        lams: the lam grid (in the ``regularizer``'s convention); None = ``DEFAULT_LAMS``, 30 values
             log-spaced over [1e-3, 1e2].
         cv: number of folds (``KFold``, no shuffle), a CV splitter or an iterable of splits.
         rule: ``min`` (the lowest mean CV error) or ``1se`` (the one-standard-error rule).
@@ -298,14 +298,14 @@ class WeightDecayRegressorCV(_WeightDecayBase):
         **_ENGINE_CONSTRAINTS,
     }
 
-    def __init__(self, lams=None, *, cv=5, rule="min", penalty="mean", loss="mse",
+    def __init__(self, lams=None, *, cv=5, rule="min", regularizer="mean", loss="mse",
                  optimizer="adam", lr=0.1, epochs=1000, batch_size=None, schedule="cosine",
                  init_scale=0.0, fit_intercept=True, decay_bias=False, dtype="float64",
                  device="cpu", random_state=None):
         self.lams = lams
         self.cv = cv
         self.rule = rule
-        self.penalty = penalty
+        self.regularizer = regularizer
         self.loss = loss
         self.optimizer = optimizer
         self.lr = lr
@@ -391,7 +391,7 @@ class WeightDecayRegressorCV(_WeightDecayBase):
         train_mse = fit.final("train_mse").mean(1)[:F]  # (F, L)
         self.cv_results_ = cv_results(lams, fold_mse, mean, sem, train_mse, (div[:F] >= 0).any((0, 1)))
         self.ridge_lam_ = self.ridge_lam_1se_ = None
-        if self.penalty in COUPLED:
+        if self.regularizer in COUPLED:
             r_fold = closed_form_fold_mse(X, Y, train_w[:F], val_w[:F], lams, self)  # (F, L)
             r_mean, r_sem = mean_sem(r_fold)
             self.ridge_lam_, self.ridge_lam_1se_, _, _ = select(lams, r_mean, r_sem)

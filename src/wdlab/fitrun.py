@@ -103,7 +103,7 @@ def run_fit(table: UserTable, opts: FitOptions) -> FitResults:
     configs, curves, selection, ridge_rows, coef_rows = [], [], [], [], []
     for p, (opt, reg) in enumerate(opts.pairs):  # one engine call per optimizer/regularizer
         cv = WeightDecayRegressorCV(
-            lams, cv=folds, penalty=reg, loss=opts.loss, optimizer=opt, lr=opts.lr,
+            lams, cv=folds, regularizer=reg, loss=opts.loss, optimizer=opt, lr=opts.lr,
             epochs=E, batch_size=opts.batch_size, schedule=opts.schedule, dtype=opts.dtype,
             device=opts.device, random_state=opts.seed,
         ).fit(X_tr, y_tr, X_test=X_te, y_test=y_te, record_epochs=rec)
