@@ -11,7 +11,8 @@ pure update rules as the eager engine, so ``torch.compile`` fuses the element-wi
 (gradient scaling, moments, decay, update, divergence mask) into a few kernels.
 
 Engines:
-    ``eager``     the function as written (few ops, precomputed constants);
+    ``eager``     ``engine.eager``: this function's arithmetic, bit for bit, in place on
+                  fixed buffers (the function as written for a chain no kernel plan maps);
     ``compiled``  ``torch.compile`` of the same function; on CUDA with small K, many epochs
                   are captured in one CUDA graph and replayed;
     ``triton``    every epoch in one Triton kernel that keeps each configuration's theta and
@@ -23,7 +24,7 @@ Engines:
     ``auto``      on CUDA ``triton`` when Triton imports and the kernel covers the run; on CPU
                   ``native`` when a C++ compiler is present; else ``compiled`` when a compiler
                   is available and the work is large enough to pay for compilation, else
-                  ``eager``.
+                  ``eager``. Resolved once per run by ``engine.dispatch.resolve``.
 """
 
 from __future__ import annotations
