@@ -191,3 +191,64 @@ def test_python_numbers_go_straight_to_float64():
     assert ridge_path(X, y, 0.1).lams.item() == 0.1
     with pytest.raises(ValueError, match="lams: expected a real array"):
         ridge_path(X, y, [True, False])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_sample_weight_matches_sklearn_and_brute_force_loo(shape, fit_intercept):
+    """Weighted path = sklearn Ridge(alpha(sum v), sample_weight=v) to 1e-10; its LOO refits
+    without each sample at the same alpha; zero weights drop rows; equal weights = unweighted."""
+    n, d = SHAPES[shape]
+    X, y = _data(n, d, seed=4)
+    v = np.random.default_rng(5).uniform(0.2, 3.0, size=n)
+    v[:3] = 0.0
+    path = ridge_path(X, y, LAMS, "mse", "mean", fit_intercept=fit_intercept, sample_weight=v)
+    scale = np.abs(path.coef.numpy()).max()
+    for k, lam in enumerate(LAMS):
+        alpha = translate(lam, "mse+mean", "sklearn", n_train=v.sum(), n_features=d)
+        ref = Ridge(alpha=alpha, fit_intercept=fit_intercept, solver="svd").fit(X, y, sample_weight=v)
+        np.testing.assert_allclose(path.coef[k].numpy(), ref.coef_, rtol=1e-10, atol=1e-10 * scale)
+        np.testing.assert_allclose(float(path.intercept[k]), ref.intercept_, rtol=1e-10,
+                                   atol=1e-10 * scale)
+    assert torch.allclose(path.alphas, torch.as_tensor(
+        translate(LAMS, "mse+mean", "sklearn", n_train=v.sum(), n_features=d)), rtol=1e-12)
+    kept = ridge_path(X[3:], y[3:], LAMS, "mse", "mean", fit_intercept=fit_intercept,
+                      sample_weight=v[3:])
+    torch.testing.assert_close(path.coef, kept.coef, rtol=1e-10, atol=1e-10 * scale)
+    same = ridge_path(X, y, LAMS, fit_intercept=fit_intercept, sample_weight=np.full(n, 2.5))
+    plain = ridge_path(X, y, LAMS, fit_intercept=fit_intercept)
+    rtol = 1e-9 if shape == "tall" else 1e-6  # wide, small lam: 1 - H_ii and r_i near 0
+    for name in ("coef", "intercept", "train_mse", "loo", "gcv"):
+        torch.testing.assert_close(getattr(same, name), getattr(plain, name), rtol=rtol,
+                                   atol=1e-12 * float(np.mean(y**2)))
+    if shape != "tall":
+        return
+    s = v / v.sum()
+    k = 3
+    alpha = float(path.alphas[k])
+    loo = 0.0
+    for i in range(n):  # brute force: refit without sample i at the same alpha
+        m = np.arange(n) != i
+        ref = Ridge(alpha=alpha, fit_intercept=fit_intercept, solver="svd").fit(
+            X[m], y[m], sample_weight=v[m])
+        loo += s[i] * (ref.predict(X[i:i + 1])[0] - y[i]) ** 2
+    assert float(path.loo[k]) == pytest.approx(loo, rel=1e-9)
+    resid = y - (X @ path.coef[k].numpy() + float(path.intercept[k]))
+    assert float(path.train_mse[k]) == pytest.approx(float(s @ resid**2), rel=1e-10)
+
+
+def test_ridge_solve_batches_weighted_problems():
+    """ridge_solve over B weighted problems = ridge_path one at a time (the sweep's and the
+    estimator's closed forms are this one solve)."""
+    from wdlab.ridge import ridge_solve
+
+    rng = np.random.default_rng(6)
+    Xs, ys = zip(*[_data(30, 12, seed=s) for s in range(3)], strict=True)
+    W = rng.uniform(0.0, 2.0, size=(3, 30))
+    W[0, 25:] = 0.0  # a zero-padded draw
+    coef, icpt = ridge_solve(*(torch.as_tensor(np.stack(a)) for a in (Xs, ys, W)),
+                             torch.as_tensor(LAMS), "half_mse", "sum")  # (3, L, D) (3, L)
+    for b in range(3):
+        one = ridge_path(Xs[b], ys[b], LAMS, "half_mse", "sum", sample_weight=W[b])
+        torch.testing.assert_close(coef[b], one.coef, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(icpt[b], one.intercept, rtol=1e-10, atol=1e-12)

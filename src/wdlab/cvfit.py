@@ -15,12 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wdlab.conventions import LOSS_GRAD_SCALE, penalty_grad_scale
+from wdlab.conventions import DTYPES, LOSS_GRAD_SCALE, penalty_grad_scale
 from wdlab.data import EvalSet, Problem, init_weights
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
-from wdlab.ridge import ridge_path
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+from wdlab.ridge import ridge_solve
 
 
 @dataclass
@@ -203,33 +201,25 @@ def cv_results(lams, fold_mse, mean, sem, train_mse, diverged) -> dict:
 
 
 def closed_form_fold_mse(X, Y, train_w, val_w, lams, est) -> np.ndarray:
-    """(F, L) held-out MSE of the exact minimisers (``ridge_path``) on the same folds.
+    """(F, L) held-out MSE of the exact minimisers on the same folds.
 
-    A weighted fit is an unweighted one on rows scaled by sqrt(n s_n) after weighted
-    centring, so mean(r~^2) = sum_n s_n r_n^2; with ``decay_bias`` the ones column is an
-    ordinary (penalised) feature, as in the engine.
+    Every fold's fit is the weighted closed form ``ridge.ridge_solve`` (= ``ridge_path`` with
+    the fold's weights as ``sample_weight``: c_L sum_n s_n r_n^2 + P_lam(w), s = w / sum(w)),
+    all folds in one batched solve; with ``decay_bias`` the ones column is an ordinary
+    (penalised) feature, as in the engine.
     """
-    F, L, T = train_w.shape[0], len(lams), Y.shape[1]
-    out = np.zeros((F, L))
-    center = est.fit_intercept and not est.decay_bias
-    for f in range(F):  # reference computation: loop over folds and outputs, not configs
-        keep = train_w[f] > 0
-        s = train_w[f, keep] / train_w[f, keep].sum()  # (n_f,)
-        Xf = X[keep]
-        if est.fit_intercept and est.decay_bias:
-            Xf = np.hstack([Xf, np.ones((Xf.shape[0], 1))])
-        x_mean = s @ Xf if center else np.zeros(Xf.shape[1])  # (D,)
-        root = np.sqrt(s * s.shape[0])[:, None]  # (n_f, 1)
-        for t in range(T):
-            yf = Y[keep, t]
-            y_mean = float(s @ yf) if center else 0.0
-            path = ridge_path((Xf - x_mean) * root, (yf - y_mean) * root[:, 0], lams,
-                              est.loss, est.regularizer, fit_intercept=False)
-            coef = path.coef.numpy()  # (L, D[+1])
-            if est.fit_intercept and est.decay_bias:
-                pred = X @ coef[:, :-1].T + coef[:, -1]  # (N, L)
-            else:
-                pred = X @ coef.T + (y_mean - coef @ x_mean)  # (N, L)
-            r2 = (pred - Y[:, t, None]) ** 2  # (N, L)
-            out[f] += val_w[f] @ r2 / val_w[f].sum() / T
+    F, T = train_w.shape[0], Y.shape[1]
+    dec = est.fit_intercept and est.decay_bias
+    X1 = np.hstack([X, np.ones((X.shape[0], 1))]) if dec else X  # (N, D[+1])
+    Xb = torch.as_tensor(X1, dtype=torch.float64).expand(F, *X1.shape)  # (F, N, D[+1])
+    w = torch.as_tensor(train_w, dtype=torch.float64)  # (F, N)
+    lam_t = torch.as_tensor(np.asarray(lams, dtype=np.float64))  # (L,)
+    out = np.zeros((F, len(lams)))
+    for t in range(T):  # reference computation: loop over outputs, not configs
+        y = torch.as_tensor(Y[:, t], dtype=torch.float64).expand(F, -1)  # (F, N)
+        coef, icpt = ridge_solve(Xb, y, w, lam_t, est.loss, est.regularizer,
+                                 fit_intercept=est.fit_intercept and not dec)  # (F, L, D) (F, L)
+        pred = torch.bmm(Xb, coef.transpose(1, 2)) + icpt[:, None, :]  # (F, N, L)
+        r2 = ((pred - y[:, :, None]) ** 2).numpy()  # (F, N, L)
+        out += np.einsum("fn,fnl->fl", val_w, r2) / val_w.sum(1, keepdims=True) / T
     return out

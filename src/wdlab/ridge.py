@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from wdlab.conventions import sklearn_alpha
+from wdlab.conventions import LOSS_VALUE_SCALE, penalty_value_scale, sklearn_alpha
 
 Tensor = torch.Tensor
 
@@ -75,9 +75,9 @@ class RidgePath:
 
 
 def _nonnull(s: Tensor) -> Tensor:
-    """(R,) mask of the singular values that are not numerically zero."""
-    tol = s.max().clamp_min(torch.finfo(s.dtype).tiny) * max(s.shape[0], 1) * 1e-13
-    return s > tol
+    """(..., R) mask of the singular values that are not numerically zero."""
+    top = s.max(-1, keepdim=True).values.clamp_min(torch.finfo(s.dtype).tiny)  # (..., 1)
+    return s > top * max(s.shape[-1], 1) * 1e-13
 
 
 def _svd_filters(s: Tensor, alphas: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,6 +90,85 @@ def _svd_filters(s: Tensor, alphas: Tensor) -> tuple[Tensor, Tensor]:
     return f_coef, f_hat
 
 
+def ridge_solve(X: Tensor, y: Tensor, w: Tensor, lams: Tensor, loss: str, penalty: str, *,
+                fit_intercept: bool = True) -> tuple[Tensor, Tensor]:
+    """The weighted ridge minimiser of B problems at once, for every lam (one batched SVD).
+
+        minimise  c_L sum_n s_n (x_n^T w + b - y_n)^2 + c_P lam ||w||^2,   s = w / sum(w),
+
+    i.e. scikit-learn's ``Ridge(alpha).fit(X, y, sample_weight=w)`` with alpha = sum(w) c_P
+    lam / c_L (``sklearn_alpha`` with n = the sum of the weights). With the weighted centring
+    xbar = s^T X and Xc = diag(sqrt(w)) (X - 1 xbar^T) = U diag(s) V^T:
+    coef = V diag(s / (s^2 + alpha)) U^T yc, b = ybar - xbar^T coef. 0/1 weights select samples
+    (zero-padded rows of draws with fewer samples).
+
+    Args:
+        X: (B, N, D), y: (B, N), w: (B, N) weights >= 0 (sum > 0); float64 tensors.
+        lams: (L,) in the (loss, penalty) convention.
+
+    Returns:
+        coef (B, L, D) and intercept (B, L).
+    """
+    B, N, D = X.shape
+    n = w.sum(1)  # (B,)
+    if fit_intercept:
+        x_mean = (w[:, :, None] * X).sum(1) / n[:, None]  # (B, D)
+        y_mean = (w * y).sum(1) / n  # (B,)
+    else:
+        x_mean, y_mean = X.new_zeros(B, D), y.new_zeros(B)
+    root = w.sqrt()  # (B, N), = w for 0/1 masks
+    Xc = (X - x_mean[:, None, :]) * root[:, :, None]  # (B, N, D) zero-weight rows are zero
+    yc = (y - y_mean[:, None]) * root  # (B, N)
+    U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)  # (B, N, R) (B, R) (B, R, D)
+    alpha = n[:, None] * lams[None, :] * (penalty_value_scale(penalty, D)
+                                           / LOSS_VALUE_SCALE[loss])  # (B, L)
+    keep = _nonnull(s)  # (B, R)
+    s_k = torch.where(keep, s, torch.ones_like(s))  # (B, R)
+    f = torch.where(keep[:, None, :], s_k[:, None, :] / (s_k[:, None, :] ** 2 + alpha[:, :, None]),
+                    torch.zeros(1, dtype=s.dtype))  # (B, L, R)
+    uty = torch.bmm(U.transpose(1, 2), yc[:, :, None])[:, :, 0]  # (B, R)
+    coef = torch.bmm(f * uty[:, None, :], Vh)  # (B, L, D)
+    intercept = y_mean[:, None] - torch.bmm(coef, x_mean[:, :, None])[:, :, 0]  # (B, L)
+    return coef, intercept
+
+
+def _unweighted(X: Tensor, y: Tensor, lams: Tensor, loss: str, penalty: str,
+                fit_intercept: bool) -> tuple[Tensor, ...]:
+    """coef (K, D), intercept (K,), residuals (K, N), hat diagonal (K, N), filter (K, R)."""
+    n, d = X.shape
+    alphas = sklearn_alpha(lams, loss, penalty, n, d)  # (K,)
+    if fit_intercept:
+        x_mean, y_mean = X.mean(0), y.mean()  # (D,) ()
+    else:
+        x_mean, y_mean = torch.zeros(d, dtype=X.dtype), torch.zeros((), dtype=X.dtype)
+    Xc, yc = X - x_mean, y - y_mean  # (N, D) (N,)
+    U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)  # (N, R) (R,) (R, D)
+    f_coef, f_hat = _svd_filters(s, alphas)  # (K, R)
+    Uty = U.T @ yc  # (R,)
+    coef = (f_coef * Uty) @ Vh  # (K, D)
+    intercept = y_mean - coef @ x_mean  # (K,)
+    fitted = y_mean + (f_hat * Uty) @ U.T  # (K, N)
+    h_diag = f_hat @ (U * U).T + (1.0 / n if fit_intercept else 0.0)  # (K, N)
+    return coef, intercept, y - fitted, h_diag, f_hat
+
+
+def _weighted(X: Tensor, y: Tensor, v: Tensor, lams: Tensor, loss: str, penalty: str,
+              fit_intercept: bool) -> tuple[Tensor, ...]:
+    """As ``_unweighted`` for weights v: the fit is ``ridge_solve``'s, and the hat matrix of
+    the rows scaled by sqrt(v) is H = sqrt(v) sqrt(v)^T / sum(v) + U diag(f_hat) U^T."""
+    coef, intercept = ridge_solve(X[None], y[None], v[None], lams, loss, penalty,
+                                  fit_intercept=fit_intercept)  # (1, K, D) (1, K)
+    coef, intercept = coef[0], intercept[0]  # (K, D) (K,)
+    s_w = v / v.sum()  # (N,)
+    x_mean = s_w @ X if fit_intercept else torch.zeros(X.shape[1], dtype=X.dtype)  # (D,)
+    U, s, _ = torch.linalg.svd((X - x_mean) * v.sqrt()[:, None], full_matrices=False)
+    alphas = sklearn_alpha(lams, loss, penalty, float(v.sum()), X.shape[1])  # (K,)
+    _, f_hat = _svd_filters(s, alphas)  # (K, R)
+    h_diag = f_hat @ (U * U).T + (s_w if fit_intercept else 0.0)  # (K, N)
+    resid = y - (X @ coef.T + intercept).T  # (K, N)
+    return coef, intercept, resid, h_diag, f_hat
+
+
 def ridge_path(
     X,
     y,
@@ -100,6 +179,7 @@ def ridge_path(
     X_test=None,
     y_test=None,
     fit_intercept: bool = True,
+    sample_weight=None,
 ) -> RidgePath:
     """The exact ridge minimiser for every lam, from one SVD of the centred training matrix.
 
@@ -120,6 +200,11 @@ def ridge_path(
         X_test: optional (N_te, D) test design.
         y_test: optional (N_te,) test targets.
         fit_intercept: learn the unpenalised intercept (centre X and y); else b = 0.
+        sample_weight: optional (N,) weights v >= 0 (sum > 0). The data term becomes
+            c_L sum_n s_n r_n^2 with s = v / sum(v), i.e. ``Ridge(alpha).fit(X, y, v)`` with
+            alpha = sum(v) c_P lam / c_L, as ``ridge_solve``; ``train_mse`` and ``loo`` are
+            then s-weighted means, LOO refits without one sample at the same alpha, and GCV
+            uses the weighted hat matrix. Equal weights give the unweighted path.
 
     Returns:
         A ``RidgePath`` of float64 CPU tensors.
@@ -133,28 +218,27 @@ def ridge_path(
     lams_t = _as64(lams, "lams").reshape(-1)  # (K,)
     if not bool(torch.isfinite(lams_t).all()) or bool((lams_t < 0).any()):
         raise ValueError("lams: every lam must be finite and >= 0")
-    alphas = sklearn_alpha(lams_t, loss, penalty, n, d)  # (K,)
-
-    if fit_intercept:
-        x_mean, y_mean = X.mean(0), y.mean()  # (D,) ()
+    if sample_weight is None:
+        coef, intercept, resid, h_diag, f_hat = _unweighted(X, y, lams_t, loss, penalty,
+                                                            fit_intercept)
+        mean = lambda r: r.mean(1)  # noqa: E731
+        alphas = sklearn_alpha(lams_t, loss, penalty, n, d)  # (K,)
     else:
-        x_mean, y_mean = torch.zeros(d, dtype=X.dtype), torch.zeros((), dtype=X.dtype)
-    Xc, yc = X - x_mean, y - y_mean  # (N, D) (N,)
-    U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)  # (N, R) (R,) (R, D)
-    f_coef, f_hat = _svd_filters(s, alphas)  # (K, R)
-    Uty = U.T @ yc  # (R,)
-
-    coef = (f_coef * Uty) @ Vh  # (K, D)
-    intercept = y_mean - coef @ x_mean  # (K,)
-    fitted = y_mean + (f_hat * Uty) @ U.T  # (K, N)
-    resid = y - fitted  # (K, N)
-    h_diag = f_hat @ (U * U).T + (1.0 / n if fit_intercept else 0.0)  # (K, N)
+        v = _as64(sample_weight, "sample_weight").reshape(-1)  # (N,)
+        if v.shape[0] != n or not bool(torch.isfinite(v).all()) or bool((v < 0).any()) \
+                or not float(v.sum()) > 0:
+            raise ValueError(f"sample_weight: expected {n} finite weights >= 0 with a positive sum")
+        coef, intercept, resid, h_diag, f_hat = _weighted(X, y, v, lams_t, loss, penalty,
+                                                          fit_intercept)
+        s_w = v / v.sum()  # (N,)
+        mean = lambda r: r @ s_w  # noqa: E731
+        alphas = sklearn_alpha(lams_t, loss, penalty, float(v.sum()), d)  # (K,)
     one_minus_h = 1.0 - h_diag  # (K, N)
     # H_ii = 1 (interpolation at alpha = 0): the leave-one-out refit is undefined -> nan
     ok = one_minus_h > 1e-12
     loo_resid = torch.where(ok, resid / torch.where(ok, one_minus_h, 1.0), float("nan"))
-    loo = (loo_resid**2).mean(1)  # (K,)
-    train_mse = (resid**2).mean(1)  # (K,)
+    loo = mean(loo_resid**2)  # (K,)
+    train_mse = mean(resid**2)  # (K,)
     dof = f_hat.sum(1) + float(fit_intercept)  # (K,) tr(H)
     gcv = train_mse / (1.0 - dof / n) ** 2  # (K,)
 

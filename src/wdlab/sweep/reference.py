@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from wdlab.conventions import COUPLED, has_closed_form, penalty_grad_scale
+from wdlab.ridge import ridge_solve
 from wdlab.spec import SweepSpec
 from wdlab.sweep.draws import draw_unit, unit_draws
 
@@ -78,45 +79,9 @@ def _eval_mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, coef: torch.Ten
     return (w[:, :, None] * r * r).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-300)  # (B, L)
 
 
-def ridge_paths(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lams: torch.Tensor,
-                loss: str, penalty: str, *, fit_intercept: bool = True
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``wdlab.ridge.ridge_path`` for B draws at once, each on its samples with w = 1.
-
-        minimise  c_L mean_{w=1}(r^2) + c_P lam ||w||^2,  one batched SVD of the centred,
-        masked design Xc = U diag(s) V^T;  coef = V diag(s / (s^2 + alpha)) U^T yc,
-        alpha = n_b c_P lam / c_L  (n_b = the draw's kept samples; ``sklearn_alpha``)
-
-    Args:
-        X: (B, N, D), y: (B, N), w: (B, N) 0/1 masks of the training samples; float64.
-        lams: (L,) in the (loss, penalty) convention.
-
-    Returns:
-        coef (B, L, D) and intercept (B, L).
-    """
-    from wdlab.conventions import LOSS_VALUE_SCALE, penalty_value_scale
-
-    B, N, D = X.shape
-    n = w.sum(1)  # (B,)
-    if fit_intercept:
-        x_mean = (w[:, :, None] * X).sum(1) / n[:, None]  # (B, D)
-        y_mean = (w * y).sum(1) / n  # (B,)
-    else:
-        x_mean, y_mean = X.new_zeros(B, D), y.new_zeros(B)
-    Xc = (X - x_mean[:, None, :]) * w[:, :, None]  # (B, N, D) excluded rows are zero
-    yc = (y - y_mean[:, None]) * w  # (B, N)
-    U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)  # (B, N, R) (B, R) (B, R, D)
-    alpha = n[:, None] * lams[None, :] * (penalty_value_scale(penalty, D)
-                                           / LOSS_VALUE_SCALE[loss])  # (B, L)
-    tol = s.max(1, keepdim=True).values * max(s.shape[1], 1) * 1e-13  # (B, 1), as ridge_path
-    keep = s > tol  # (B, R)
-    s_k = torch.where(keep, s, torch.ones_like(s))  # (B, R)
-    f = torch.where(keep[:, None, :], s_k[:, None, :] / (s_k[:, None, :] ** 2 + alpha[:, :, None]),
-                    torch.zeros(1, dtype=s.dtype))  # (B, L, R)
-    uty = torch.bmm(U.transpose(1, 2), yc[:, :, None])[:, :, 0]  # (B, R)
-    coef = torch.bmm(f * uty[:, None, :], Vh)  # (B, L, D)
-    intercept = y_mean[:, None] - torch.bmm(coef, x_mean[:, :, None])[:, :, 0]  # (B, L)
-    return coef, intercept
+#: ``wdlab.ridge.ridge_path`` for B draws at once, each on its samples (0/1 weights): the
+#: one batched, weighted closed form, ``wdlab.ridge.ridge_solve``.
+ridge_paths = ridge_solve
 
 
 def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> pd.DataFrame | None:
