@@ -97,7 +97,8 @@ def sweep(
             path = run_sweep(spec, out, force=force, csv=csv, report=report, on_event=bar.event)
     from wdlab.cli.sweep_nets import is_nets_dir
 
-    if not report and bar.status == "complete" and not is_nets_dir(path):  # nets: report.html only
+    # a resume of an already complete run trains and writes nothing (no "done" event)
+    if not report and bar.trained and bar.status == "complete" and not is_nets_dir(path):
         # --no-report: the static figures, as reproduce
         from wdlab.pipeline import finish_views
 
@@ -127,6 +128,7 @@ class _Bar:
             speed_estimate_period=3600.0)  # chunks may take minutes: keep their samples
         self.task = None
         self.status = "complete"
+        self.trained = False  # a "done" event came: this call ran (or finished) the sweep
         self.failed: list[int] = []
         self.notes: list[str] = []
         self._t0 = None
@@ -159,6 +161,7 @@ class _Bar:
                 self.console.print(f"[red]chunk {ev.chunk} failed:[/red] {ev.message}",
                                    highlight=False, soft_wrap=True, emoji=False)
         elif ev.kind == "done":
+            self.trained = True
             self.status = ev.extra.get("status", "complete")
             self.failed = ev.extra.get("failed", [])
 
