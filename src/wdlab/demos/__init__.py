@@ -6,13 +6,14 @@
                  of decision boundaries over dataset x lam x optimizer x width x epoch
     adamw-fig2-net  Loshchilov & Hutter Fig. 2 on an MLP (digits): lr x lam grids, slope statistic
     tau-epoch       Wang & Aitchison's tau_epoch rule: best AdamW lam vs digits subset size N
+    equilibrium     Kosson et al.'s rotational equilibrium: AdamW neuron norms and angular updates
 
 ``DEMOS`` maps each preset name to its runner ``run(out=, force=, report=, reduced=, ...)``.
 """
 
 from __future__ import annotations
 
-DEMOS = ("grokking", "playground", "adamw-fig2-net", "tau-epoch")
+DEMOS = ("grokking", "playground", "adamw-fig2-net", "tau-epoch", "equilibrium")
 
 
 def run_demo(name: str, **kwargs):
@@ -33,6 +34,10 @@ def run_demo(name: str, **kwargs):
         from wdlab.demos.tau_epoch import run_tau_epoch
 
         return run_tau_epoch(**kwargs)
+    if name == "equilibrium":
+        from wdlab.demos.equilibrium import run_equilibrium
+
+        return run_equilibrium(**kwargs)
     raise ValueError(f"preset: unknown demo {name!r}; expected one of {DEMOS}")
 
 
