@@ -11,11 +11,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: The layers whose modules must sit in no circle: the pure math at the bottom of the house.
 #: Circles elsewhere (as of this test: typer's command registration in wdlab.cli, by design;
-#: sweep backends <-> driver <-> ray_backend, issue 13 item 8; report <-> report.figures;
-#: work in progress around the nets family) are listed by ``remaining_circles`` and not
-#: yet enforced.
+#: report <-> report.figures; work in progress around the nets family, e.g. sweep.chunk <->
+#: sweep.plan <-> sweep.nets_chunk) are listed by ``remaining_circles`` and not yet enforced.
 PURE = ("wdlab.engine", "wdlab.conventions", "wdlab.data", "wdlab.ridge", "wdlab.theory",
         "wdlab.decompose")
+#: The sweep's execution layer: the driver consumes what the executors yield through
+#: ``wdlab.sweep.executor``, and no backend imports the driver (issue 13 item 8).
+SWEEP_EXECUTION = ("wdlab.sweep.driver", "wdlab.sweep.executor", "wdlab.sweep.backends",
+                   "wdlab.sweep.ray_backend")
 
 
 def modules() -> dict[str, tuple[Path, bool]]:
@@ -106,3 +109,11 @@ def test_no_import_circle_in_the_engine_or_the_math_layers():
     pure = [sorted(c) for c in cycles(import_graph())
             if any(m == p or m.startswith(p + ".") for m in c for p in PURE)]
     assert pure == [], f"import circles through the pure layers: {pure}"
+
+
+def test_no_import_circle_through_the_sweep_driver_and_its_executors():
+    g = import_graph()
+    assert "wdlab.sweep.executor" in g["wdlab.sweep.ray_backend"]
+    assert "wdlab.sweep.backends" in g["wdlab.sweep.driver"]  # lazy, inside _spec_executor
+    looped = [sorted(c) for c in cycles(g) if set(c) & set(SWEEP_EXECUTION)]
+    assert looped == [], f"import circles through the sweep's execution layer: {looped}"

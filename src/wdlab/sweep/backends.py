@@ -6,7 +6,7 @@ resume and the final tables do not depend on the backend.
 
 from __future__ import annotations
 
-from wdlab.sweep.driver import Executor, local_executor
+from wdlab.sweep.executor import Executor, local_executor
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
 

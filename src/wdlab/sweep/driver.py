@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ import pandas as pd
 
 from wdlab.spec import SweepSpec, spec_from_json
 from wdlab.spec_nets import is_nets
-from wdlab.sweep.chunk import ChunkResult, failed_chunk_configs, metric_columns, run_chunk
+from wdlab.sweep.chunk import failed_chunk_configs, metric_columns
+from wdlab.sweep.executor import ChunkFailure, Executor, local_executor
 from wdlab.sweep.files import (
     CHUNK_DIR,
     chunk_done,
@@ -38,25 +39,6 @@ from wdlab.sweep.reference import closed_form_frame, stability_warnings
 #: TEST-ONLY hook: SIGKILL this process right after chunk N's files are written.
 KILL_AFTER_CHUNK_ENV = "WDLAB_TEST_KILL_AFTER_CHUNK"
 TABLES = ("configs", "curves", "summary", "selection", "ridge")
-
-
-@dataclass
-class ChunkFailure:
-    """A chunk an executor gave up on (after its own retries)."""
-
-    index: int
-    error: str
-
-
-#: An executor runs the given chunks of a resolved spec and yields each as it finishes:
-#: a ``ChunkResult``, or a ``ChunkFailure`` for a chunk that failed for good.
-Executor = Callable[[SweepSpec, list[int]], Iterable["ChunkResult | ChunkFailure"]]
-
-
-def local_executor(spec: SweepSpec, indices: list[int]) -> Iterator[ChunkResult]:
-    """Run chunks one after another in this process (errors propagate)."""
-    for i in indices:
-        yield run_chunk(spec, i)
 
 
 @dataclass

@@ -43,7 +43,7 @@ from typing import Any
 
 from wdlab.spec import SweepSpec
 from wdlab.sweep.chunk import ChunkResult, as_spec, run_chunk
-from wdlab.sweep.driver import ChunkFailure
+from wdlab.sweep.executor import ChunkFailure
 
 #: One line for a missing extra (the CLI turns the ImportError into exit code 2).
 INSTALL_HINT = "--backend ray: ray is not installed; pip install 'wdlab[ray]'"
