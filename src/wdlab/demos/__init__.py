@@ -17,7 +17,24 @@ DEMOS = ("grokking", "playground", "adamw-fig2-net", "tau-epoch", "equilibrium")
 
 
 def run_demo(name: str, **kwargs):
-    """Run the demo preset ``name``; returns its run directory."""
+    """Run the demo preset ``name``; returns its run directory.
+
+    Training runs on one intra-op thread (restored after): these networks are small, and on
+    a shared 2-core CPU two threads spin in their barriers (measured: a 7-config chunk of
+    grokking at load ~17 took > 30 min with 2 threads; 14 configs x 2000 steps took 17 s of
+    CPU with 1).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_demo(name, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_demo(name: str, **kwargs):
     if name == "grokking":
         from wdlab.demos.grokking import run_grokking
 

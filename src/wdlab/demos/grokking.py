@@ -150,6 +150,11 @@ def reading(table: pd.DataFrame) -> list[str]:
             s += (f" The delay between 100% train and 95% test accuracy is "
                   f"{delay.min():.0f}–{delay.max():.0f} steps (median over seeds); the fastest "
                   f"λ = {fast['lam']:g} generalises at step {fast['median_step_test_95']:.0f}.")
+        lost = grok[grok["final_test_accuracy"] < TEST_DONE]
+        for r in lost.itertuples():
+            s += (f" At λ = {r.lam:g} test accuracy reached 95% (step "
+                  f"{r.median_step_test_95:.0f}) but ends at {r.final_test_accuracy:.2f}: "
+                  f"not a stable solution (train loss {r.final_train_loss:.2g}).")
         big = t[t["n_train_100"] < t["seeds"]]
         if not big.empty:
             b = big.iloc[-1]
