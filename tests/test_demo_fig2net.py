@@ -53,6 +53,7 @@ def test_separable_grid_has_slope_zero_and_spread_over_seeds():
     assert (summ["slope_min"], summ["slope_max"]) == pytest.approx((0.0, 0.5))
     assert summ["slope_std"] == pytest.approx(np.std([0.0, 0.5], ddof=1))
     assert fig2net.shape_word(0.0) == "separable" and fig2net.shape_word(-0.3) == "in between"
+    assert fig2net.shape_word(0.8).startswith("rising")
 
 
 def test_edge_rows_flagged_and_inner_slope():
@@ -65,6 +66,7 @@ def test_edge_rows_flagged_and_inner_slope():
     per = fig2net.grid_slopes(_grid(metric, lrs, LAMS, seeds=(0,)))
     r = per.iloc[0]
     assert r["edge_rows"] == 4  # -14 (exactly the smallest lam, flagged) and the 3 clipped
+    assert r["low_edge_rows"] == 4
     assert r["n_rows"] == 5
     # slope over all rows: argmins -12, -14, -14, -14, -14 -> least squares by hand
     x, y = np.array([-8, -7, -6, -5, -4.0]), np.array([-12, -14, -14, -14, -14.0])

@@ -158,6 +158,17 @@ def reading(summ: pd.DataFrame, meta: dict) -> list[str]:
                      " and full-batch updates are correlated from step to step rather than a "
                      "random walk; the output layer, whose scale sets the logits, is the least "
                      "scale-invariant of all.")
+    small = [r for r in summ.itertuples() if r.settled and r.angle_ratio < 0.5]
+    if small:
+        paras.append(f"The angular updates are {1 / max(r.angle_ratio for r in small):.0f}× or "
+                     f"more below the prediction in {len(small)} layer(s): the model assumes "
+                     f"‖u‖² ≈ C per step (Adam entries of size ~1 from noisy gradients); with "
+                     f"full-batch gradients that shrink as the loss converges the steps are far "
+                     f"smaller."
+                     + (" Yet the norms sit above the prediction: the balance that sets them is "
+                        "not decay vs random-walk growth but decay vs the radial part of the loss"
+                        " gradient, which a layer that is not scale-invariant has."
+                        if all(r.norm_ratio > 1 for r in small) else ""))
     return paras
 
 
