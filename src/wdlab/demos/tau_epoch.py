@@ -149,9 +149,9 @@ def reading(table: pd.DataFrame, stat: dict, meta: dict) -> list[str]:
     word = " and ".join(verdict) if verdict else "without a CI (one seed)"
     paras.append(f"Across N = {ns.min()}–{ns.max()} ({ns.max() / ns.min():.1f}×), the slope of "
                  f"log₂ best λ on log₂ N is {ci}: {word}. τ_epoch is "
-                 f"{'' if tau_ok else 'NOT '}constant within the CIs (a common value lies in every"
-                 f" N's interval{'' if tau_ok else ': none does'}); λ is "
-                 f"{'' if lam_ok else 'NOT '}constant within the CIs.")
+                 f"{'' if tau_ok else 'NOT '}constant within the CIs ("
+                 f"{'one value lies in every' if tau_ok else 'no single value lies in every'} "
+                 f"N's 95% interval); λ is {'' if lam_ok else 'NOT '}constant within the CIs.")
     if tau_ok and lam_ok:
         paras.append("Both hypotheses fit: over this small range of N and with these seeds, the"
                      " grid cannot tell a 1/N decay from a constant one — the optimum is broad.")
@@ -159,11 +159,16 @@ def reading(table: pd.DataFrame, stat: dict, meta: dict) -> list[str]:
     if edge:
         paras.append(f"{edge} (N, seed) optima sit on the edge of the λ grid; there the "
                      f"τ_epoch is a bound, not a measurement.")
+    if s > 0 and math.isfinite(h) and s - h > 0:
+        paras.append("The best λ GROWS with N here, the opposite of the rule's 1/N: this "
+                     "disagrees with Wang & Aitchison at this toy scale.")
     lo, hi = float(table["tau_epoch"].min()), float(table["tau_epoch"].max())
     paras.append(f"The paper's guideline is 1 epoch ≲ τ_epoch ≲ the {meta['epochs']} epochs "
                  f"trained: the measured optima lie in {lo:.2g}–{hi:.2g} epochs"
-                 + (", inside it." if lo >= 0.5 and hi <= 2 * meta["epochs"] else ", partly "
-                    "outside it."))
+                 + (", inside it." if lo >= 0.5 and hi <= 2 * meta["epochs"] else
+                    ", above it: the weights' EMA does not forget within the run, so the decay "
+                    "acts mostly as a mild shrinkage here." if lo > meta["epochs"] else
+                    ", partly outside it."))
     return paras
 
 
