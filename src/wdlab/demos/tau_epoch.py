@@ -157,8 +157,16 @@ def reading(table: pd.DataFrame, stat: dict, meta: dict) -> list[str]:
                      " grid cannot tell a 1/N decay from a constant one — the optimum is broad.")
     edge = int(table["edge"].sum())
     if edge:
+        inner = table[table["edge"] == 0]
+        s_in = ""
+        if len(inner) >= 2:
+            sl = float(np.polyfit(np.log2(inner["n_train"]), inner["log2_lam"], 1)[0])
+            s_in = (f" Without the N whose optimum touches the edge (N = "
+                    f"{', '.join(str(n) for n in inner['n_train'])}), the slope of the mean log₂"
+                    f" best λ on log₂ N is {sl:+.2f} and τ_epoch spans "
+                    f"{inner['tau_epoch'].min():.3g}–{inner['tau_epoch'].max():.3g} epochs.")
         paras.append(f"{edge} (N, seed) optima sit on the edge of the λ grid; there the "
-                     f"τ_epoch is a bound, not a measurement.")
+                     f"τ_epoch is a bound, not a measurement.{s_in}")
     if s > 0 and math.isfinite(h) and s - h > 0:
         paras.append("The best λ GROWS with N here, the opposite of the rule's 1/N: this "
                      "disagrees with Wang & Aitchison at this toy scale.")
