@@ -291,14 +291,16 @@ def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
     plt.close(fig)
     (run_dir / "figures").mkdir(exist_ok=True)
     write_bytes(run_dir / "figures" / "grokking.png", buf.getvalue())
-    cfg = read_json(run_dir / "manifest.json").get("config", {})
+    man = read_json(run_dir / "manifest.json")
+    cfg = man.get("spec") or man.get("config", {})
     data = cfg.get("dataset", {}).get("params", {})
     model = cfg.get("model", {})
-    train = cfg.get("train", {})
+    train = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v)
+             for k, v in cfg.get("train", {}).items()}
     meta = {"every": cfg.get("record", {}).get("every"),
             "setting": (f"(a + b) mod p, p = {data.get('p')}, train fraction "
                         f"{data.get('train_fraction')} (less a {cfg.get('validation', {}).get('fraction')}"
-                        f" validation split), width N = {model.get('hidden')}, quadratic "
+                        f" validation split), width N = {(model.get('hidden') or [['?']])[0]}, quadratic "
                         f"activation, no biases; AdamW lr {train.get('lr')}, betas "
                         f"({train.get('beta1')}, {train.get('beta2')}), full batch, "
                         f"{train.get('epochs')} steps, {train.get('dtype')}.")}

@@ -355,14 +355,16 @@ def playground_figure(data: dict, width_index: int = -1, snapshot: int = -1):
                 x0, x1, y0, y1 = data["boxes"][g]
                 ax.imshow(img, cmap="RdBu", vmin=0, vmax=1, extent=(x0, x1, y0, y1))
                 p = data["points"][g]
-                ax.scatter(p["x"], p["y"], c=p["c"], cmap="coolwarm", s=1.5)
+                ax.scatter(p["x"], p["y"], c=p["c"], cmap="RdBu", vmin=-0.3, vmax=1.3, s=2,
+                           edgecolors="white", linewidths=0.2)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if o == 0:
                     ax.set_title(f"{DATASETS[g]}\nλ={cfg['lams'][li]:g}", fontsize=7)
                 if g == 0 and j == 0:
                     ax.set_ylabel(OPTIMIZERS[cfg["optimizers"][o]][0], fontsize=7)
-    fig.suptitle(f"Playground: decision functions at epoch {data['snapshot_epochs'][snapshot]}, "
+    fig.suptitle(f"Playground: p(class 1 | x) (blue = 1, red = 0) at epoch "
+                 f"{data['snapshot_epochs'][snapshot]}, "
                  f"width 2x{cfg['widths'][width_index]}", fontsize=9)
     fig.tight_layout()
     return fig
