@@ -19,7 +19,7 @@ import pandas as pd
 
 from wdlab.plots import CLIP_PERCENTILE
 from wdlab.report import charts
-from wdlab.report.html import esc, fmt, page, table
+from wdlab.report.html import answer_block, esc, fmt, page, table
 from wdlab.report.reading import heatmap_stats, reading
 
 __all__ = ["build_report", "heatmap_stats", "load_run", "reading", "write_report"]
@@ -170,21 +170,12 @@ def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) ->
     warns = as_warnings(manifest.get("warnings"))
     if not items and not warns:
         return ""
-    body = "".join(f"<li>{esc(t)}</li>" for t in items)
-    out = ['<section id="answer"><h2>How much weight decay?</h2>',
-           f'<ul class="answers">{body}</ul>' if body else "",
-           f'<p class="meta">{esc(PLUS_MINUS)}. 1-SE λ: the largest λ whose validation error '
-           "is within one standard error of the best. α and weight_decay: the same best λ, "
-           "where the translation is exact (wdlab.conventions).</p>"]
-    if warns:
-        lis = "".join(f'<li><code>{esc(w["code"])}</code> {esc(w["message"])}</li>'
-                      for w in warns)
-        out.append(f'<div class="warnings" id="warnings"><b>Warnings</b><ul>{lis}</ul></div>')
-    else:
-        out.append('<p class="ok" id="warnings">No warning: the optimum is inside the grid and '
-                   "well determined, nothing diverged.</p>")
-    out.append("</section>")
-    return "".join(out)
+    return answer_block(
+        items, warns,
+        f"{esc(PLUS_MINUS)}. 1-SE λ: the largest λ whose validation error is within one "
+        "standard error of the best. α and weight_decay: the same best λ, where the "
+        "translation is exact (wdlab.conventions).",
+        "No warning: the optimum is inside the grid and well determined, nothing diverged.")
 
 
 def _results_table(configs: pd.DataFrame, summary: pd.DataFrame | None) -> str:

@@ -181,6 +181,22 @@ function main(){
 _GZ_CACHE: dict[int, str] = {}
 
 
+def answer_block(items: list[str], warnings: list[dict], meta: str, ok: str) -> str:
+    """The "How much weight decay?" section: answer lines, a note on what they mean (``meta``,
+    already HTML), the named warnings, or the ``ok`` line when there is none. Text is escaped."""
+    body = "".join(f"<li>{esc(t)}</li>" for t in items)
+    out = ['<section id="answer"><h2>How much weight decay?</h2>',
+           f'<ul class="answers">{body}</ul>' if body else "", f'<p class="meta">{meta}</p>']
+    if warnings:
+        lis = "".join(f'<li><code>{esc(w["code"])}</code> {esc(w["message"])}</li>'
+                      for w in warnings)
+        out.append(f'<div class="warnings" id="warnings"><b>Warnings</b><ul>{lis}</ul></div>')
+    else:
+        out.append(f'<p class="ok" id="warnings">{esc(ok)}</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
 def packed(js: str) -> str:
     """``js`` gzipped (level 6: 4x faster than 9 for 2% more bytes; mtime 0: the same
     bytes every time) and base64-encoded."""

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from wdlab.report import charts
-from wdlab.report.html import esc, fmt, page, table
+from wdlab.report.html import answer_block, esc, fmt, page, table
 from wdlab.sweep.nets_answer import (
     RESULT_PREFIXES,
     answer_lines,
@@ -177,21 +177,11 @@ def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) ->
 
     items = answer_lines(selection)
     warns = as_warnings(manifest.get("warnings"))
-    body = "".join(f"<li>{esc(t)}</li>" for t in items)
-    out = ['<section id="answer"><h2>How much weight decay?</h2>',
-           f'<ul class="answers">{body}</ul>' if body else "",
-           f'<p class="meta">Selection by {esc(metric_of(selection).replace("_", " "))} '
-           "(± the 95% CI over seeds). 1-SE λ: the largest λ within one standard error of the "
-           "best.</p>"]
-    if warns:
-        lis = "".join(f'<li><code>{esc(w["code"])}</code> {esc(w["message"])}</li>'
-                      for w in warns)
-        out.append(f'<div class="warnings" id="warnings"><b>Warnings</b><ul>{lis}</ul></div>')
-    else:
-        out.append('<p class="ok" id="warnings">No warning: the optimum is inside the grid and '
-                   "nothing diverged.</p>")
-    out.append("</section>")
-    return "".join(out)
+    return answer_block(
+        items, warns,
+        f"Selection by {esc(metric_of(selection).replace('_', ' '))} (± the 95% CI over "
+        "seeds). 1-SE λ: the largest λ within one standard error of the best.",
+        "No warning: the optimum is inside the grid and nothing diverged.")
 
 
 def _selection_html(selection: pd.DataFrame) -> str:
