@@ -8,19 +8,15 @@ errors; no network request of any kind. Skipped without /usr/bin/chromium unless
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from browser import launch_browser
 from wdlab.cli import app
 from wdlab.demos.playground import DATASETS, playground_config, run_playground
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +51,7 @@ def test_bad_config_one_line():
 
 @pytest.mark.browser
 def test_page_controls_redraw_offline(run_dir):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} not installed; CI unset, so skipped")
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launch_browser() as browser:
         page = browser.new_page()
         errors, requests = [], []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -91,6 +81,5 @@ def test_page_controls_redraw_offline(run_dir):
                 assert curve() != old_curve  # another configuration's loss curves
         assert pixels() != before
         assert "epoch 0:" in page.text_content("#stats")
-        browser.close()
     assert errors == []
     assert requests == []

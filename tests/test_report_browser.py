@@ -6,13 +6,13 @@ Skipped with a reason when /usr/bin/chromium is absent and CI is unset; fails un
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from browser import launch_browser
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
 from wdlab.experiment import run_experiment
 from wdlab.pipeline import reproduce_experiment
@@ -22,9 +22,6 @@ from wdlab.store import RunDir, provenance
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAYLOAD = "<img src=x onerror=alert(1)>"
 GROUPS = [("sgd", "weight_decay"), ("adamw", "decoupled")]
 LAMS = (0.0, 0.01, 0.1, 1.0)
@@ -32,15 +29,8 @@ LAMS = (0.0, 0.01, 0.1, 1.0)
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser tests must run in CI")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI unset, so skipped")
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launch_browser() as b:
         yield b
-        b.close()
 
 
 def small_sweep(out: Path, name: str = "small-sweep") -> Path:

@@ -7,35 +7,25 @@ Skipped with a reason when /usr/bin/chromium is absent and CI is unset; fails un
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from sklearn.datasets import load_diabetes
 from typer.testing import CliRunner
 
+from browser import launch_browser
 from wdlab.cli import app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDTH = 1300
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser tests must run in CI")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI unset, so skipped")
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launch_browser() as b:
         yield b
-        b.close()
 
 
 def _invoke(args: list[str]) -> None:

@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
+from browser import launch_browser
 from nets_reference import torch_run
 from oracle import assert_f32_close
 from wdlab.cli import app
@@ -350,19 +350,11 @@ def test_mlp_sweep_on_ray_equals_local_bitwise(kill_spec, tmp_path):
 
 # ----------------------------------------------------------------------------- report
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
 @pytest.mark.browser
 def test_nets_report_offline_charts_render_and_strings_escaped(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser tests must run in CI")
-        pytest.skip(f"{CHROMIUM} not installed; CI unset, so skipped")
-    sync = pytest.importorskip("playwright.sync_api")
     folder = tmp_path / PAYLOAD
     folder.mkdir()
     csv = folder / "data.csv"
@@ -376,8 +368,7 @@ def test_nets_report_offline_charts_render_and_strings_escaped(tmp_path):
     out = run_sweep(build_spec(raw), tmp_path / "run", csv=False, report=True)
     html = (out / "report.html").read_text()
     assert PAYLOAD not in html  # escaped everywhere
-    with sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launch_browser() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         log = {"errors": [], "requests": [], "dialogs": []}
         page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
@@ -395,7 +386,6 @@ def test_nets_report_offline_charts_render_and_strings_escaped(tmp_path):
         page.dispatch_event("#lam-slider", "input")
         lam0 = page.text_content("#lam-value")
         shown = page.text_content("#config")
-        browser.close()
     assert log["errors"] == [] and log["dialogs"] == []
     assert all(u.startswith(("file://", "data:", "blob:")) for u in log["requests"]), log
     assert n_traces == 4  # the best lr's group x (val, test) x (loss, accuracy)
