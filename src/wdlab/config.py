@@ -59,6 +59,18 @@ def shown(value: Any, limit: int = MAX_ECHO) -> str:
     return text
 
 
+def seed_axis(v: Any, values) -> Any:
+    """Data-draw seeds: an int N means seeds 0..N-1 (1 <= N <= MAX_AXIS), else ``values(v)``
+    (the caller's list grammar); a boolean is refused."""
+    if isinstance(v, bool):
+        raise ValueError("expected a count or a list of seeds, not a boolean")
+    if isinstance(v, int):
+        if not 1 <= v <= MAX_AXIS:
+            raise ValueError(f"the number of data draws must be in [1, {MAX_AXIS:,}]")
+        return tuple(range(v))
+    return values(v)
+
+
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line naming the first offending field and why, e.g. ``train.lr: ... (got -1)``."""
     err = exc.errors()[0]

@@ -62,6 +62,7 @@ from wdlab.config import (
     Regularizer,
     Schedule,
     _Frozen,
+    seed_axis,
     shown,
     validate,
 )
@@ -239,13 +240,7 @@ class SweepData(_Frozen):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, v):
-        if isinstance(v, bool):
-            raise ValueError("expected a count or a list of seeds, not a boolean")
-        if isinstance(v, int):
-            if not 1 <= v <= MAX_AXIS:
-                raise ValueError(f"the number of data draws must be in [1, {MAX_AXIS:,}]")
-            return tuple(range(v))
-        return _values(v)
+        return seed_axis(v, _values)
 
 
 class SweepTrain(_Frozen):

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from wdlab.config import MAX_AXIS, MAX_SEED, ConfigError, _Frozen
+from wdlab.config import MAX_AXIS, MAX_SEED, ConfigError, _Frozen, seed_axis
 
 Family = Literal["linear", "mlp"]
 Activation = Literal["relu", "gelu", "tanh", "quadratic", "identity"]
@@ -137,13 +137,7 @@ class SweepDataset(_Frozen):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, v):
-        if isinstance(v, bool):
-            raise ValueError("expected a count or a list of seeds, not a boolean")
-        if isinstance(v, int):
-            if not 1 <= v <= MAX_AXIS:
-                raise ValueError(f"the number of data draws must be in [1, {MAX_AXIS:,}]")
-            return tuple(range(v))
-        return _axis(v)
+        return seed_axis(v, _axis)
 
     def param_axes(self) -> dict[str, tuple]:
         """Each parameter's values (a list is an axis; ``features`` is one list value)."""
