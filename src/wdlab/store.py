@@ -303,6 +303,18 @@ def save_figure(fig, path: Path | str, formats: tuple[str, ...] = ("png", "svg")
     return out
 
 
+def save_png(fig, path: Path | str, dpi: int = 100) -> bytes:
+    """Render ``fig`` as PNG, write it atomically to ``path`` (its folder made if needed) and
+    return the bytes (for pages that embed the image)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}

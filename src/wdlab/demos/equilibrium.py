@@ -33,7 +33,6 @@ angular update needs parameters at consecutive steps (``nets.train(snapshot_epoc
 from __future__ import annotations
 
 import base64
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -218,7 +217,7 @@ def run_equilibrium(*, out: Path | str | None = None, force: bool = False, repor
         RunDir,
         default_run_dir,
         provenance,
-        write_bytes,
+        save_png,
         write_json,
         write_table,
         write_text,
@@ -262,16 +261,13 @@ def run_equilibrium(*, out: Path | str | None = None, force: bool = False, repor
     write_table(path / "equilibrium_steps", measured)
     write_table(path / "equilibrium", summ)
     fig = equilibrium_figure(measured)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    png = save_png(fig, path / "figures" / "equilibrium.png", dpi=100)
     plt.close(fig)
-    (path / "figures").mkdir(exist_ok=True)
-    write_bytes(path / "figures" / "equilibrium.png", buf.getvalue())
     rows = "".join(f"<tr><td>{esc(r.layer)}</td><td>{r.C}</td><td>{r.settled}/{r.configs}</td>"
                    f"<td>{r.norm_ratio:.3g} [{r.norm_lo:.3g}–{r.norm_hi:.3g}]</td>"
                    f"<td>{r.angle_ratio:.3g} [{r.angle_lo:.3g}–{r.angle_hi:.3g}]</td></tr>"
                    for r in summ.itertuples())
-    img = base64.b64encode(buf.getvalue()).decode("ascii")
+    img = base64.b64encode(png).decode("ascii")
     if report:
         write_text(path / f"{NAME}.html",
                    "<!doctype html><html><head><meta charset='utf-8'><title>wdlab equilibrium"

@@ -29,7 +29,6 @@ statistic (``wdlab.report.reading.heatmap_stats``), so the two stand side by sid
 from __future__ import annotations
 
 import base64
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -267,7 +266,7 @@ def write_fig2net_views(out: Path | str, *, linear_dir: Path | str | None = None
     import matplotlib.pyplot as plt
 
     from wdlab.report.html import esc
-    from wdlab.store import read_table, write_bytes, write_json, write_table, write_text
+    from wdlab.store import read_table, save_png, write_json, write_table, write_text
 
     out = Path(out)
     configs = pd.concat([read_table(out / o / "configs") for o in ("sgd", "adam")],
@@ -290,15 +289,12 @@ def write_fig2net_views(out: Path | str, *, linear_dir: Path | str | None = None
     write_table(out / "fig2net_slopes", per_seed)
     write_table(out / "fig2net_summary", net)
     fig = fig2net_figure(configs)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    png = save_png(fig, out / "figures" / "fig2net.png", dpi=100)
     plt.close(fig)
-    (out / "figures").mkdir(exist_ok=True)
-    write_bytes(out / "figures" / "fig2net.png", buf.getvalue())
     rows = "".join(f"<tr><td>{esc(r.label)}</td><td>{r.slope:+.2f}</td><td>{r.slope_min:+.2f}"
                    f" … {r.slope_max:+.2f}</td><td>{r.edge_rows}/{r.rows}</td>"
                    f"<td>{esc(r.shape)}</td></tr>" for r in net.itertuples())
-    img = base64.b64encode(buf.getvalue()).decode("ascii")
+    img = base64.b64encode(png).decode("ascii")
     html = ("<!doctype html><html><head><meta charset='utf-8'><title>wdlab adamw-fig2-net"
             "</title></head><body><section id='fig2net'><h2>Loshchilov &amp; Hutter Fig. 2 on "
             "an MLP</h2>" + "".join(f"<p>{esc(p)}</p>" for p in paras)

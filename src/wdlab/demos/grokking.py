@@ -271,10 +271,15 @@ def section_html(table: pd.DataFrame, paras: list[str], png: bytes, meta: dict) 
 def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
     """From a finished grokking run: grokking_summary/grokking tables, figures/grokking.png,
     grokking.html (the report section as a page) and the reading in manifest-free JSON."""
-    import io
-
     from wdlab.report.html import esc
-    from wdlab.store import read_json, read_table, write_bytes, write_json, write_table, write_text
+    from wdlab.store import (
+        read_json,
+        read_table,
+        save_png,
+        write_json,
+        write_table,
+        write_text,
+    )
 
     run_dir = Path(run_dir)
     configs, curves = read_table(run_dir / "configs"), read_table(run_dir / "curves")
@@ -284,13 +289,10 @@ def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
     write_table(run_dir / "grokking_summary", summary)
     write_table(run_dir / "grokking", table)
     fig = grokking_figure(summary, curves)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    png = save_png(fig, run_dir / "figures" / "grokking.png", dpi=110)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    (run_dir / "figures").mkdir(exist_ok=True)
-    write_bytes(run_dir / "figures" / "grokking.png", buf.getvalue())
     man = read_json(run_dir / "manifest.json")
     cfg = man.get("spec") or man.get("config", {})
     data = cfg.get("dataset", {}).get("params", {})
@@ -304,7 +306,7 @@ def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
                         f"activation, no biases; AdamW lr {train.get('lr')}, betas "
                         f"({train.get('beta1')}, {train.get('beta2')}), full batch, "
                         f"{train.get('epochs')} steps, {train.get('dtype')}.")}
-    section = section_html(table, paras, buf.getvalue(), meta)
+    section = section_html(table, paras, png, meta)
     write_text(run_dir / "grokking.html",
                "<!doctype html><html><head><meta charset='utf-8'><title>"
                f"{esc('wdlab grokking')}</title></head><body>{section}</body></html>")

@@ -23,7 +23,6 @@ then mean and CI): the tau_epoch rule predicts -1, constant lam predicts 0.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -219,7 +218,7 @@ def write_tau_views(run_dir: Path | str) -> dict:
     import matplotlib.pyplot as plt
 
     from wdlab.report.html import esc
-    from wdlab.store import read_table, write_bytes, write_json, write_table, write_text
+    from wdlab.store import read_table, save_png, write_json, write_table, write_text
 
     run_dir = Path(run_dir)
     configs = read_table(run_dir / "configs")
@@ -236,15 +235,12 @@ def write_tau_views(run_dir: Path | str) -> dict:
     write_table(run_dir / "tau_best", best)
     write_table(run_dir / "tau_epoch", table)
     fig = tau_figure(best, table, configs)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    png = save_png(fig, run_dir / "figures" / "tau-epoch.png", dpi=100)
     plt.close(fig)
-    (run_dir / "figures").mkdir(exist_ok=True)
-    write_bytes(run_dir / "figures" / "tau-epoch.png", buf.getvalue())
     rows = "".join(f"<tr><td>{r.n_train}</td><td>{r.tau_epoch:.3g}</td><td>{r.log2_tau_epoch:.2f}"
                    f" ± {r.log2_tau_epoch_ci:.2f}</td><td>{r.lam:.3g}</td><td>{r.edge}</td></tr>"
                    for r in table.itertuples())
-    img = base64.b64encode(buf.getvalue()).decode("ascii")
+    img = base64.b64encode(png).decode("ascii")
     html = ("<!doctype html><html><head><meta charset='utf-8'><title>wdlab tau-epoch</title>"
             "</head><body><section id='tau-epoch'><h2>The τ_epoch rule (Wang &amp; Aitchison "
             "2024)</h2>" + "".join(f"<p>{esc(p)}</p>" for p in paras)
