@@ -315,6 +315,15 @@ def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFram
     return fig
 
 
+def fit_manifest(opts, results, table: UserTable, *, data, target: str, dropna: bool,
+                 seed: int) -> dict[str, Any]:
+    """The manifest of a ``wdlab fit`` run (linear or ``--model mlp``): options, input, split."""
+    return {"config": {**opts.to_json(), "data": str(data), "target": target,
+                       "features": table.features, "dropped_constant": table.dropped_constant,
+                       "dropped_rows": table.dropped_rows, "dropna": dropna},
+            "seeds": {"seed": seed}, "split": results.info, "baseline": results.baseline}
+
+
 def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report: bool,
                   warnings: list[dict] | None = None, figures: dict | None = None,
                   reporter=None) -> Path:

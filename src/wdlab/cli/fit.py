@@ -165,13 +165,11 @@ def fit(
     run = RunDir(path, force=force)  # refuses a completed run before any training
 
     # 2. train (nothing written yet), 3. write
-    from wdlab.fitrun import run_fit, write_fit_run
+    from wdlab.fitrun import fit_manifest, run_fit, write_fit_run
 
     results = run_fit(table, opts)
-    manifest = {"config": {**opts.to_json(), "data": str(data), "target": target,
-                           "features": table.features, "dropped_constant": table.dropped_constant,
-                           "dropped_rows": table.dropped_rows, "dropna": dropna},
-                "seeds": {"seed": seed}, "split": results.info, "baseline": results.baseline}
+    manifest = fit_manifest(opts, results, table, data=data, target=target, dropna=dropna,
+                            seed=seed)
     report_path = write_fit_run(run, results, manifest, report=report)
     _print(results, run.path, report_path, report)
 

@@ -45,13 +45,12 @@ def fit_mlp(*, data: Path, target: str, names, lams, pairs, loss: str, lr: float
     path = Path(out) if out is not None else default_run_dir(f"fit-{Path(data).stem}")
     run = RunDir(path, force=force)  # refuses a completed run before any training
 
+    from wdlab.fitrun import fit_manifest
     from wdlab.fitrun_nets import run_fit_mlp, write_fit_run_mlp
 
     results = run_fit_mlp(table, opts)
-    manifest = {"config": {**opts.to_json(), "data": str(data), "target": target,
-                           "features": table.features, "dropped_constant": table.dropped_constant,
-                           "dropped_rows": table.dropped_rows, "dropna": dropna},
-                "seeds": {"seed": seed}, "split": results.info, "baseline": results.baseline}
+    manifest = fit_manifest(opts, results, table, data=data, target=target, dropna=dropna,
+                            seed=seed)
     report_path = write_fit_run_mlp(run, results, manifest, report=report)
     _print(results, run.path, report_path, report, task)
 
