@@ -54,3 +54,18 @@ def test_diverged_and_edge_are_reported_with_ranges():
     assert "the largest λ of the grid (1)" in ws["grid_edge"]
     assert ws["diverged"].startswith("2 of 6 configurations diverged")
     assert "only 2 seeds" in ws["few_seeds"]
+
+
+def test_t975_table_is_scipy_bit_for_bit():
+    """The t quantile table (no scipy import in a sweep) equals scipy.stats.t.ppf, and dof
+    beyond the table or non-integer still go to scipy; dof < 1 is nan."""
+    from scipy.stats import t as student_t
+
+    from wdlab.selection import t975
+
+    dof = np.arange(1, 1001, dtype=np.float64)
+    np.testing.assert_array_equal(t975(dof), student_t.ppf(0.975, dof))
+    odd = np.array([0.0, -1.0, 1.5, 1001.0, 5000.0])
+    got = t975(odd)
+    assert np.isnan(got[:2]).all()
+    np.testing.assert_array_equal(got[2:], student_t.ppf(0.975, odd[2:]))

@@ -42,15 +42,28 @@ def group_keys(configs: pd.DataFrame) -> list[str]:
     return [c for c in configs.columns if c not in NOT_KEYS]
 
 
-def _t975(dof: np.ndarray) -> np.ndarray:
-    """Student t 0.975 quantile for each number of degrees of freedom (nan where dof < 1)."""
-    from scipy.stats import t as student_t
+def t975(dof: np.ndarray) -> np.ndarray:
+    """Student t 0.975 quantile for each number of degrees of freedom (nan where dof < 1).
+
+    Integer dof up to 1000 come from a table of ``scipy.stats.t.ppf(0.975, dof)`` (the same
+    bits; ``wdlab._t975``), so a sweep imports no scipy; other dof ask scipy.
+    """
+    from wdlab._t975 import T975
 
     dof = np.asarray(dof, dtype=np.float64)
     out = np.full(dof.shape, np.nan)
     ok = dof >= 1
-    out[ok] = student_t.ppf(0.975, dof[ok])
+    table = ok & (dof <= len(T975)) & (dof == np.floor(dof))
+    out[table] = np.asarray(T975)[dof[table].astype(np.int64) - 1]
+    rest = ok & ~table
+    if rest.any():
+        from scipy.stats import t as student_t
+
+        out[rest] = student_t.ppf(0.975, dof[rest])
     return out
+
+
+_t975 = t975  # the name fitrun.py and fitrun_nets.py import
 
 
 def summarize(configs: pd.DataFrame) -> pd.DataFrame:
@@ -78,7 +91,7 @@ def summarize(configs: pd.DataFrame) -> pd.DataFrame:
         out[f"{m}_mean"] = mean[m].to_numpy()
         out[f"{m}_std"] = np.where(n >= 2, std[m].to_numpy(), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{m}_ci95"] = _t975(n - 1) * out[f"{m}_std"].to_numpy() / np.sqrt(n)
+            out[f"{m}_ci95"] = t975(n - 1) * out[f"{m}_std"].to_numpy() / np.sqrt(n)
     out["n_ok"] = grouped["_ok"].sum().to_numpy()
     out["n_diverged"] = grouped["_div"].sum().to_numpy()
     if frame["_failed"].any():
