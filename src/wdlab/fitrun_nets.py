@@ -95,12 +95,12 @@ def resolve_task(df: pd.DataFrame, target: str, task: str) -> tuple[str, pd.Data
 
 
 def load_for_mlp(path, target: str, features, *, dropna: bool, task: str):
-    """``read_table``, the task, then ``prepare`` (the linear fit's validation)."""
+    """``read_user_table``, the task, then ``prepare`` (the linear fit's validation)."""
     from pathlib import Path
 
-    from wdlab.userdata import read_table
+    from wdlab.userdata import read_user_table
 
-    df = read_table(path)
+    df = read_user_table(path)
     task, df, classes = resolve_task(df, target, task)
     table = prepare(df, target, features, dropna=dropna, path=Path(path).name)
     return table, task, classes

@@ -69,7 +69,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
+def read_user_table(path: Path | str) -> pd.DataFrame:
     """Read a CSV or Parquet file; missing, unreadable, empty or duplicate columns -> ValueError."""
     path = Path(path)
     if not path.exists():
@@ -240,8 +240,8 @@ def prepare(df: pd.DataFrame, target: str, features: list[str] | None = None, *,
 
 def load(path: Path | str, target: str, features: list[str] | None = None, *,
          dropna: bool = False) -> UserTable:
-    """``read_table`` then ``prepare``."""
-    df = read_table(path)
+    """``read_user_table`` then ``prepare``."""
+    df = read_user_table(path)
     return prepare(df, target, features, dropna=dropna, path=Path(path).name)
 
 

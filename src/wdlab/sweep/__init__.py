@@ -40,10 +40,10 @@ from wdlab.sweep.files import (
     write_chunk_failure,
 )
 from wdlab.sweep.plan import (
-    METRICS,
+    LINEAR_METRICS,
     Chunk,
     Group,
-    Plan,
+    SweepPlan,
     auto_chunk_size,
     bytes_per_config,
     make_plan,
@@ -52,8 +52,8 @@ from wdlab.sweep.plan import (
 from wdlab.sweep.reference import closed_form_frame, stability_warnings
 
 __all__ = [
-    "CHUNK_DIR", "KILL_AFTER_CHUNK_ENV", "METRICS", "Chunk", "ChunkFailure", "ChunkInputs",
-    "ChunkResult", "Executor", "Group", "ModelDraw", "Plan", "SweepEvent", "assemble",
+    "CHUNK_DIR", "KILL_AFTER_CHUNK_ENV", "LINEAR_METRICS", "Chunk", "ChunkFailure", "ChunkInputs",
+    "ChunkResult", "Executor", "Group", "ModelDraw", "SweepEvent", "SweepPlan", "assemble",
     "auto_chunk_size", "bytes_per_config", "chunk_done", "chunk_failure", "chunk_path",
     "chunk_tables", "closed_form_frame", "draw_unit", "execute_chunk", "failed_chunk_configs",
     "fold_ids", "holdout_draw", "local_executor", "make_plan", "prepare_chunk", "resolve_spec",

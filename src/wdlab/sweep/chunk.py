@@ -25,7 +25,7 @@ from wdlab.results import configs_frame, curves_frame
 from wdlab.spec import SweepSpec, spec_from_json
 from wdlab.spec_nets import is_nets
 from wdlab.sweep.draws import ModelDraw, unit_draws
-from wdlab.sweep.plan import METRICS, Chunk, Group, Plan, make_plan
+from wdlab.sweep.plan import LINEAR_METRICS, Chunk, Group, SweepPlan, make_plan
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ChunkInputs:
     """Everything one engine call needs, built from the spec alone."""
 
     spec: SweepSpec
-    plan: Plan
+    plan: SweepPlan
     chunk: Chunk
     group: Group
     problem: Any  # wdlab.data.Problem, G = units x models_per_config draws
@@ -55,7 +55,7 @@ class ChunkResult:
     seconds: float = 0.0
 
 
-def _plan_cached(spec: SweepSpec) -> Plan:
+def _plan_cached(spec: SweepSpec) -> SweepPlan:
     key = spec.model_dump_json()
     hit = _PLANS.get(key)
     if hit is None:
@@ -65,14 +65,14 @@ def _plan_cached(spec: SweepSpec) -> Plan:
     return hit
 
 
-_PLANS: dict[str, Plan] = {}
+_PLANS: dict[str, SweepPlan] = {}
 
 
 def as_spec(spec: SweepSpec | dict | str) -> SweepSpec:
     return spec if isinstance(spec, SweepSpec) else spec_from_json(spec)
 
 
-def hyper_frame(spec: SweepSpec, plan: Plan, group: Group, chunk: Chunk) -> pd.DataFrame:
+def hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) -> pd.DataFrame:
     """Hyperparameter columns of the chunk's configurations, unit-major (config_id order)."""
     U, M = chunk.u1 - chunk.u0, chunk.m1 - chunk.m0
     d, t = spec.data, spec.train
@@ -203,7 +203,7 @@ def execute_chunk(inputs: ChunkInputs) -> TrainResult:
 def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.ndarray | None]:
     """Model-level metrics -> configuration-level (kfold: full model + mean fold val error)."""
     spec = inputs.spec
-    names = [m for m in METRICS if m in result.metrics]
+    names = [m for m in LINEAR_METRICS if m in result.metrics]
     if spec.record.dist_to_ridge and "dist_to_ridge" not in names:
         names.append("dist_to_ridge")
     if spec.record.dist_to_limit and "dist_to_limit" not in names:
@@ -238,12 +238,12 @@ def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.n
 
 
 def chunk_tables(inputs: ChunkInputs, result: TrainResult, seconds: float = 0.0) -> ChunkResult:
-    """Engine output -> the chunk's configs and curves tables (columns in ``METRICS`` order)."""
+    """Engine output -> the chunk's configs and curves tables (columns in ``LINEAR_METRICS`` order)."""
     reduced, val_se = _reduce(inputs, result)
     hyp = inputs.hyper_frame
     configs = configs_frame(hyp, reduced)
     curves = curves_frame(reduced, hyp["config_id"].to_numpy())
-    order = [m for m in METRICS if m in reduced.metrics]
+    order = [m for m in LINEAR_METRICS if m in reduced.metrics]
     head = [c for c in configs.columns if c not in order]
     configs = configs[head + order]
     if val_se is not None:
@@ -297,4 +297,4 @@ def metric_columns(spec: SweepSpec) -> list[str]:
 
         return curve_columns(spec)
     flags = {"dist_to_ridge": spec.record.dist_to_ridge, "dist_to_limit": spec.record.dist_to_limit}
-    return [m for m in METRICS if flags.get(m, True)]
+    return [m for m in LINEAR_METRICS if flags.get(m, True)]

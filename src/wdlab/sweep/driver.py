@@ -33,7 +33,7 @@ from wdlab.sweep.files import (
     write_chunk,
     write_chunk_failure,
 )
-from wdlab.sweep.plan import Plan, check_plan_size, make_plan, resolve_spec
+from wdlab.sweep.plan import SweepPlan, check_plan_size, make_plan, resolve_spec
 from wdlab.sweep.reference import closed_form_frame, stability_warnings
 
 #: TEST-ONLY hook: SIGKILL this process right after chunk N's files are written.
@@ -222,7 +222,7 @@ def engine_available(engine: str, device: str) -> bool:
     return engine in ("eager", "nets")  # nets: wdlab.nets.train, one engine everywhere
 
 
-def pinned_specs(path: Path, spec: SweepSpec, plan: Plan) -> dict[int, SweepSpec]:
+def pinned_specs(path: Path, spec: SweepSpec, plan: SweepPlan) -> dict[int, SweepSpec]:
     """Per group, the spec that trains its pending chunks with the engine its finished chunks
     used: the engine a run resolved is part of its identity, so a resume never mixes engines
     within a group (summary and selection would split it in two). Raises a one-line
@@ -257,7 +257,7 @@ def _spec_executor(spec: SweepSpec) -> Executor:
     return executor_for(spec.execution.backend, spec.execution.address)
 
 
-def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -> dict:
+def _new_manifest(spec: SweepSpec, plan: SweepPlan, warnings: list[str], csv: bool) -> dict:
     from wdlab.store import provenance
 
     return {"kind": "sweep", "status": "running", "spec": spec.model_dump(mode="json"),
@@ -266,7 +266,7 @@ def _new_manifest(spec: SweepSpec, plan: Plan, warnings: list[str], csv: bool) -
             "warnings": [{"code": "unstable_lr", "message": w} for w in warnings], "csv": csv}
 
 
-def _run_pending(executor, spec: SweepSpec, plan: Plan, pending: list[int],
+def _run_pending(executor, spec: SweepSpec, plan: SweepPlan, pending: list[int],
                  specs: dict[int, SweepSpec]):
     """The executor over the pending chunks, each group with its pinned spec (if any); one
     executor call per distinct spec (a Ray instance is not started once per group)."""
@@ -279,7 +279,7 @@ def _run_pending(executor, spec: SweepSpec, plan: Plan, pending: list[int],
         yield from executor(batch_spec, indices)
 
 
-def _drive(path: Path, spec: SweepSpec, plan: Plan, manifest: dict, *, executor, on_event,
+def _drive(path: Path, spec: SweepSpec, plan: SweepPlan, manifest: dict, *, executor, on_event,
            report: bool, keep_chunks: bool, specs: dict[int, SweepSpec] | None = None) -> Path:
     from wdlab.store import MANIFEST, write_json
 
@@ -373,7 +373,7 @@ def _write_report(path: Path) -> None:
                       f"wdlab sweep --resume {path} writes the report") from None
 
 
-def _chunk_parts(path: Path, spec: SweepSpec, plan: Plan, table: str,
+def _chunk_parts(path: Path, spec: SweepSpec, plan: SweepPlan, table: str,
                  failures: dict[int, str | None]) -> Iterator[Any]:
     """Each chunk's table in chunk order (= config_id order), as Arrow tables read straight
     from the chunk files; with failures, configs as DataFrames with an ``error`` column and
@@ -393,7 +393,7 @@ def _chunk_parts(path: Path, spec: SweepSpec, plan: Plan, table: str,
         yield part
 
 
-def assemble(path: Path, spec: SweepSpec, plan: Plan, failures: dict[int, str | None],
+def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, str | None],
              *, csv: bool = True) -> None:
     """Write configs, curves, summary and selection from the chunk files, in chunk order."""
     from wdlab.selection import select, summarize

@@ -11,7 +11,7 @@ configurations are (lr, momentum or beta1, beta2, init_scale, init_seed, lam), l
 
 A chunk (at most ``execution.chunk_size`` models) is a range of one group's configurations:
 
-    make_nets_plan(spec) -> Plan           (``make_plan`` dispatches here for nets)
+    make_nets_plan(spec) -> SweepPlan      (``make_plan`` dispatches here for nets)
     run_nets_chunk(spec, i) -> ChunkResult (``run_chunk`` dispatches here; no file IO)
 
 Each chunk trains its configurations with per-configuration (lr, lam, beta1, beta2, seed,
@@ -59,7 +59,7 @@ import torch
 
 from wdlab.spec import SweepSpec
 from wdlab.sweep.chunk import ChunkResult, _plan_cached, as_spec
-from wdlab.sweep.plan import Chunk, Group, Plan, _per_draw, _split_even
+from wdlab.sweep.plan import Chunk, Group, SweepPlan, _per_draw, _split_even
 
 #: Final metrics of a nets configuration, in table order (accuracy only for classification).
 NETS_METRICS = ("train_loss", "val_loss", "test_loss", "train_accuracy", "val_accuracy",
@@ -95,7 +95,7 @@ def models_per_config(spec: SweepSpec) -> int:
     return spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
 
 
-def make_nets_plan(spec: SweepSpec) -> Plan:
+def make_nets_plan(spec: SweepSpec) -> SweepPlan:
     """The nets grid cut into chunks of at most ``execution.chunk_size`` models."""
     C = spec.execution.chunk_size
     if C is None:
@@ -128,7 +128,7 @@ def make_nets_plan(spec: SweepSpec) -> Plan:
                                                 chunks.append(Chunk(len(chunks), g.index, 0, 1,
                                                                     m0, m1, offset + m0))
                                             offset += M
-    return Plan(units, groups, chunks, C, mpc)  # type: ignore[arg-type]
+    return SweepPlan(units, groups, chunks, C, mpc)  # type: ignore[arg-type]
 
 
 def nets_auto_chunk_size(spec: SweepSpec, budget: int = 1 << 30) -> int:
@@ -225,7 +225,7 @@ def _param_value(kind: str, v: Any):
     return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
-def nets_hyper_frame(spec: SweepSpec, plan: Plan, group: Group, chunk: Chunk) -> pd.DataFrame:
+def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) -> pd.DataFrame:
     """Hyperparameter columns of the chunk's configurations (config_id order)."""
     t, m, st = spec.train, spec.model, group.static
     ds = load_unit(spec, st["unit"])

@@ -31,7 +31,7 @@ from wdlab.spec import SweepSpec
 from wdlab.spec_nets import is_nets
 
 #: Final metrics and curve columns, in table order (dist_to_ridge/_limit only when recorded).
-METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
+LINEAR_METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
            "dist_to_limit")
 
 
@@ -78,7 +78,7 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SweepPlan:
     """The expanded grid and its chunks; a pure function of the (resolved) spec."""
 
     units: list[tuple[int, float, int]]  # (n_train, noise, data_seed) per data unit
@@ -136,7 +136,7 @@ def _split_even(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + step, n)) for a in range(0, n, step)]
 
 
-def make_plan(spec: SweepSpec) -> Plan:
+def make_plan(spec: SweepSpec) -> SweepPlan:
     """Expand the grid and cut it into chunks of at most ``execution.chunk_size`` models."""
     if is_nets(spec):
         from wdlab.sweep.nets_chunk import make_nets_plan
@@ -170,7 +170,7 @@ def make_plan(spec: SweepSpec) -> Plan:
                                     chunks.append(Chunk(len(chunks), g.index, u, u + 1, m0, m1,
                                                         offset + u * M + m0))
                         offset += g.n_configs
-    return Plan(units, groups, chunks, C, mpc)
+    return SweepPlan(units, groups, chunks, C, mpc)
 
 
 def _record_rows(spec: SweepSpec) -> int:
@@ -224,7 +224,7 @@ def plan_size(spec: SweepSpec) -> dict[str, int]:
     configs = n_configs(spec)
     mpc = spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
     rows = sum(spec.record.n_epochs(e) for e in spec.train.epochs) * (configs // len(spec.train.epochs))
-    n_cols = (len(METRICS) - (0 if spec.record.dist_to_ridge else 1)
+    n_cols = (len(LINEAR_METRICS) - (0 if spec.record.dist_to_ridge else 1)
               - (0 if spec.record.dist_to_limit else 1) + 2)  # + config_id, epoch
     curves = rows * n_cols * 8 * 2  # parquet + csv (~as large)
     return {"configs": configs, "models": configs * mpc, "rows": rows, "curve_bytes": curves,
@@ -270,7 +270,7 @@ def bytes_per_config(spec: SweepSpec) -> tuple[int, int]:
     n_tr = max(d.n_train)
     n_ev = d.n_test + (spec.n_val if spec.validation.method == "holdout" else n_tr)
     item = torch.tensor([], dtype=DTYPES[spec.train.dtype]).element_size()
-    R, n_metrics = _record_rows(spec), len(METRICS)
+    R, n_metrics = _record_rows(spec), len(LINEAR_METRICS)
     mpc = spec.validation.folds + 1 if spec.validation.method == "kfold" else 1
     device = item * (16 * D1 + 6 * n_tr + 3 * n_ev + R * n_metrics) * mpc
     host = R * (n_metrics + 2) * 8 * 4 + 600
