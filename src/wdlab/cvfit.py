@@ -10,6 +10,7 @@ This module imports torch, numpy and wdlab's pure modules only (no scikit-learn)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,9 +70,66 @@ def engine_spec(est, batch_seed: int = 0) -> EngineSpec:
     )
 
 
+def compressed_rows(X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor, fit_intercept: bool):
+    """m = D1 + 1 rows per (weight set, output) with the same weighted squared loss as N rows.
+
+    For weight set f (s = weights_f / sum(weights_f)), output t and theta = [w, b]:
+
+        sum_n s_n (x_n w + b - y_nt)^2
+            = sum_n s_n ((x_n - xbar) w - (y_nt - ybar_t))^2 + (xbar w + b - ybar_t)^2
+            = ||R1 w - z_t||^2 + rho_t^2 + (xbar w + b - ybar_t)^2
+            = (1/m) sum_i (c_i theta - z'_i)^2,
+
+    with xbar, ybar the s-weighted means (the cross term vanishes: sum_n s_n (x_n - xbar) =
+    0), the thin QR sqrt(s) [X - xbar, Y - ybar] = Q R, R1 = R[:D, :D], z_t = R[:D, D + t],
+    rho_t = ||R[D:, D + t]||, and the m = D + 2 rows c = sqrt(m) [[R1, 0], [xbar, 1], [0, 0]],
+    z' = sqrt(m) [z_t, ybar_t, rho_t]. Under the engine's uniform weights (1/m each) these
+    give the same loss, hence the same gradient, for every theta in exact arithmetic. The
+    bias stays the separate (undecayed unless ``decay_bias``) last coordinate, and its
+    gradient is the one row xbar w + b - ybar: exactly 0 at the estimator's start b0 = ybar,
+    w0 = 0, as in exact arithmetic. Without an intercept, the same with no centring and no
+    bias row (m = D + 1). Householder QR squares no entry, so inputs up to
+    ``estimator.MAX_ABS_INPUT`` do not overflow here. A set of total weight 0 gives zero rows.
+
+    Args:
+        X: (N, D) features (no ones column); Y: (N, T) targets; weights: (F', N) >= 0.
+        fit_intercept: centre and add the bias row (theta = [w, b]), or not (theta = w).
+
+    Returns:
+        rows (F', T, m, D1), targets (F', T, m) and ybar (F', T) (zeros without intercept;
+        the exact values in the bias rows, for the start b0), float64.
+    """
+    N, D = X.shape
+    T = Y.shape[1]
+    fi = bool(fit_intercept)
+    D1, m = D + fi, D + 1 + fi
+    tot = weights.sum(1, keepdim=True)  # (F', 1)
+    s = torch.where(tot > 0, weights / tot.clamp_min(1e-300), torch.zeros_like(weights))  # (F', N)
+    xbar = s @ X if fi else X.new_zeros(s.shape[0], D)  # (F', D)
+    ybar = s @ Y if fi else Y.new_zeros(s.shape[0], T)  # (F', T)
+    B = torch.cat([X - xbar[:, None], Y - ybar[:, None]], 2)  # (F', N, D + T)
+    B = s.sqrt()[:, :, None] * B
+    if N < D + T:  # zero rows change no norm; they make R square
+        B = torch.cat([B, B.new_zeros(B.shape[0], D + T - N, D + T)], 1)
+    R = torch.linalg.qr(B, mode="r").R  # (F', D + T, D + T)
+    root = math.sqrt(m)
+    F = B.shape[0]
+    rows = B.new_zeros(F, T, m, D1)  # (F', T, m, D1)
+    rows[:, :, :D, :D] = (root * R[:, :D, :D])[:, None]
+    targets = B.new_zeros(F, T, m)  # (F', T, m)
+    targets[:, :, :D] = root * R[:, :D, D:].transpose(1, 2)
+    if fi:
+        rows[:, :, D, :D] = (root * xbar)[:, None]
+        rows[:, :, D, D] = root
+        targets[:, :, D] = root * ybar
+    targets[:, :, m - 1] = root * torch.linalg.vector_norm(R[:, D:, D:], dim=1)
+    return rows, targets, ybar
+
+
 def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est, *,
               val_weights: np.ndarray | None = None, test: tuple | None = None,
-              record_epochs=None, seeds: tuple[int, int] = (0, 0)) -> BatchFit:
+              record_epochs=None, seeds: tuple[int, int] = (0, 0),
+              compress: bool = False) -> BatchFit:
     """Train every (weight set f, output t, lam) model as ONE engine call.
 
     Args:
@@ -84,6 +142,10 @@ def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est
         test: optional (X_test (N_te, D), Y_test (N_te, T)) scored as the ``test`` eval set.
         record_epochs: engine ``record_epochs``.
         seeds: (init seed, minibatch seed).
+        compress: for a full-batch run whose sets have more than D1 + 1 rows, train and score
+            on ``compressed_rows`` (D1 + 1 rows per draw and set) instead of the N rows: the
+            same losses, gradients and metrics in exact arithmetic (float64 runs agree to
+            rounding, not bitwise), O(D1) instead of O(N) rows per step.
 
     Returns:
         A ``BatchFit``. The intercept starts at each draw's weighted mean target, w at
@@ -98,6 +160,9 @@ def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est
     L = lams.shape[0]
     G, K = Fp * T, Fp * T * L
     fi = bool(est.fit_intercept)
+    D1 = D + int(fi)
+    full_batch = est.batch_size is None or int(est.batch_size) >= int((train_weights > 0).sum(1).max())
+    shrink = lambda n: compress and full_batch and n > D1 + 1  # noqa: E731
 
     def design(A: np.ndarray) -> torch.Tensor:  # (n, D1), with the ones column
         A_t = torch.tensor(A, dtype=torch.float64)
@@ -110,25 +175,37 @@ def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est
         tot = w.sum(1, keepdim=True)
         return torch.where(tot > 0, w / tot.clamp_min(1e-300), w)
 
-    Xd = design(X)  # (N, D1)
-    Yg = torch.tensor(np.tile(Y.T, (Fp, 1)), dtype=torch.float64)  # (G, N): draw f*T+t <- Y[:, t]
-    W = per_draw(train_weights)  # (G, N)
+    def rows_of(Xn: np.ndarray, Yn: np.ndarray, w: np.ndarray):
+        """(X (G, n, D1), y (G, n), weight (G, n), ybar (G,) or None) of one row set: its
+        ``compressed_rows`` when that has fewer rows, else the rows themselves."""
+        if shrink(Xn.shape[0]):
+            Xc, yc, ybar = compressed_rows(torch.tensor(Xn), torch.tensor(Yn), torch.tensor(w), fi)
+            m = Xc.shape[2]
+            Xc, yc = Xc.expand(Fp, -1, -1, -1), yc.expand(Fp, -1, -1)  # (F', T, m, ...)
+            return (Xc.reshape(G, m, D1), yc.reshape(G, m), torch.ones(G, m, dtype=torch.float64),
+                    ybar.expand(Fp, -1).reshape(G))
+        A = design(Xn)  # (n, D1)
+        n = A.shape[0]
+        Yg = torch.tensor(np.tile(Yn.T, (Fp, 1)), dtype=torch.float64)  # (G, n): f*T+t <- Y[:, t]
+        Wg = per_draw(np.broadcast_to(w, (Fp, n)))  # (G, n)
+        return A.expand(G, n, -1), Yg, Wg, None
+
+    Xg, Yg, W, ybar = rows_of(X, Y, train_weights)  # (G, n, D1) (G, n) (G, n) (G,)
     evals = {}
     if val_weights is not None:
-        evals["val"] = EvalSet(Xd.expand(G, N, -1), Yg, normalise(per_draw(val_weights)))
+        Xv, Yv, Wv, _ = rows_of(X, Y, val_weights)
+        evals["val"] = EvalSet(Xv, Yv, normalise(Wv))
     if test is not None:
-        Xte, Yte = design(np.asarray(test[0], dtype=np.float64)), np.asarray(test[1], np.float64)
-        n_te = Xte.shape[0]
-        evals["test"] = EvalSet(Xte.expand(G, n_te, -1),
-                                torch.tensor(np.tile(Yte.T, (Fp, 1)), dtype=torch.float64),
-                                torch.full((G, n_te), 1.0 / n_te, dtype=torch.float64))
-    problem = Problem(Xd.expand(G, N, -1), Yg, W, evals, fi)
+        Xte, Yte = np.asarray(test[0], dtype=np.float64), np.asarray(test[1], np.float64)
+        Xt, Yt, Wt, _ = rows_of(Xte, Yte, np.ones((1, Xte.shape[0])))
+        evals["test"] = EvalSet(Xt, Yt, normalise(Wt))
+    problem = Problem(Xg, Yg, W, evals, fi)
 
     spec = engine_spec(est, seeds[1])
     theta0 = init_weights([seeds[0]] * K, D, float(est.init_scale), fit_intercept=fi,
                           dtype=torch.float64)  # (K, D1)
-    if fi:
-        y_mean = (normalise(W) * Yg).sum(1)  # (G,) weighted mean target per draw
+    if fi:  # b0 = each draw's weighted mean target (the bias rows' ybar when compressed)
+        y_mean = (normalise(W) * Yg).sum(1) if ybar is None else ybar  # (G,)
         theta0[:, -1] = y_mean.repeat_interleave(L)
     first_moment = 0.0 if est.optimizer == "sgd" else 0.9
     hyper = Hyper.of(K, lam=np.tile(lams, G), lr=float(est.lr), beta1=first_moment)

@@ -361,7 +361,7 @@ class WeightDecayRegressorCV(_WeightDecayBase):
             _check_finite(Xte, "X_test")
             _check_finite(Yte, "y_test")
             test = (Xte, Yte.reshape(Xte.shape[0], -1))
-        fit = fit_batch(X, Y, train_w, lams, self, val_weights=val_w, test=test,
+        fit = fit_batch(X, Y, train_w, lams, self, val_weights=val_w, test=test, compress=True,
                         record_epochs=[E] if record_epochs is None else record_epochs,
                         seeds=_seeds(self.random_state))
         self.batch_fit_ = fit
