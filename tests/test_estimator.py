@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
@@ -18,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 import wdlab.cvfit as cvfit_module
 from wdlab import WeightDecayRegressor, WeightDecayRegressorCV
 from wdlab.conventions import sklearn_alpha
-from wdlab.cvfit import objective_gradient
+from wdlab.cvfit import compressed_rows, objective_gradient
 from wdlab.data import make_linear
 
 #: Adam with a cosine schedule settles on the exact minimiser of a standardised problem.
@@ -140,6 +141,11 @@ def test_grid_search_and_validation_curve_agree_with_cv(diabetes):
                     rtol=1e-9)
     assert cv.lam_ == gs.best_params_["lam"]
     assert_allclose(cv.coef_, gs.best_estimator_.coef_, rtol=1e-9, atol=1e-9)
+    # unweighted and standardised, the refit's bias gradient x_bar w + b - y_bar is rounding
+    # noise g (|g| <= 8 u max|y| per step, u = 2^-53) that Adam turns into steps of up to
+    # lr |g| / eps: the compressed rows and the N rows differ there by at most that per epoch
+    noise = 300 * 0.5 * 8 * 2.0**-53 * np.abs(y).max() / 1e-8
+    assert_allclose(cv.intercept_, gs.best_estimator_.intercept_, rtol=0, atol=noise)
     train_scores, val_scores = validation_curve(base, X, y, param_name="lam", param_range=lams,
                                                 cv=folds, scoring="neg_mean_squared_error")
     assert val_scores.shape == (4, 3)
@@ -160,14 +166,15 @@ def test_cv_is_one_engine_call_of_every_lam_and_fold(diabetes, monkeypatch):
     real = cvfit_module.train
 
     def counting(problem, spec, hyper, theta0, **kw):
-        calls.append((problem.n_draws, theta0.shape[0]))
+        calls.append((problem.n_draws, theta0.shape[0], problem.X.shape[1],
+                      problem.evals["val"].X.shape[1]))
         return real(problem, spec, hyper, theta0, **kw)
 
     monkeypatch.setattr(cvfit_module, "train", counting)
     lams = np.logspace(-3, 2, 30)
     cv = WeightDecayRegressorCV(lams=lams, cv=5, **CONVERGED).fit(X, y)
-    # 5 folds + the full-data refit path, 30 lams each
-    assert calls == [(6, 6 * 30)]
+    # 5 folds + the full-data refit path, 30 lams each, on D + 2 compressed rows per set
+    assert calls == [(6, 6 * 30, X.shape[1] + 2, X.shape[1] + 2)]
     assert cv.coef_path_.shape == (30, X.shape[1])
     # converged: the CV curve is the closed-form one on the same folds
     res = cv.cv_results_
@@ -235,3 +242,63 @@ def test_convergence_warning_only_when_not_converged(diabetes):
     grad = objective_gradient(X, y[:, None], np.ones(len(y)), model.coef_[None],
                               np.array([model.intercept_]), model)
     assert grad[0] < 1e-8  # the oracle of the warning: the exact objective gradient
+
+
+def _loss_and_grad(A, y, s, theta):
+    """sum_n s_n (a_n theta - y_n)^2 and its gradient, in numpy (the oracle)."""
+    r = A @ theta - y  # (n,)
+    return float(s @ r**2), 2.0 * A.T @ (s * r)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("n", [40, 5])  # tall, and fewer rows than D + T
+def test_compressed_rows_keep_every_loss_and_gradient(fit_intercept, n):
+    """(1/m) sum_i (c_i theta - z_i)^2 = sum_n s_n (a_n theta - y_n)^2 for any theta, per
+    weight set (zeros, an all-zero set) and output; the bias row is exactly 0 at b0 = ybar."""
+    rng = np.random.default_rng(0)
+    D, T = 4, 3
+    X = rng.normal(size=(n, D)) * [1.0, 10.0, 0.1, 1.0] + 3.0
+    Y = rng.normal(size=(n, T)) * 5.0 + 100.0
+    W = rng.uniform(0.0, 2.0, size=(3, n))
+    W[0, : n // 2] = 0.0  # a fold mask
+    W[2] = 0.0  # total weight 0: a zero loss
+    rows, z, ybar = (t.numpy() for t in compressed_rows(torch.tensor(X), torch.tensor(Y),
+                                                         torch.tensor(W), fit_intercept))
+    D1 = D + int(fit_intercept)
+    m = D1 + 1
+    assert rows.shape == (3, T, m, D1) and z.shape == (3, T, m) and ybar.shape == (3, T)
+    A = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
+    for f in range(3):
+        s = W[f] / W[f].sum() if W[f].sum() > 0 else W[f]
+        for t in range(T):
+            for theta in rng.normal(size=(4, D1)) * 3.0:
+                want, g_want = _loss_and_grad(A, Y[:, t], s, theta)
+                got, g_got = _loss_and_grad(rows[f, t], z[f, t], np.full(m, 1.0 / m), theta)
+                assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+                assert_allclose(g_got, g_want, rtol=1e-10, atol=1e-10 * np.abs(g_want).max())
+            if fit_intercept and f < 2:
+                assert_allclose(ybar[f, t], s @ Y[:, t], rtol=1e-14)
+                start = np.r_[np.zeros(D), ybar[f, t]]
+                assert rows[f, t, D] @ start - z[f, t, D] == 0.0  # exact: no first bias step
+
+
+@pytest.mark.parametrize("kw", [dict(optimizer="sgd", regularizer="half_sum", lr=0.05),
+                                dict(lr=0.3), dict(decay_bias=True, lr=0.3),
+                                dict(optimizer="adamw", regularizer="decoupled", lr=0.1)])
+def test_cv_on_compressed_rows_is_the_run_on_the_rows(diabetes, monkeypatch, kw):
+    """The CV on compressed rows against the same engine call on the N rows (float64, 150
+    epochs, sample weights, two outputs): the same trajectories to rounding."""
+    X, y = diabetes
+    Y = np.column_stack([y, X[:, 2] * 3.0 - 1.0])
+    sw = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
+    args = dict(lams=[0.003, 0.1, 3.0], cv=4, epochs=150, init_scale=0.1, random_state=0, **kw)
+    fast = WeightDecayRegressorCV(**args).fit(X, Y, sample_weight=sw)
+    real = cvfit_module.fit_batch
+    monkeypatch.setattr("wdlab.estimator.fit_batch",
+                        lambda *a, **k: real(*a, **{**k, "compress": False}))
+    rows = WeightDecayRegressorCV(**args).fit(X, Y, sample_weight=sw)
+    for key in ("mean_test_mse", "mean_train_mse"):
+        assert_allclose(fast.cv_results_[key], rows.cv_results_[key], rtol=1e-10)
+    assert fast.lam_ == rows.lam_
+    assert_allclose(fast.coef_path_, rows.coef_path_, rtol=1e-10, atol=1e-10)
+    assert_allclose(fast.intercept_path_, rows.intercept_path_, rtol=1e-10)

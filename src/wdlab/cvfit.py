@@ -120,7 +120,7 @@ def compressed_rows(X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor, fit
     targets[:, :, :D] = root * R[:, :D, D:].transpose(1, 2)
     if fi:
         rows[:, :, D, :D] = (root * xbar)[:, None]
-        rows[:, :, D, D] = root
+        rows[:, :, D, D] = root * (tot > 0).to(B.dtype)  # (F', 1): no bias row for weight 0
         targets[:, :, D] = root * ybar
     targets[:, :, m - 1] = root * torch.linalg.vector_norm(R[:, D:, D:], dim=1)
     return rows, targets, ybar
