@@ -270,8 +270,10 @@ def test_every_name_list_is_the_one_registry():
     import typing
 
     import wdlab.engine as engine
-    from wdlab import config, conventions, spec
-    from wdlab.config import ConfigError, TrainConfig, validate
+    from wdlab import conventions
+    from wdlab.config import models as config
+    from wdlab.config import schema as spec
+    from wdlab.config.models import ConfigError, TrainConfig, validate
 
     assert typing.get_args(config.Optimizer) == tuple(conventions.OPTIMIZERS) == config.OPTIMIZERS
     assert typing.get_args(config.Regularizer) == conventions.REGULARIZERS

@@ -7,14 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from wdlab.cli import app
-from wdlab.config import ConfigError
-from wdlab.spec import (
-    SweepRecord,
-    build_spec,
-    flag_overrides,
-    load_spec,
-    parse_values,
-)
+from wdlab.cli.flags import flag_overrides
+from wdlab.config.load import build_spec, load_spec
+from wdlab.config.models import ConfigError
+from wdlab.config.schema import SweepRecord
+from wdlab.config.values import parse_values
 
 runner = CliRunner()
 
@@ -145,7 +142,7 @@ def test_resume_without_manifest_is_one_line(tmp_path):
 def test_spec_round_trips_through_its_json_dump(raw):
     import json
 
-    from wdlab.spec import spec_from_json
+    from wdlab.config.load import spec_from_json
 
     spec = build_spec(raw)
     again = spec_from_json(json.loads(json.dumps(spec.model_dump(mode="json"))))
@@ -155,7 +152,7 @@ def test_spec_round_trips_through_its_json_dump(raw):
 def test_spec_engines_are_the_engines():
     from typing import get_args
 
+    from wdlab.config.schema import Engine
     from wdlab.engine.fast import ENGINES
-    from wdlab.spec import Engine
 
     assert set(get_args(Engine)) == set(ENGINES)

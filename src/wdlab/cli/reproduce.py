@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from wdlab.cli import app
+from wdlab.cli._app import app
 from wdlab.cli._common import one_line_errors
+from wdlab.config.presets import listed, names
 
 
 @app.command()
 @one_line_errors
 def reproduce(
-    preset: str = typer.Argument(..., help="Experiment to run: seed, d2l, adamw-fig2, "
-                                 "double-descent, grokking or playground."),
+    preset: str = typer.Argument(..., help=f"Experiment to run: {listed(names())}."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/<preset>-<UTC time>)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     dtype: str = typer.Option("float32", help="float32 or float64."),
@@ -33,17 +33,18 @@ def reproduce(
     from wdlab.devices import check_device
 
     check_device(device, "--device")  # before any run directory exists
-    from wdlab.demos import DEMOS, print_demo, run_demo
-    from wdlab.figure_presets import SWEEP_PRESETS, run_preset
+    from wdlab.config.presets import DEMO, SWEEP, experiment, lookup
+    from wdlab.demos import print_demo, run_demo
+    from wdlab.demos.figures import run_preset
     from wdlab.pipeline import reproduce_experiment, summary_table
-    from wdlab.presets import EXPERIMENTS
 
-    if preset in DEMOS:  # networks (wdlab.demos): grokking, playground
+    kind = lookup(preset).kind  # the one registry; unknown: one line, did you mean
+    if kind == DEMO:  # networks (wdlab.demos): grokking, playground, ...
         run_dir = run_demo(preset, out=out, force=force, report=report, reduced=reduced,
                            epochs=epochs, device=device, dtype=dtype)
         print_demo(preset, run_dir)
         return
-    if preset in SWEEP_PRESETS:  # a sweep: lr x lam grids or an n_train axis
+    if kind == SWEEP:  # a sweep: lr x lam grids or an n_train axis
         run_dir = run_preset(preset, out=out, force=force, report=report, reduced=reduced,
                              epochs=epochs, device=device, dtype=dtype)
         from rich.console import Console
@@ -54,17 +55,10 @@ def reproduce(
         print_answer(console, Path(run_dir))
         console.print(f"run directory: [bold]{run_dir}[/bold]", highlight=False)
         return
-    if preset not in EXPERIMENTS:
-        import difflib
-
-        names = tuple(EXPERIMENTS) + tuple(SWEEP_PRESETS) + DEMOS
-        close = difflib.get_close_matches(preset.lower(), names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"preset: unknown name {preset!r}; expected one of {names}{hint}")
     changes = {"device": device, "dtype": dtype}
     if epochs is not None:
         changes["epochs"] = epochs
-    cfg = EXPERIMENTS[preset]
+    cfg = experiment(preset)
     cfg = cfg.replace(train={**cfg.train.model_dump(), **changes})
     run_dir = reproduce_experiment(cfg, out=out, force=force, report=report)
     from rich.console import Console

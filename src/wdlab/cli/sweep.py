@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from wdlab.cli import app
+from wdlab.cli._app import app
 from wdlab.cli._common import EXIT_BAD_INPUT, fail, one_line_errors
+from wdlab.config.presets import SPEC_PRESETS, listed
 
 _AXIS = "Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'."
 
@@ -17,7 +18,7 @@ _AXIS = "Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'
 def sweep(
     spec_file: Path | None = typer.Argument(None, metavar="SPEC",
                                             help="Sweep spec file (.toml, .yaml); flags override it."),
-    preset: str | None = typer.Option(None, help="Defaults for data and training: seed or d2l."),
+    preset: str | None = typer.Option(None, help=f"Defaults for data and training: {listed(SPEC_PRESETS)}."),
     lam: str | None = typer.Option(None, help="λ values in the regularizer's convention, e.g. 1e-3:1e2:50 (50 log-spaced) or 0,0.1,3."),
     lr: str | None = typer.Option(None, help="Learning rates (axis)."),
     optimizer: str | None = typer.Option(None, help="Optimizers: sgd, adam, adamw (axis)."),
@@ -60,6 +61,10 @@ def sweep(
         import os
 
         os.environ["WDLAB_SVG"] = "1"
+    if report:  # matplotlib loads on the other core while torch loads and the engine runs
+        from wdlab import figure_worker as worker
+
+        worker.start()
     from wdlab.spec import build_spec, flag_overrides, load_raw, merge
     from wdlab.sweep import resume_sweep, run_sweep
 

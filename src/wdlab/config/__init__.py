@@ -23,8 +23,20 @@ _MODELS = ("Optimizer", "Regularizer", "Loss", "Schedule", "DType", "OPTIMIZERS"
            "seed_axis", "format_validation_error", "validate", "_Frozen", "DataConfig",
            "TrainConfig", "ExperimentConfig")
 
+_SUBMODULES = {
+    "values": ("parse_range", "parse_values", "axis_values", "split_count"),
+    "nets": ("SweepModel", "SweepDataset", "SweepSelection", "is_nets", "check_model"),
+    "schema": ("Engine", "SweepData", "SweepTrain", "SweepValidation", "SweepRecord",
+               "SweepExecution", "SweepSpec", "check_spec", "EVERY_EPOCH_UP_TO",
+               "DEFAULT_LOG_POINTS"),
+    "load": ("build_spec", "load_spec", "load_raw", "merge", "spec_from_json", "preset_spec",
+             "preset_defaults", "check_spec_size"),
+    "presets": ("Preset", "PRESETS", "SPEC_PRESETS", "lookup", "names", "experiment"),
+}
+
 #: public name -> the submodule that defines it
 _HOMES: dict[str, str] = {name: "models" for name in _MODELS}
+_HOMES.update({name: mod for mod, group in _SUBMODULES.items() for name in group})
 
 __all__ = [n for n in _HOMES if not n.startswith("_")]
 

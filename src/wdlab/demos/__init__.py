@@ -8,12 +8,17 @@
     tau-epoch       Wang & Aitchison's tau_epoch rule: best AdamW lam vs digits subset size N
     equilibrium     Kosson et al.'s rotational equilibrium: AdamW neuron norms and angular updates
 
-``DEMOS`` maps each preset name to its runner ``run(out=, force=, report=, reduced=, ...)``.
+    figures         (``wdlab.demos.figures``) the linear figure presets adamw-fig2 and double-descent
+
+The names, summaries and runners are the preset registry's (``wdlab.config.presets``, kind
+``demo``): ``DEMOS`` is its names, and ``run_demo`` imports a runner only to run it.
 """
 
 from __future__ import annotations
 
-DEMOS = ("grokking", "playground", "adamw-fig2-net", "tau-epoch", "equilibrium")
+from wdlab.config.presets import DEMO, names
+
+DEMOS = names(DEMO)
 
 
 def run_demo(name: str, **kwargs):
@@ -35,27 +40,12 @@ def run_demo(name: str, **kwargs):
 
 
 def _run_demo(name: str, **kwargs):
-    if name == "grokking":
-        from wdlab.demos.grokking import run_grokking
+    import importlib
 
-        return run_grokking(**kwargs)
-    if name == "playground":
-        from wdlab.demos.playground import run_playground
+    from wdlab.config.presets import lookup
 
-        return run_playground(**kwargs)
-    if name == "adamw-fig2-net":
-        from wdlab.demos.fig2net import run_fig2net
-
-        return run_fig2net(**kwargs)
-    if name == "tau-epoch":
-        from wdlab.demos.tau_epoch import run_tau_epoch
-
-        return run_tau_epoch(**kwargs)
-    if name == "equilibrium":
-        from wdlab.demos.equilibrium import run_equilibrium
-
-        return run_equilibrium(**kwargs)
-    raise ValueError(f"preset: unknown demo {name!r}; expected one of {DEMOS}")
+    module, _, function = lookup(name, DEMO, hint=False).runner.partition(":")
+    return getattr(importlib.import_module(module), function)(**kwargs)
 
 
 def print_demo(name: str, run_dir) -> None:

@@ -76,7 +76,7 @@ def fig2net_specs(*, reduced: bool = False, normalize: bool = False, seeds: int 
                   **train: Any) -> dict[str, Any]:
     """The two validated sweep specs ``{"sgd": spec, "adam": spec}``; ``train`` overrides
     ``[train]`` keys (epochs, device, dtype)."""
-    from wdlab.spec import build_spec, merge
+    from wdlab.config.load import build_spec, merge
 
     out = {}
     for opt in ("sgd", "adam"):
@@ -91,8 +91,8 @@ def fig2net_specs(*, reduced: bool = False, normalize: bool = False, seeds: int 
             raw = merge(raw, {"data": {"seeds": seeds}})
         spec = build_spec(merge(raw, {"train": {"lam": lams}}))
         if normalize:
+            from wdlab.config.values import split_count
             from wdlab.nets.datasets import load
-            from wdlab.spec import split_count
 
             d = load("digits", test_size=raw["data"]["test_size"], seed=0)
             n = d.n_train - split_count(d.n_train, raw["validation"]["fraction"])
@@ -315,7 +315,7 @@ def run_fig2net(*, out: Path | str | None = None, force: bool = False, report: b
                 seeds: int | None = None, **train: Any) -> Path:
     """Run the two nets sweeps (``out/sgd``, ``out/adam``), the linear preset (``out/linear``,
     with ``linear``), their reports (with ``report``) and the fig2net views in ``out``."""
-    from wdlab.figure_presets import run_preset
+    from wdlab.demos.figures import run_preset
     from wdlab.pipeline import finish_views, refresh_files
     from wdlab.store import default_run_dir
     from wdlab.sweep import run_sweep

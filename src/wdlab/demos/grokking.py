@@ -67,7 +67,7 @@ TEST_DONE = 0.95
 
 def grokking_spec(*, reduced: bool = False, **train: Any):
     """The validated sweep spec; ``train`` overrides ``[train]`` keys (epochs, device, dtype)."""
-    from wdlab.spec import build_spec, merge
+    from wdlab.config.load import build_spec, merge
 
     raw = merge(GROKKING, REDUCED) if reduced else GROKKING
     if train:

@@ -53,7 +53,7 @@ REDUCED: dict[str, Any] = {
 
 def tau_spec(*, reduced: bool = False, seeds: int | None = None, **train: Any):
     """The validated sweep spec; ``train`` overrides ``[train]`` keys (epochs, device, dtype)."""
-    from wdlab.spec import build_spec, merge
+    from wdlab.config.load import build_spec, merge
 
     raw = merge(TAU_EPOCH, REDUCED) if reduced else TAU_EPOCH
     over = {k: v for k, v in train.items() if v is not None}
