@@ -156,3 +156,73 @@ def test_spec_engines_are_the_engines():
     from wdlab.engine.fast import ENGINES
 
     assert set(get_args(Engine)) == set(ENGINES)
+
+
+# ------------------------------------------------------------------ the one preset registry
+
+def _help_names(output: str, lead: str) -> tuple[str, ...]:
+    """The names a help text lists after ``lead`` ("a, b or c.")."""
+    text = " ".join(output.split())
+    assert lead in text, text
+    listed = text.split(lead, 1)[1].split(".", 1)[0]
+    head, _, last = listed.rpartition(" or ")
+    return (*(s.strip() for s in head.split(",")), last.strip()) if head else (last.strip(),)
+
+
+def test_the_preset_registry_is_the_only_source():
+    """reproduce, sweep --preset, a spec's preset key, the demos and the CLI's help all take
+    their names from wdlab.config.presets, and every name resolves there to a runner."""
+    import importlib
+    from typing import get_args
+
+    from wdlab.config import presets as reg
+    from wdlab.config.load import preset_spec
+    from wdlab.config.schema import SpecPreset, SweepSpec
+    from wdlab.demos import DEMOS
+
+    assert set(reg.KINDS) == {p.kind for p in reg.PRESETS.values()}
+    assert reg.names() == tuple(reg.PRESETS)
+    assert get_args(SpecPreset) == reg.SPEC_PRESETS == reg.names(reg.EXPERIMENT) == ("seed", "d2l")
+    assert get_args(SweepSpec.model_fields["preset"].annotation)[0] is SpecPreset
+    assert DEMOS == reg.names(reg.DEMO)
+    assert tuple(reg.SWEEP_PRESETS) == tuple(reg.REDUCED) == reg.names(reg.SWEEP)
+    for name in reg.names():
+        p = reg.lookup(name)
+        assert p.name == name and p.summary and p.kind in reg.KINDS
+        module, _, function = p.runner.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), p.runner
+    for name in reg.names(reg.EXPERIMENT):
+        assert reg.experiment(name).name == name
+        assert build_spec({"preset": name}).preset == name
+    for name in reg.names(reg.SWEEP):
+        assert preset_spec(name, reduced=True).name == name
+    reproduce = runner.invoke(app, ["reproduce", "--help"], env={"COLUMNS": "400"})
+    assert reproduce.exit_code == 0
+    assert _help_names(reproduce.output, "Experiment to run: ") == reg.names()
+    sweep = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "400"})
+    assert sweep.exit_code == 0
+    assert _help_names(sweep.output, "Defaults for data and training: ") == reg.SPEC_PRESETS
+
+
+@pytest.mark.parametrize("name, kind", [("sed", None), ("adamw-fig2", "experiment"),
+                                        ("grokking", "sweep"), (3, None)])
+def test_unknown_preset_is_one_line_naming_the_registry(name, kind):
+    from wdlab.config.presets import lookup, names
+
+    with pytest.raises(ConfigError) as exc:
+        lookup(name, kind)
+    msg = str(exc.value)
+    assert msg.startswith(f"preset: unknown name {name!r}; expected one of {names(kind)}")
+    assert "\n" not in msg
+
+
+def test_reproduce_and_spec_refuse_a_name_outside_their_kind(tmp_path):
+    from wdlab.config.presets import names
+
+    res = runner.invoke(app, ["reproduce", "sede", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+    assert f"expected one of {names()}; did you mean 'seed'?" in res.output
+    with pytest.raises(ConfigError, match=r"^preset: unknown name 'adamw-fig2'; expected one "
+                                          r"of \('seed', 'd2l'\)"):
+        build_spec({"preset": "adamw-fig2"})
+    assert not (tmp_path / "r").exists()
