@@ -1,6 +1,11 @@
 """config -> data -> engine -> tables, for one experiment (a preset such as the seed's).
 
-Sweeps (``wdlab.sweep``) reuse ``engine_spec`` and ``hyper_columns`` to stay consistent.
+The one pipeline builder of every run (``wdlab reproduce``, a sweep's chunks, ``wdlab fit``):
+``engine_spec`` (the engine's static spec from a run's settings, the dtype by name through
+``conventions.DTYPES``), ``hyper_table`` (the configs table's hyperparameter columns, in one
+order), ``run_manifest`` (kind, config, seeds, provenance) and ``run_files`` (the manifest's
+file list). ``wdlab.sweep.chunk``/``nets_chunk``, ``wdlab.pipeline`` and ``wdlab.fitrun``
+call these; none builds its own.
 """
 
 from __future__ import annotations
@@ -22,15 +27,25 @@ from wdlab.linf import limit_theta
 from wdlab.results import configs_frame, curves_frame
 from wdlab.ridge import ridge_path
 
+#: The ``EngineSpec`` fields a run's settings give (a ``TrainConfig``, a sweep's train section).
+ENGINE_FIELDS = ("optimizer", "regularizer", "loss", "epochs", "batch_size", "batch_seed",
+                 "schedule", "eps", "decay_bias", "dtype", "device")
 
-def engine_spec(cfg: TrainConfig, **overrides: Any) -> EngineSpec:
-    """The engine's static spec for a training config."""
-    kw = dict(
-        optimizer=cfg.optimizer, regularizer=cfg.regularizer, loss=cfg.loss, epochs=cfg.epochs,
-        batch_size=cfg.batch_size, batch_seed=cfg.batch_seed, schedule=cfg.schedule,
-        eps=cfg.eps, decay_bias=cfg.decay_bias, dtype=DTYPES[cfg.dtype], device=cfg.device,
-    )
-    kw.update(overrides)
+
+def engine_spec(settings: Any = None, **overrides: Any) -> EngineSpec:
+    """The engine's static spec from a run's settings.
+
+    Args:
+        settings: any object with the ``ENGINE_FIELDS`` attributes (a ``TrainConfig``, a
+            sweep spec's ``train``); a field given in ``overrides`` is not read from it (a
+            sweep group's optimizer, regularizer, loss, epochs, batch size, schedule).
+        **overrides: field values; ``dtype`` is a name of ``conventions.DTYPES``,
+            ``batch_size`` 0 or None is full batch.
+    """
+    kw = {f: overrides[f] if f in overrides else getattr(settings, f) for f in ENGINE_FIELDS}
+    if isinstance(kw["dtype"], str):
+        kw["dtype"] = DTYPES[kw["dtype"]]
+    kw["batch_size"] = kw["batch_size"] or None
     return EngineSpec(**kw)
 
 
@@ -39,12 +54,32 @@ def first_moment(cfg: TrainConfig) -> float:
     return cfg.momentum if cfg.optimizer == "sgd" else cfg.beta1
 
 
+#: The hyperparameter columns of every configs table, in this order (a run adds its own after).
+HYPER_COLUMNS = ("config_id", "optimizer", "regularizer", "loss", "lam", "lr", "momentum",
+                 "beta1", "beta2", "epochs", "batch_size", "schedule", "init_scale",
+                 "init_seed", "data_seed", "n_train", "n_test", "n_features", "noise",
+                 "decay_bias", "dtype")
+
+
+def hyper_table(columns: dict[str, Any], lead: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per configuration: ``config_id``, then the ``lead`` columns, then the
+    ``HYPER_COLUMNS`` present in ``columns``, then the rest in the order given.
+
+    Values are arrays (one per configuration) or scalars (the same for every one); the
+    columns are exactly ``columns``, so each pipeline keeps its own set.
+    """
+    first = ("config_id", *lead)
+    order = [*first, *(c for c in HYPER_COLUMNS if c not in first)]
+    order = [c for c in order if c in columns] + [c for c in columns if c not in order]
+    return pd.DataFrame({c: columns[c] for c in order})
+
+
 def hyper_columns(train_cfg: TrainConfig, data_cfg: DataConfig, lams, init_seeds) -> pd.DataFrame:
     """One row per configuration with every hyperparameter (the configs table's left part)."""
     lams = np.asarray(lams, dtype=np.float64)
     K = len(lams)
     t, d = train_cfg, data_cfg
-    return pd.DataFrame({
+    return hyper_table({
         "config_id": np.arange(K, dtype=np.int64),
         "optimizer": t.optimizer, "regularizer": t.regularizer, "loss": t.loss,
         "lam": lams, "lr": t.lr,
@@ -59,6 +94,50 @@ def hyper_columns(train_cfg: TrainConfig, data_cfg: DataConfig, lams, init_seeds
     })
 
 
+def run_manifest(kind: str, *, config: dict[str, Any], seeds: dict[str, Any], device: str,
+                 **more: Any) -> dict[str, Any]:
+    """A run's manifest: kind, the full config, seeds and provenance (``store.provenance``:
+    package versions, device, git revision), then ``more`` (status, answer, warnings...)."""
+    from wdlab.store import provenance
+
+    return {"kind": kind, "config": config, "seeds": seeds, **more,
+            "provenance": provenance(device)}
+
+
+def run_files(run_dir) -> list[str]:
+    """The manifest's ``files``: every file under the run directory, relative, sorted; no
+    dotfile or dot-directory (temporaries, locks) and no ``chunks/`` directory."""
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    out = []
+    for p in run_dir.rglob("*"):
+        parts = p.relative_to(run_dir).parts
+        if p.is_file() and "chunks" not in parts and not any(q.startswith(".") for q in parts):
+            out.append(str(p.relative_to(run_dir)))
+    return sorted(out)
+
+
+def lam_grid(lams, n: int = 60) -> np.ndarray:
+    """A log grid one decade past the positive ``lams`` on both sides (``n`` points)."""
+    lams = np.asarray(lams, dtype=np.float64)
+    pos = lams[lams > 0]
+    lo, hi = (pos.min(), pos.max()) if len(pos) else (1e-3, 1e2)
+    return np.logspace(np.log10(lo) - 1, np.log10(hi) + 1, n)
+
+
+def coefficient_path(X, y, lams, loss: str, regularizer: str, *,
+                     fit_intercept: bool = True) -> pd.DataFrame:
+    """Closed-form ridge coefficients along ``lams`` (``wdlab.ridge.ridge_path``) on one
+    draw, long form: columns ``regularizer, loss, lam, feature, coef``."""
+    lams = np.asarray(lams, dtype=np.float64)
+    coef = ridge_path(X, y, lams, loss=loss, penalty=regularizer,
+                      fit_intercept=fit_intercept).coef.numpy()  # (L, D)
+    L, D = coef.shape
+    return pd.DataFrame({"regularizer": regularizer, "loss": loss, "lam": np.repeat(lams, D),
+                         "feature": np.tile(np.arange(D), L), "coef": coef.reshape(-1)})
+
+
 @dataclass
 class Results:
     """Tables of one run, plus the config that made them."""
@@ -67,6 +146,8 @@ class Results:
     configs: pd.DataFrame
     curves: pd.DataFrame
     extra: dict[str, Any] = field(default_factory=dict)
+    ridge: pd.DataFrame | None = None  # the closed form along lam (ridge.parquet), if any
+    ridge_coefficients: pd.DataFrame | None = None  # its coefficient path, long form
 
 
 def run_experiment(cfg: ExperimentConfig) -> Results:
@@ -103,7 +184,30 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
         config=cfg.model_dump(mode="json"),
         configs=configs,
         curves=curves_frame(result, hyp["config_id"].to_numpy()),
+        **(closed_form_tables(data, t, cfg.lams) if closed else {}),
     )
+
+
+def closed_form_tables(data: Dataset, t: TrainConfig, lams) -> dict[str, pd.DataFrame]:
+    """``ridge`` and ``ridge_coefficients`` of a one-draw run, so that views only read.
+
+    ``ridge``: the exact test MSE (``wdlab.ridge.ridge_path``) at the run's lams joined with
+    ``lam_grid`` (a decade past them), in the sweep's ``ridge.parquet`` schema
+    (``ridge_val_mse`` is NaN: a reproduce run holds out no validation rows).
+    ``ridge_coefficients``: the coefficient path along ``lam_grid``.
+    """
+    grid = np.asarray(lams, dtype=np.float64)
+    dense = lam_grid(grid)
+    all_lams = np.unique(np.concatenate([grid, dense]))  # (L,)
+    path = ridge_path(data.X_train, data.y_train, all_lams, loss=t.loss, penalty=t.regularizer,
+                      X_test=data.X_test, y_test=data.y_test, fit_intercept=t.fit_intercept)
+    ridge = pd.DataFrame({
+        "loss": t.loss, "regularizer": t.regularizer, "n_train": data.X_train.shape[0],
+        "noise": np.nan if data.noise is None else float(data.noise), "lam": all_lams, "in_grid": np.isin(all_lams, grid),
+        "ridge_val_mse": np.nan, "ridge_test_mse": path.test_mse.numpy(), "n_seeds": 1})
+    coefs = coefficient_path(data.X_train, data.y_train, dense, t.loss, t.regularizer,
+                             fit_intercept=t.fit_intercept)
+    return {"ridge": ridge, "ridge_coefficients": coefs}
 
 
 def _reference_theta(path, t: TrainConfig) -> torch.Tensor:

@@ -334,13 +334,13 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
     """
     import importlib.util
 
-    from wdlab.store import provenance
+    from wdlab.experiment import run_files, run_manifest
 
     run.create()
     if warnings is None:
         warnings = fit_warnings(results, int(manifest["config"].get("folds", 5)))
-    base = {"kind": "fit", **manifest, "provenance": provenance(manifest["config"]["device"]),
-            "warnings": warnings}
+    base = run_manifest("fit", device=manifest["config"]["device"], warnings=warnings,
+                        **manifest)
     run.manifest({**base, "status": "running"})
     run.table("configs", results.configs)
     run.table("curves", results.curves)
@@ -359,9 +359,7 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
         run.figure(name, fig, formats=fmts)
 
     def complete(status: str = "complete") -> None:
-        files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
-                       if p.is_file() and not p.name.startswith("."))
-        run.manifest({**base, "status": status, "files": files})
+        run.manifest({**base, "status": status, "files": run_files(run.path)})
 
     will_report = report and importlib.util.find_spec("wdlab.report") is not None
     complete("reporting" if will_report else "complete")  # 'complete' once the report exists

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from wdlab.config import ExperimentConfig
-from wdlab.experiment import Results, run_experiment
-from wdlab.store import RunDir, default_run_dir, provenance, read_json, read_table
+from wdlab.experiment import Results, run_experiment, run_files, run_manifest
+from wdlab.store import RunDir, default_run_dir, read_json, read_table
 
 
 def write_results(run: RunDir, results: Results, *, kind: str, seeds: dict) -> None:
@@ -16,19 +16,21 @@ def write_results(run: RunDir, results: Results, *, kind: str, seeds: dict) -> N
     from wdlab.report.figures import figure_formats
     from wdlab.selection import experiment_answer
 
+    device = results.config.get("train", {}).get("device", "cpu")
     run.create()
-    run.manifest({"kind": kind, "status": "running", "config": results.config, "seeds": seeds,
-                  "provenance": provenance(results.config.get("train", {}).get("device", "cpu"))})
+    run.manifest(run_manifest(kind, config=results.config, seeds=seeds, device=device,
+                              status="running"))
     run.table("configs", results.configs)
     run.table("curves", results.curves)
+    for name in ("ridge", "ridge_coefficients"):  # the closed form, so views only read
+        if getattr(results, name) is not None:
+            run.table(name, getattr(results, name))
     fig = training_curves(results.curves, results.configs)
     run.figure("curves", fig, formats=figure_formats())
     answer, warnings = experiment_answer(results.configs, str(results.config.get("name", "seed")))
-    run.manifest({"kind": kind, "status": "complete", "config": results.config, "seeds": seeds,
-                  "answer": answer, "warnings": warnings,
-                  "provenance": provenance(results.config.get("train", {}).get("device", "cpu")),
-                  "files": sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
-                                  if p.is_file() and not p.name.startswith("."))})
+    run.manifest(run_manifest(kind, config=results.config, seeds=seeds, device=device,
+                              status="complete", answer=answer, warnings=warnings,
+                              files=run_files(run.path)))
 
 
 def answer_warnings(run_dir: Path, previous=(), *, folds: int = 0) -> list[dict]:
@@ -93,10 +95,7 @@ def refresh_files(run_dir: Path) -> None:
     if not (run_dir / MANIFEST).is_file():
         return
     manifest = read_json(run_dir / MANIFEST)
-    manifest["files"] = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
-                               if p.is_file() and "chunks" not in p.relative_to(run_dir).parts
-                               and not any(q.startswith(".") for q in
-                                                          p.relative_to(run_dir).parts))
+    manifest["files"] = run_files(run_dir)
     write_json(run_dir / MANIFEST, manifest)
 
 

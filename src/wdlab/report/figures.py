@@ -58,7 +58,7 @@ def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
         written += save_figure(fig, out_dir / "validation", formats=fmts)
         if "w_norm" in configs and not plots.few_lams(plots._ok(configs)):  # no one-dot path
             written += save_figure(plots.norm_path(configs), out_dir / "norm_path", formats=fmts)
-        coefs = ridge_coefficients(configs, manifest)
+        coefs = ridge_coefficients(run)  # the run's ridge_coefficients.parquet
         if coefs is not None:
             written += save_figure(plots.coef_path(coefs), out_dir / "coef_path", formats=fmts)
     if "lr" in configs and configs["lr"].nunique() > 1 and configs["lam"].nunique() > 1:

@@ -1,21 +1,22 @@
 """Reference tables drawn beside trained results: the closed-form ridge path and theory.
 
-These recompute the data draws of a run from its recorded config (synthetic data only) and
-call ``wdlab.ridge.ridge_path`` / ``wdlab.theory``; the figures and the report only draw
-the tables returned here. Any run whose data cannot be rebuilt gets ``None`` (no overlay).
+The closed form is read, never computed: every run with a closed form writes
+``ridge.parquet`` (test, and for sweeps validation, MSE along lam) and
+``ridge_coefficients.parquet`` (the coefficient path on its first draw) when it trains
+(``wdlab.experiment.closed_form_tables``, ``wdlab.sweep.reference``). Theory curves are
+formulas of the recorded config (``wdlab.theory``). A run without a table gets ``None``
+(no overlay); no data is regenerated here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from wdlab.conventions import COUPLED
-
-#: Columns that identify one synthetic data draw in ``configs``.
-DRAW_KEYS = ("data_seed", "n_train", "n_test", "n_features", "noise")
 
 
 def data_config(manifest: dict[str, Any]) -> dict[str, Any] | None:
@@ -29,74 +30,16 @@ def data_config(manifest: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def lam_grid(configs: pd.DataFrame, n: int = 60) -> np.ndarray:
-    """A log grid one decade past the positive lams of ``configs`` on both sides."""
-    pos = configs.loc[configs["lam"] > 0, "lam"]
-    lo, hi = (pos.min(), pos.max()) if len(pos) else (1e-3, 1e2)
-    return np.logspace(np.log10(lo) - 1, np.log10(hi) + 1, n)
+def ridge_coefficients(run: dict[str, Any]) -> pd.DataFrame | None:
+    """The run's closed-form coefficient path (its ``ridge_coefficients.parquet``): columns
+    ``lam, feature, coef`` (long form), or None when the run wrote none."""
+    from wdlab.store import read_table
 
-
-def ridge_reference(configs: pd.DataFrame, manifest: dict[str, Any],
-                    lams: np.ndarray | None = None) -> pd.DataFrame | None:
-    """Closed-form ridge test MSE along ``lams`` for every coupled regularizer of the run.
-
-    Mean over the run's data draws. Returns columns ``regularizer, loss, lam, test_mse``,
-    or None when the data is not synthetic or no group is coupled.
-    """
-    from wdlab.data import make_linear
-    from wdlab.ridge import ridge_path
-
-    data = data_config(manifest)
-    if data is None or not set(DRAW_KEYS) <= set(configs.columns):
+    path = run.get("path")
+    if path is None or not (Path(path) / "ridge_coefficients.parquet").is_file():
         return None
-    pairs = configs[["regularizer", "loss"]].drop_duplicates()
-    pairs = pairs[pairs["regularizer"].isin(COUPLED)]
-    if not len(pairs):
-        return None
-    lams = lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
-    draws = configs[list(DRAW_KEYS)].drop_duplicates()
-    if len(draws) > 200:  # a reference, not a second sweep
-        draws = draws.iloc[:200]
-    rows = []
-    for reg, loss in pairs.itertuples(index=False):
-        total = np.zeros(len(lams))
-        for d in draws.itertuples(index=False):
-            ds = make_linear(int(d.n_features), int(d.n_train), int(d.n_test),
-                             w_star=float(data.get("w_star", 0.01)),
-                             bias=float(data.get("bias", 0.5)), noise=float(d.noise),
-                             seed=int(d.data_seed))
-            path = ridge_path(ds.X_train, ds.y_train, lams, loss=str(loss), penalty=str(reg),
-                              X_test=ds.X_test, y_test=ds.y_test)
-            total += path.test_mse.numpy()
-        rows.append(pd.DataFrame({"regularizer": reg, "loss": loss, "lam": lams,
-                                  "test_mse": total / len(draws)}))
-    return pd.concat(rows, ignore_index=True)
-
-
-def ridge_coefficients(configs: pd.DataFrame, manifest: dict[str, Any],
-                       lams: np.ndarray | None = None) -> pd.DataFrame | None:
-    """Closed-form ridge coefficients along ``lams`` on the run's first data draw.
-
-    Columns ``lam, feature, coef`` (long form), for the first coupled regularizer; None when
-    the data cannot be rebuilt or nothing is coupled.
-    """
-    from wdlab.data import make_linear
-    from wdlab.ridge import ridge_path
-
-    data = data_config(manifest)
-    coupled = configs[configs["regularizer"].isin(COUPLED)] if "regularizer" in configs else []
-    if data is None or not len(coupled) or not set(DRAW_KEYS) <= set(configs.columns):
-        return None
-    d = coupled.iloc[0]
-    lams = lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
-    ds = make_linear(int(d.n_features), int(d.n_train), int(d.n_test),
-                     w_star=float(data.get("w_star", 0.01)), bias=float(data.get("bias", 0.5)),
-                     noise=float(d.noise), seed=int(d.data_seed))
-    path = ridge_path(ds.X_train, ds.y_train, lams, loss=str(d.loss), penalty=str(d.regularizer))
-    coef = path.coef.numpy()  # (K, D)
-    K, D = coef.shape
-    return pd.DataFrame({"lam": np.repeat(lams, D), "feature": np.tile(np.arange(D), K),
-                         "coef": coef.reshape(-1)})
+    table = read_table(Path(path) / "ridge_coefficients")
+    return table[["lam", "feature", "coef"]] if len(table) else None
 
 
 def _signal(data: dict[str, Any], n_features: int) -> float:
@@ -127,7 +70,7 @@ def theory_reference(configs: pd.DataFrame, manifest: dict[str, Any],
     n, d = int(configs["n_train"].iloc[0]), int(configs["n_features"].iloc[0])
     sigma2 = float(configs["noise"].iloc[0]) ** 2
     n_eff = max(n - 1, 1)
-    lams = lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
+    lams = _lam_grid(configs) if lams is None else np.asarray(lams, dtype=float)
     rows = []
     pairs = configs[["regularizer", "loss"]].drop_duplicates()
     for reg, loss in pairs[pairs["regularizer"].isin(COUPLED)].itertuples(index=False):
@@ -162,13 +105,19 @@ def double_descent_theory(n_features: int, ratios: np.ndarray, *, w_star: float,
     return pd.DataFrame(rows)
 
 
+def _lam_grid(configs: pd.DataFrame) -> np.ndarray:
+    from wdlab.experiment import lam_grid
+
+    return lam_grid(configs["lam"].to_numpy(np.float64))
+
+
 def ridge_for(run: dict[str, Any]) -> pd.DataFrame | None:
     """The run's closed-form ridge test MSE along lam (``regularizer, loss, lam, test_mse``).
 
-    A sweep's own ``ridge.parquet`` (same draws, same validation rule) when present and the
-    run has one n_train; otherwise recomputed by ``ridge_reference``.
+    The run's own ``ridge.parquet`` (same draws, same validation rule) when it has one
+    n_train; None otherwise (nothing is recomputed).
     """
-    configs, table = run["configs"], run.get("ridge")
+    table = run.get("ridge")
     if table is not None and len(table) and "ridge_test_mse" in table:
         if "n_train" in table and table["n_train"].nunique() > 1:
             return None
@@ -176,7 +125,7 @@ def ridge_for(run: dict[str, Any]) -> pd.DataFrame | None:
             table = table[table["noise"] == table["noise"].iloc[0]]
         out = table.rename(columns={"ridge_test_mse": "test_mse", "ridge_val_mse": "val_mse"})
         return out[[c for c in ("regularizer", "loss", "lam", "test_mse", "val_mse") if c in out]]
-    return ridge_reference(configs, run["manifest"])
+    return None
 
 
 def exact_double_descent(run: dict[str, Any]) -> pd.DataFrame | None:

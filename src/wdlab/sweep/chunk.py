@@ -17,15 +17,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wdlab.conventions import COUPLED, has_closed_form
+from wdlab.conventions import COUPLED, DTYPES, has_closed_form
 from wdlab.data import init_weights, stack_problem
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
-from wdlab.experiment import DTYPES
+from wdlab.experiment import engine_spec, hyper_table
 from wdlab.results import configs_frame, curves_frame
-from wdlab.spec import SweepSpec, spec_from_json
+from wdlab.spec import SweepSpec
 from wdlab.spec_nets import is_nets
 from wdlab.sweep.draws import ModelDraw, unit_draws
-from wdlab.sweep.plan import LINEAR_METRICS, Chunk, Group, SweepPlan, make_plan
+from wdlab.sweep.grid import Chunk, ChunkResult, Group, SweepPlan, as_spec, cached_plan
+from wdlab.sweep.plan import LINEAR_METRICS, make_plan
 
 
 @dataclass
@@ -45,31 +46,8 @@ class ChunkInputs:
     hyper_frame: pd.DataFrame  # one row per configuration of the chunk
 
 
-@dataclass
-class ChunkResult:
-    """A chunk's tables: configs (one row per configuration) and curves (long form)."""
-
-    index: int
-    configs: pd.DataFrame
-    curves: pd.DataFrame
-    seconds: float = 0.0
-
-
 def _plan_cached(spec: SweepSpec) -> SweepPlan:
-    key = spec.model_dump_json()
-    hit = _PLANS.get(key)
-    if hit is None:
-        hit = make_plan(spec)
-        _PLANS.clear()
-        _PLANS[key] = hit
-    return hit
-
-
-_PLANS: dict[str, SweepPlan] = {}
-
-
-def as_spec(spec: SweepSpec | dict | str) -> SweepSpec:
-    return spec if isinstance(spec, SweepSpec) else spec_from_json(spec)
+    return cached_plan(spec, make_plan)
 
 
 def hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) -> pd.DataFrame:
@@ -85,7 +63,7 @@ def hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) ->
     ids = (group.offset + np.repeat(np.arange(chunk.u0, chunk.u1), M) * group.n_per_unit
            + np.tile(np.arange(chunk.m0, chunk.m1), U)).astype(np.int64)
     K = U * M
-    return pd.DataFrame({
+    return hyper_table({
         "config_id": ids,
         "optimizer": group.optimizer, "regularizer": group.regularizer, "loss": group.loss,
         "lam": pd_["lam"], "lr": pd_["lr"], "momentum": pd_["momentum"],
@@ -172,11 +150,9 @@ def prepare_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkInputs:
     tile = lambda v: np.tile(v, n_draws)  # noqa: E731
     hyper = Hyper.of(n_draws * M, lam=tile(per["lam"]), lr=tile(per["lr"]),
                      beta1=tile(per["m1"]), beta2=tile(np.nan_to_num(per["beta2"], nan=0.0)))
-    espec = EngineSpec(
-        optimizer=group.optimizer, regularizer=group.regularizer, loss=group.loss,
-        epochs=group.epochs, batch_size=group.batch_size or None, batch_seed=t.batch_seed,
-        schedule=group.schedule, eps=t.eps, decay_bias=t.decay_bias, dtype=DTYPES[t.dtype],
-        device=t.device)
+    espec = engine_spec(t, optimizer=group.optimizer, regularizer=group.regularizer,
+                        loss=group.loss, epochs=group.epochs, batch_size=group.batch_size,
+                        schedule=group.schedule)
     reference = None
     if spec.record.dist_to_ridge:
         reference = _ridge_reference(spec, group, draws, per["lam"])

@@ -34,7 +34,11 @@ from wdlab.sweep.files import (
     write_chunk_failure,
 )
 from wdlab.sweep.plan import SweepPlan, check_plan_size, make_plan, resolve_spec
-from wdlab.sweep.reference import closed_form_frame, stability_warnings
+from wdlab.sweep.reference import (
+    closed_form_coefficients,
+    closed_form_frame,
+    stability_warnings,
+)
 
 #: TEST-ONLY hook: SIGKILL this process right after chunk N's files are written.
 KILL_AFTER_CHUNK_ENV = "WDLAB_TEST_KILL_AFTER_CHUNK"
@@ -350,8 +354,9 @@ def _drive(path: Path, spec: SweepSpec, plan: SweepPlan, manifest: dict, *, exec
 
 
 def _files(path: Path) -> list[str]:
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*")
-                  if p.is_file() and not p.name.startswith(".") and CHUNK_DIR not in p.parts)
+    from wdlab.experiment import run_files  # the one manifest file list of every run
+
+    return run_files(path)
 
 
 def _report_available() -> bool:
@@ -412,6 +417,9 @@ def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, s
     ridge = None if is_nets(spec) else closed_form_frame(spec)
     if ridge is not None:
         write_table(path / "ridge.parquet", ridge, csv=False)
+    coefs = None if is_nets(spec) else closed_form_coefficients(spec)  # views only read
+    if coefs is not None:
+        write_table(path / "ridge_coefficients.parquet", coefs, csv=False)
     write_table(path / "selection.parquet", select(summary, ridge, metric=selection_metric(spec)),
                 csv=csv)
 

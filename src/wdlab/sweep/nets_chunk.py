@@ -58,8 +58,16 @@ import pandas as pd
 import torch
 
 from wdlab.spec import SweepSpec
-from wdlab.sweep.chunk import ChunkResult, _plan_cached, as_spec
-from wdlab.sweep.plan import Chunk, Group, SweepPlan, _per_draw, _split_even
+from wdlab.sweep.grid import (
+    Chunk,
+    ChunkResult,
+    Group,
+    SweepPlan,
+    as_spec,
+    cached_plan,
+    per_draw,
+    split_even,
+)
 
 #: Final metrics of a nets configuration, in table order (accuracy only for classification).
 NETS_METRICS = ("train_loss", "val_loss", "test_loss", "train_accuracy", "val_accuracy",
@@ -107,7 +115,7 @@ def make_nets_plan(spec: SweepSpec) -> SweepPlan:
     chunks: list[Chunk] = []
     offset = 0
     for opt, reg in t.pair_list():
-        per = _per_draw(spec, opt)
+        per = per_draw(spec, opt)
         for hidden in m.hidden:
             for act in m.activation:
                 for bias in m.bias:
@@ -124,7 +132,7 @@ def make_nets_plan(spec: SweepSpec) -> SweepPlan:
                                                       sched, offset, 1, per, static)
                                             groups.append(g)
                                             M = g.n_per_unit
-                                            for m0, m1 in _split_even(M, max(1, C // mpc)):
+                                            for m0, m1 in split_even(M, max(1, C // mpc)):
                                                 chunks.append(Chunk(len(chunks), g.index, 0, 1,
                                                                     m0, m1, offset + m0))
                                             offset += M
@@ -270,7 +278,9 @@ def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chun
         "batch_seed": np.full(K, t.batch_seed, dtype=np.int64),
         "chunk": np.full(K, chunk.index, dtype=np.int64),
     })
-    return pd.DataFrame(frame)
+    from wdlab.experiment import hyper_table
+
+    return hyper_table(frame, lead=tuple(frame)[1:tuple(frame).index("optimizer")])
 
 
 # ---------------------------------------------------------------------------------- chunk
@@ -293,12 +303,12 @@ def _val_metrics(mlp, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, los
 
 def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
     """Train chunk ``index`` of a resolved nets spec and return its tables. No file IO."""
-    from wdlab.experiment import DTYPES
+    from wdlab.conventions import DTYPES
     from wdlab.nets import MLP, train
 
     start = time.perf_counter()
     spec = as_spec(spec)
-    plan = _plan_cached(spec)
+    plan = cached_plan(spec, make_nets_plan)
     if not 0 <= index < len(plan.chunks):
         raise ValueError(f"chunk: index {index} out of range [0, {len(plan.chunks)})")
     chunk = plan.chunks[index]
@@ -395,7 +405,7 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
 def failed_nets_configs(spec: SweepSpec, index: int, error: str) -> pd.DataFrame:
     """Configs rows of a failed nets chunk: hyperparameters, status ``failed``, NaN metrics."""
     spec = as_spec(spec)
-    plan = _plan_cached(spec)
+    plan = cached_plan(spec, make_nets_plan)
     chunk = plan.chunks[index]
     df = nets_hyper_frame(spec, plan, plan.groups[chunk.group], chunk)
     df["status"] = "failed"

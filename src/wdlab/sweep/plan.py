@@ -16,124 +16,18 @@ of the spec with its resolved ``execution.chunk_size``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from wdlab.experiment import DTYPES
+from wdlab.conventions import DTYPES
 from wdlab.spec import SweepSpec
 from wdlab.spec_nets import is_nets
+from wdlab.sweep.grid import Chunk, Group, SweepPlan, per_draw, split_even
 
 #: Final metrics and curve columns, in table order (dist_to_ridge/_limit only when recorded).
-LINEAR_METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm", "dist_to_ridge",
-           "dist_to_limit")
-
-
-@dataclass(frozen=True)
-class Group:
-    """Configurations sharing the engine's static structure (one ``EngineSpec``)."""
-
-    index: int
-    optimizer: str
-    regularizer: str
-    loss: str
-    epochs: int
-    batch_size: int  # 0 = full batch
-    schedule: str
-    offset: int  # first config_id
-    n_units: int  # data units (draws) G
-    per_draw: dict[str, np.ndarray]  # (M,) each: lr, momentum, beta1, beta2, init_scale, init_seed, lam
-    static: dict | None = None  # nets: unit, hidden, activation, bias, decay (sweep.nets_chunk)
-
-    @property
-    def n_per_unit(self) -> int:
-        return len(self.per_draw["lam"])
-
-    @property
-    def n_configs(self) -> int:
-        return self.n_units * self.n_per_unit
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Units [u0, u1) x per-draw configurations [m0, m1) of one group: one engine call."""
-
-    index: int
-    group: int
-    u0: int
-    u1: int
-    m0: int
-    m1: int
-    first_id: int  # ids [first_id, first_id + n_configs) when the chunk spans whole units
-
-    @property
-    def n_configs(self) -> int:
-        return (self.u1 - self.u0) * (self.m1 - self.m0)
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """The expanded grid and its chunks; a pure function of the (resolved) spec."""
-
-    units: list[tuple[int, float, int]]  # (n_train, noise, data_seed) per data unit
-    groups: list[Group]
-    chunks: list[Chunk]
-    chunk_size: int  # models per engine call, at most
-    models_per_config: int  # folds + 1 for kfold, else 1
-
-    @property
-    def n_configs(self) -> int:
-        return sum(g.n_configs for g in self.groups)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "n_configs": self.n_configs,
-            "n_chunks": len(self.chunks),
-            "chunk_size": self.chunk_size,
-            "models_per_config": self.models_per_config,
-            "n_units": len(self.units),
-            "groups": [{"index": g.index, "optimizer": g.optimizer, "regularizer": g.regularizer,
-                        "loss": g.loss, "epochs": g.epochs, "batch_size": g.batch_size,
-                        "schedule": g.schedule, "offset": g.offset, "n_units": g.n_units,
-                        "n_per_unit": g.n_per_unit,
-                        **({"static": g.static} if g.static is not None else {})}
-                       for g in self.groups],
-            "chunks": [[c.group, c.u0, c.u1, c.m0, c.m1, c.first_id, c.n_configs]
-                       for c in self.chunks],
-        }
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _per_draw(spec: SweepSpec, optimizer: str) -> dict[str, np.ndarray]:
-    """The per-draw axes of one group, lam innermost: lr, m1, beta2, init_scale, init_seed, lam."""
-    t = spec.train
-    sgd = optimizer == "sgd"
-    m1 = t.momentum if sgd else t.beta1
-    b2 = (np.nan,) if sgd else t.beta2
-    seeds = (-1,) if t.init_seed == "data" else t.init_seed
-    axes = [np.asarray(a, dtype=np.float64) for a in (t.lr, m1, b2, t.init_scale)]
-    axes += [np.asarray(seeds, dtype=np.int64), np.asarray(t.lam, dtype=np.float64)]
-    mesh = np.meshgrid(*[np.arange(len(a)) for a in axes], indexing="ij")
-    idx = [m.reshape(-1) for m in mesh]
-    lr, m1v, b2v, scale, iseed, lam = (a[i] for a, i in zip(axes, idx, strict=True))
-    return {"lr": lr, "momentum": m1v if sgd else np.zeros_like(lr),
-            "beta1": np.full_like(lr, np.nan) if sgd else m1v, "beta2": b2v,
-            "m1": m1v, "init_scale": scale, "init_seed": iseed, "lam": lam}
-
-
-def _split_even(n: int, size: int) -> list[tuple[int, int]]:
-    """[0, n) cut into ceil(n / size) near-equal consecutive ranges."""
-    parts = max(1, math.ceil(n / max(size, 1)))
-    step = math.ceil(n / parts)
-    return [(a, min(a + step, n)) for a in range(0, n, step)]
+LINEAR_METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm",
+                  "dist_to_ridge", "dist_to_limit")
 
 
 def make_plan(spec: SweepSpec) -> SweepPlan:
@@ -157,16 +51,16 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
                 for bs in t.batch_size:
                     for sched in t.schedule:
                         g = Group(len(groups), opt, reg, loss, epochs, bs, sched, offset,
-                                  len(units), _per_draw(spec, opt))
+                                  len(units), per_draw(spec, opt))
                         groups.append(g)
                         M = g.n_per_unit
                         if M * mpc <= C:
-                            for u0, u1 in _split_even(g.n_units, C // (M * mpc)):
+                            for u0, u1 in split_even(g.n_units, C // (M * mpc)):
                                 chunks.append(Chunk(len(chunks), g.index, u0, u1, 0, M,
                                                     offset + u0 * M))
                         else:
                             for u in range(g.n_units):
-                                for m0, m1 in _split_even(M, max(1, C // mpc)):
+                                for m0, m1 in split_even(M, max(1, C // mpc)):
                                     chunks.append(Chunk(len(chunks), g.index, u, u + 1, m0, m1,
                                                         offset + u * M + m0))
                         offset += g.n_configs

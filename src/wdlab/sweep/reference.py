@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from wdlab.conventions import COUPLED, has_closed_form, penalty_grad_scale
+from wdlab.experiment import coefficient_path, lam_grid
 from wdlab.ridge import ridge_solve
 from wdlab.spec import SweepSpec
 from wdlab.sweep.draws import draw_unit, unit_draws
@@ -138,3 +139,18 @@ def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> p
                     "ridge_val_mse": (v_sum / len(seeds)).numpy(),
                     "ridge_test_mse": (t_sum / len(seeds)).numpy(), "n_seeds": len(seeds)}))
     return pd.concat(rows, ignore_index=True)
+
+
+def closed_form_coefficients(spec: SweepSpec) -> pd.DataFrame | None:
+    """``ridge_coefficients.parquet`` of a sweep: the closed-form coefficient path of its
+    first coupled (loss, regularizer) on its first data draw, along ``lam_grid`` of the
+    grid's lams; None when nothing has a closed form."""
+    t, d = spec.train, spec.data
+    combos = [(loss, reg) for _, reg in t.pair_list() for loss in t.loss
+              if has_closed_form(reg, t.decay_bias)]
+    if not combos:
+        return None
+    ds = draw_unit(spec, d.n_train[0], d.noise[0], d.seeds[0])
+    loss, reg = combos[0]
+    return coefficient_path(ds.X_train, ds.y_train, lam_grid(t.lam), loss, reg,
+                            fit_intercept=t.fit_intercept)
