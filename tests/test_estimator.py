@@ -302,3 +302,25 @@ def test_cv_on_compressed_rows_is_the_run_on_the_rows(diabetes, monkeypatch, kw)
     assert fast.lam_ == rows.lam_
     assert_allclose(fast.coef_path_, rows.coef_path_, rtol=1e-10, atol=1e-10)
     assert_allclose(fast.intercept_path_, rows.intercept_path_, rtol=1e-10)
+
+
+def test_cv_float32_on_compressed_rows_is_no_worse_than_on_the_rows(diabetes, monkeypatch):
+    """float32 CV on compressed rows held to the float64 run by the float32 run on the N rows
+    (whose error is the engine's own float32 error): within 4x of it."""
+    X, y = diabetes
+    args = dict(lams=[0.01, 0.3, 10.0], cv=3, epochs=200, lr=0.5)
+    exact = WeightDecayRegressorCV(**args).fit(X, y)
+    fast = WeightDecayRegressorCV(dtype="float32", **args).fit(X, y)
+    real = cvfit_module.fit_batch
+    monkeypatch.setattr("wdlab.estimator.fit_batch",
+                        lambda *a, **k: real(*a, **{**k, "compress": False}))
+    rows = WeightDecayRegressorCV(dtype="float32", **args).fit(X, y)
+    ulp = np.finfo(np.float32).eps
+    for attr in ("coef_path_", "intercept_path_"):
+        want = getattr(exact, attr)
+        err_fast = np.abs(getattr(fast, attr) - want).max()
+        err_rows = np.abs(getattr(rows, attr) - want).max()
+        assert err_fast <= 4 * err_rows + 8 * ulp * np.abs(want).max(), attr
+    score = lambda m: m.cv_results_["mean_test_mse"]  # noqa: E731
+    err_fast = np.abs(score(fast) / score(exact) - 1).max()
+    assert err_fast <= 4 * np.abs(score(rows) / score(exact) - 1).max() + 8 * ulp
