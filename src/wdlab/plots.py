@@ -452,3 +452,116 @@ def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7)
     return fig
+
+
+# ------------------------------------------------------------------------------------------
+# wdlab fit (linear and --model mlp): the figures of a fit's run directory
+# ------------------------------------------------------------------------------------------
+
+
+def _pair_rows(table, row):
+    """The rows of ``table`` of one selection row's optimizer + regularizer pair."""
+    return table[(table["optimizer"] == row["optimizer"])
+                 & (table["regularizer"] == row["regularizer"])]
+
+
+def fit_coefficient_paths(coefs, selection, labelled: int = 12):
+    """Coefficient paths against lam for a fit's first pair, the ``labelled`` largest
+    features (by max |coef|) named, with the CV-min and 1-SE lams marked.
+
+    ``coefs``: long form ``optimizer, regularizer, lam, feature, coef``; ``selection``: the
+    fit's selection table (``best_lam``, ``lam_1se``)."""
+    from matplotlib.figure import Figure
+
+    first = selection.iloc[0]
+    part = _pair_rows(coefs, first)
+    wide = part.pivot(index="lam", columns="feature", values="coef")  # (L, D)
+    wide = wide[[f for f in dict.fromkeys(part["feature"])]]
+    lams = wide.index.to_numpy()
+    pos = lams > 0
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    top = wide.abs().max(axis=0).sort_values(ascending=False).index[:labelled]
+    for name in wide.columns:
+        lab = name in top
+        ax.plot(lams[pos], wide[name].to_numpy()[pos], lw=1.4 if lab else 0.6,
+                alpha=1.0 if lab else 0.35, color=None if lab else "0.5",
+                label=str(name) if lab else None)
+    ax.set_xscale("log")
+    ax.axhline(0, color="0.3", lw=0.5)
+    for lam, style, word in ((first["best_lam"], "-", "CV min"), (first["lam_1se"], "--", "1-SE")):
+        ax.axvline(lam, color="k", ls=style, lw=0.8, label=f"{word}: λ = {lam:.3g}")
+    ax.set_xlabel(f"λ ({first['regularizer']} convention)")
+    ax.set_ylabel("coefficient (target units per feature SD)")
+    ax.set_title(f"Coefficient paths: {first['optimizer']} + {first['regularizer']}", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
+
+
+def fit_cv_curve(configs, selection, ridge=None, *, cv: str = "val_mse",
+                 test: str = "test_mse", log_y: bool = True, one_se: bool = True,
+                 ylabel: str = "MSE (target units)", title: str | None = None):
+    """A fit's k-fold CV curve per pair: ``cv`` (mean +- ``val_sem`` over folds, dashed) and
+    ``test`` (solid) against lam, the CV best (star) and, with ``one_se``, the 1-SE lam
+    (diamond); with a ``ridge`` table (``ridge_val_mse`` per pair and lam) the closed form's
+    CV error dashed in black. Linear fits: MSE; ``--model mlp``: accuracy or MSE."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, row in enumerate(selection.to_dict("records")):
+        part = _pair_rows(configs, row)
+        part = part[part["lam"] > 0]
+        color, name = f"C{i % 10}", f"{row['optimizer']}+{row['regularizer']}"
+        ax.errorbar(part["lam"], part[cv], yerr=part["val_sem"], color=color, lw=1.2,
+                    ls="--", capsize=2, label=f"{name}: CV")
+        ax.plot(part["lam"], part[test], color=color, lw=1.0, ls="-", label=f"{name}: test")
+        marks = [(row["best_lam"], "*", 12)] + ([(row["lam_1se"], "D", 6)] if one_se else [])
+        for lam, marker, size in marks:
+            at = part.loc[part["lam"] == lam, cv]
+            if len(at):
+                ax.plot([lam], [at.mean()], marker, color=color, markersize=size,
+                        markeredgecolor="k")
+        if ridge is not None and len(ridge):
+            r = _pair_rows(ridge, row)
+            r = r[r["lam"] > 0]
+            if len(r):
+                ax.plot(r["lam"], r["ridge_val_mse"], color="k", lw=0.8, ls="--",
+                        label=f"closed form ({row['regularizer']}): CV" if i == 0 else None)
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel("λ (each regularizer's own convention)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or ("k-fold CV error (dashed, mean ± SE over folds) and test error "
+                           "(solid); ★ CV min, ◆ 1-SE"), fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def fit_training_curves(curves, configs, selection):
+    """Train and test loss (and accuracy, when recorded) over epochs of a fit's first pair
+    at its best lam (the full-train refit)."""
+    from matplotlib.figure import Figure
+
+    first = selection.iloc[0]
+    pair = _pair_rows(configs, first)
+    cid = pair[pair["lam"] == first["best_lam"]]["config_id"].iloc[0]
+    part = curves[curves["config_id"] == cid]
+    acc = "train_accuracy" in part
+    fig = Figure(figsize=(9 if acc else 5, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2 if acc else 1, squeeze=False)[0]
+    panels = [(axes[0], ("train_loss", "test_loss"), "data loss", True)]
+    if acc:
+        panels.append((axes[1], ("train_accuracy", "test_accuracy"), "accuracy", False))
+    for ax, cols, ylabel, log in panels:
+        for col, ls in zip(cols, ("-", "--"), strict=True):
+            ax.plot(part["epoch"], part[col], ls=ls, label=col.replace("_", " "))
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{first['optimizer']} + {first['regularizer']} at λ = {first['best_lam']:.3g}",
+                 fontsize=9)
+    return fig
