@@ -32,7 +32,6 @@ angular update needs parameters at consecutive steps (``nets.train(snapshot_epoc
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -208,8 +207,8 @@ def run_equilibrium(*, out: Path | str | None = None, force: bool = False, repor
     """Train the grid as one nets.train call, measure, and write the run directory: the
     ``equilibrium_steps`` and ``equilibrium`` tables, figures/equilibrium.png,
     equilibrium.html, equilibrium.json and manifest.json (provenance)."""
-    import matplotlib.pyplot as plt
 
+    from wdlab.demos.page import figure_png, page, section, write_tables
     from wdlab.nets import MLP, train
     from wdlab.nets.datasets import load
     from wdlab.report.html import esc
@@ -217,9 +216,7 @@ def run_equilibrium(*, out: Path | str | None = None, force: bool = False, repor
         RunDir,
         default_run_dir,
         provenance,
-        save_png,
         write_json,
-        write_table,
         write_text,
     )
 
@@ -257,27 +254,18 @@ def run_equilibrium(*, out: Path | str | None = None, force: bool = False, repor
                         f" final test accuracy {configs['test_accuracy'].min():.3f}–"
                         f"{configs['test_accuracy'].max():.3f}.")}
     paras = reading(summ, meta)
-    write_table(path / "equilibrium_configs", configs)
-    write_table(path / "equilibrium_steps", measured)
-    write_table(path / "equilibrium", summ)
-    fig = equilibrium_figure(measured)
-    png = save_png(fig, path / "figures" / "equilibrium.png", dpi=100)
-    plt.close(fig)
+    write_tables(path, {"equilibrium_configs": configs, "equilibrium_steps": measured,
+                        "equilibrium": summ})
+    png = figure_png(equilibrium_figure(measured), path / "figures" / "equilibrium.png")
     rows = "".join(f"<tr><td>{esc(r.layer)}</td><td>{r.C}</td><td>{r.settled}/{r.configs}</td>"
                    f"<td>{r.norm_ratio:.3g} [{r.norm_lo:.3g}–{r.norm_hi:.3g}]</td>"
                    f"<td>{r.angle_ratio:.3g} [{r.angle_lo:.3g}–{r.angle_hi:.3g}]</td></tr>"
                    for r in summ.itertuples())
-    img = base64.b64encode(png).decode("ascii")
     if report:
-        write_text(path / f"{NAME}.html",
-                   "<!doctype html><html><head><meta charset='utf-8'><title>wdlab equilibrium"
-                   "</title></head><body><section id='equilibrium'><h2>Rotational equilibrium "
-                   "(Kosson et al. 2024)</h2>" + "".join(f"<p>{esc(p)}</p>" for p in paras)
-                   + "<table border='1' cellspacing='0' cellpadding='3'><tr><th>layer</th>"
-                   "<th>C</th><th>settled</th><th>‖w‖ ratio</th><th>angle ratio</th></tr>"
-                   + rows + f"</table><img alt='measured over predicted' "
-                   f"src='data:image/png;base64,{img}' style='max-width:100%'></section>"
-                   "</body></html>")
+        body = section("equilibrium", "Rotational equilibrium (Kosson et al. 2024)",
+                       paras=paras, head=("layer", "C", "settled", "‖w‖ ratio", "angle ratio"),
+                       rows=rows, png=png, alt="measured over predicted")
+        write_text(path / f"{NAME}.html", page("wdlab equilibrium", body))
     result = {"reading": paras, "setting": meta["setting"],
               "summary": summ.replace({np.nan: None}).to_dict("records")}
     write_json(path / f"{NAME}.json", result)

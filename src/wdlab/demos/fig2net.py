@@ -28,7 +28,6 @@ statistic (``wdlab.report.reading.heatmap_stats``), so the two stand side by sid
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -263,10 +262,10 @@ def write_fig2net_views(out: Path | str, *, linear_dir: Path | str | None = None
     """From the finished sub-runs ``out/sgd`` and ``out/adam`` (and ``out/linear``): the tables
     fig2net_slopes (per seed) and fig2net_summary, figures/fig2net.png, fig2net.html and
     fig2net.json (the reading and the numbers)."""
-    import matplotlib.pyplot as plt
 
+    from wdlab.demos.page import figure_png, page, section, write_tables
     from wdlab.report.html import esc
-    from wdlab.store import read_table, save_png, write_json, write_table, write_text
+    from wdlab.store import read_table, write_json, write_table, write_text
 
     out = Path(out)
     configs = pd.concat([read_table(out / o / "configs") for o in ("sgd", "adam")],
@@ -286,23 +285,16 @@ def write_fig2net_views(out: Path | str, *, linear_dir: Path | str | None = None
                         f"batches of {bs} = {steps} steps, cosine, "
                         f"{int(configs['data_seed'].nunique())} seeds")}
     paras = reading(net, linear, meta)
-    write_table(out / "fig2net_slopes", per_seed)
-    write_table(out / "fig2net_summary", net)
-    fig = fig2net_figure(configs)
-    png = save_png(fig, out / "figures" / "fig2net.png", dpi=100)
-    plt.close(fig)
+    write_tables(out, {"fig2net_slopes": per_seed, "fig2net_summary": net})
+    png = figure_png(fig2net_figure(configs), out / "figures" / "fig2net.png")
     rows = "".join(f"<tr><td>{esc(r.label)}</td><td>{r.slope:+.2f}</td><td>{r.slope_min:+.2f}"
                    f" … {r.slope_max:+.2f}</td><td>{r.edge_rows}/{r.rows}</td>"
                    f"<td>{esc(r.shape)}</td></tr>" for r in net.itertuples())
-    img = base64.b64encode(png).decode("ascii")
-    html = ("<!doctype html><html><head><meta charset='utf-8'><title>wdlab adamw-fig2-net"
-            "</title></head><body><section id='fig2net'><h2>Loshchilov &amp; Hutter Fig. 2 on "
-            "an MLP</h2>" + "".join(f"<p>{esc(p)}</p>" for p in paras)
-            + "<table border='1' cellspacing='0' cellpadding='3'><tr><th>optimizer</th>"
-            "<th>slope log₂ best λ vs log₂ lr</th><th>over seeds</th><th>edge rows</th>"
-            f"<th>shape</th></tr>{rows}</table><img alt='test error heatmaps' "
-            f"src='data:image/png;base64,{img}' style='max-width:100%'></section></body></html>")
-    write_text(out / f"{NAME}.html", html)
+    body = section("fig2net", "Loshchilov & Hutter Fig. 2 on an MLP", paras=paras,
+                   head=("optimizer", "slope log₂ best λ vs log₂ lr", "over seeds",
+                         "edge rows", "shape"),
+                   rows=rows, png=png, alt="test error heatmaps")
+    write_text(out / f"{NAME}.html", page("wdlab adamw-fig2-net", body))
     result = {"reading": paras, "setting": meta["setting"],
               "net": net.replace({np.nan: None}).to_dict("records"),
               "linear": None if linear is None else linear.replace({np.nan: None}).to_dict("records")}

@@ -29,7 +29,6 @@ Full batch: one step per epoch, so steps are epochs. Steps are read at the recor
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -246,38 +245,34 @@ def _fmt_step(v: float) -> str:
 
 def section_html(table: pd.DataFrame, paras: list[str], png: bytes, meta: dict) -> str:
     """The report section: the reading, the per-lam table and the figure (embedded PNG)."""
+    from wdlab.demos.page import section
     from wdlab.report.html import esc
 
-    head = ("<tr><th>loss</th><th>λ (AdamW weight_decay)</th><th>seeds</th>"
-            "<th>step: train acc 100%</th><th>step: test acc ≥ 95%</th><th>‖θ‖₂</th>"
-            "<th>final test acc</th></tr>")
+    head = ("loss", "λ (AdamW weight_decay)", "seeds", "step: train acc 100%",
+            "step: test acc ≥ 95%", "‖θ‖₂", "final test acc")
     body = "".join(
         f"<tr><td>{esc(r.loss)}</td><td>{r.lam:g}</td><td>{r.seeds}</td>"
         f"<td>{esc(_steps(r.median_step_train_100, r.n_train_100, r.seeds))}</td>"
         f"<td>{esc(_steps(r.median_step_test_95, r.n_test_95, r.seeds))}</td>"
         f"<td>{r.w_norm:.4g}</td><td>{r.final_test_accuracy:.3f}</td></tr>"
         for r in table.itertuples())
-    img = base64.b64encode(png).decode("ascii")
-    ps = "".join(f"<p>{esc(p)}</p>" for p in paras)
-    return (f"<section id='grokking'><h2>Grokking: weight decay on modular addition</h2>"
-            f"<p>{esc(meta['setting'])}</p><h3>Reading</h3>{ps}"
-            f"<table border='1' cellspacing='0' cellpadding='3'>{head}{body}</table>"
-            f"<p>Steps are medians over the seeds that reached the level (count shown when not "
-            f"all did), read at every {esc(meta['every'])} steps.</p>"
-            f"<img alt='train/test accuracy vs step per weight decay' "
-            f"src='data:image/png;base64,{img}' style='max-width:100%'></section>")
+    return section("grokking", "Grokking: weight decay on modular addition", paras=paras,
+                   head=head, rows=body, png=png,
+                   alt="train/test accuracy vs step per weight decay",
+                   intro=f"<p>{esc(meta['setting'])}</p><h3>Reading</h3>",
+                   after_table=(f"<p>Steps are medians over the seeds that reached the level "
+                                f"(count shown when not all did), read at every "
+                                f"{esc(meta['every'])} steps.</p>"))
 
 
 def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
     """From a finished grokking run: grokking_summary/grokking tables, figures/grokking.png,
     grokking.html (the report section as a page) and the reading in manifest-free JSON."""
-    from wdlab.report.html import esc
+    from wdlab.demos.page import figure_png, page, write_tables
     from wdlab.store import (
         read_json,
         read_table,
-        save_png,
         write_json,
-        write_table,
         write_text,
     )
 
@@ -286,13 +281,9 @@ def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
     summary = grokking_summary(configs, curves)
     table = grokking_table(summary)
     paras = reading(table)
-    write_table(run_dir / "grokking_summary", summary)
-    write_table(run_dir / "grokking", table)
-    fig = grokking_figure(summary, curves)
-    png = save_png(fig, run_dir / "figures" / "grokking.png", dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    write_tables(run_dir, {"grokking_summary": summary, "grokking": table})
+    png = figure_png(grokking_figure(summary, curves), run_dir / "figures" / "grokking.png",
+                     dpi=110)
     man = read_json(run_dir / "manifest.json")
     cfg = man.get("spec") or man.get("config", {})
     data = cfg.get("dataset", {}).get("params", {})
@@ -307,9 +298,7 @@ def write_grokking_views(run_dir: Path | str) -> dict[str, Any]:
                         f"({train.get('beta1')}, {train.get('beta2')}), full batch, "
                         f"{train.get('epochs')} steps, {train.get('dtype')}.")}
     section = section_html(table, paras, png, meta)
-    write_text(run_dir / "grokking.html",
-               "<!doctype html><html><head><meta charset='utf-8'><title>"
-               f"{esc('wdlab grokking')}</title></head><body>{section}</body></html>")
+    write_text(run_dir / "grokking.html", page("wdlab grokking", section))
     result = {"reading": paras, "setting": meta["setting"],
               "table": table.replace({np.nan: None}).to_dict("records")}
     write_json(run_dir / "grokking.json", result)

@@ -22,7 +22,6 @@ then mean and CI): the tau_epoch rule predicts -1, constant lam predicts 0.
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -215,10 +214,9 @@ def tau_figure(best: pd.DataFrame, table: pd.DataFrame, configs: pd.DataFrame):
 def write_tau_views(run_dir: Path | str) -> dict:
     """From a finished tau-epoch run: tau_best (per N and seed), tau_epoch (per N),
     figures/tau-epoch.png, tau-epoch.html and tau-epoch.json (reading and numbers)."""
-    import matplotlib.pyplot as plt
 
-    from wdlab.report.html import esc
-    from wdlab.store import read_table, save_png, write_json, write_table, write_text
+    from wdlab.demos.page import figure_png, page, section, write_tables
+    from wdlab.store import read_table, write_json, write_text
 
     run_dir = Path(run_dir)
     configs = read_table(run_dir / "configs")
@@ -232,23 +230,15 @@ def write_tau_views(run_dir: Path | str) -> dict:
                         f"{int(c0['batch_size'])}, {epochs} epochs, cosine, "
                         f"{int(configs['data_seed'].nunique())} seeds.")}
     paras = reading(table, stat, meta)
-    write_table(run_dir / "tau_best", best)
-    write_table(run_dir / "tau_epoch", table)
-    fig = tau_figure(best, table, configs)
-    png = save_png(fig, run_dir / "figures" / "tau-epoch.png", dpi=100)
-    plt.close(fig)
+    write_tables(run_dir, {"tau_best": best, "tau_epoch": table})
+    png = figure_png(tau_figure(best, table, configs), run_dir / "figures" / "tau-epoch.png")
     rows = "".join(f"<tr><td>{r.n_train}</td><td>{r.tau_epoch:.3g}</td><td>{r.log2_tau_epoch:.2f}"
                    f" ± {r.log2_tau_epoch_ci:.2f}</td><td>{r.lam:.3g}</td><td>{r.edge}</td></tr>"
                    for r in table.itertuples())
-    img = base64.b64encode(png).decode("ascii")
-    html = ("<!doctype html><html><head><meta charset='utf-8'><title>wdlab tau-epoch</title>"
-            "</head><body><section id='tau-epoch'><h2>The τ_epoch rule (Wang &amp; Aitchison "
-            "2024)</h2>" + "".join(f"<p>{esc(p)}</p>" for p in paras)
-            + "<table border='1' cellspacing='0' cellpadding='3'><tr><th>N</th><th>τ_epoch</th>"
-            "<th>log₂ τ_epoch ± 95% CI</th><th>λ</th><th>edge optima</th></tr>" + rows
-            + f"</table><img alt='tau_epoch vs N' src='data:image/png;base64,{img}' "
-            "style='max-width:100%'></section></body></html>")
-    write_text(run_dir / f"{NAME}.html", html)
+    body = section("tau-epoch", "The τ_epoch rule (Wang & Aitchison 2024)", paras=paras,
+                   head=("N", "τ_epoch", "log₂ τ_epoch ± 95% CI", "λ", "edge optima"),
+                   rows=rows, png=png, alt="tau_epoch vs N")
+    write_text(run_dir / f"{NAME}.html", page("wdlab tau-epoch", body))
     result = {"reading": paras, "setting": meta["setting"], "slope": stat,
               "table": table.replace({np.nan: None}).to_dict("records")}
     write_json(run_dir / f"{NAME}.json", result)
