@@ -8,9 +8,10 @@ For every output column t, ``WeightDecayRegressor`` minimises, with the wdlab en
 ``half_sum`` lam/2 ||w||^2, ``sum`` lam ||w||^2, or an optimizer decay ``weight_decay``
 (coupled), ``decoupled`` (AdamW, x lr_t) or ``independent`` (x eta_t only); see
 ``wdlab.conventions``). ``WeightDecayRegressorCV`` trains every (lam x fold x output) model
-and the full-data refit path as ONE engine call, then picks lam by k-fold CV (optionally the
-1-SE rule) and, for the coupled conventions, reports the closed-form choice of ``ridge_path``
-on the same folds.
+and the full-data refit path as ONE engine call (full batch: on each fold's D + 2
+``cvfit.compressed_rows``, the same loss and gradient as its N rows), then picks lam by k-fold
+CV (optionally the 1-SE rule) and, for the coupled conventions, reports the closed-form choice
+of ``ridge_path`` on the same folds. ``WeightDecayRegressor.fit`` trains on the rows themselves.
 
 The batched training, selection rules and closed-form references live in ``wdlab.cvfit``;
 this module is their scikit-learn contract (parameters, validation, learned attributes).
@@ -268,7 +269,11 @@ class WeightDecayRegressorCV(_WeightDecayBase):
 
     where yhat_f is trained without fold f (sample weights weigh both the training loss and
     the held-out mean). Every (lam, fold, output) model and the full-data model of every lam
-    (the refit, ``coef_path_``) are trained as ONE engine call.
+    (the refit, ``coef_path_``) are trained as ONE engine call; full batch, each fold and each
+    held-out set is represented by its D + 2 ``wdlab.cvfit.compressed_rows`` (a centred thin
+    QR: the same loss, gradient and MSE for every (w, b) in exact arithmetic), so a step costs
+    O(D^2) per model instead of O(N D). Float64 runs agree with training on the N rows to
+    rounding, not bitwise.
 
     Args:
         lams: the lam grid (in the ``regularizer``'s convention); None = ``DEFAULT_LAMS``, 30 values
