@@ -226,3 +226,17 @@ def test_reproduce_and_spec_refuse_a_name_outside_their_kind(tmp_path):
                                           r"of \('seed', 'd2l'\)"):
         build_spec({"preset": "adamw-fig2"})
     assert not (tmp_path / "r").exists()
+
+
+def test_no_import_circle_through_the_config_package():
+    """schema -> nets -> values -> models, load above them, presets below the schema: the old
+    spec <-> spec_nets circle is gone, and nothing in wdlab.config sits in a circle."""
+    from test_import_graph import cycles, import_graph
+
+    g = import_graph()
+    assert "wdlab.config.nets" in g["wdlab.config.schema"]
+    assert not {"wdlab.config.schema", "wdlab.config.load"} & g["wdlab.config.nets"]
+    assert not {"wdlab.config.schema", "wdlab.config.load"} & g["wdlab.config.presets"]
+    looped = [sorted(c) for c in cycles(g)
+              if any(m == "wdlab.config" or m.startswith("wdlab.config.") for m in c)]
+    assert looped == [], f"import circles through wdlab.config: {looped}"
