@@ -132,3 +132,30 @@ def test_preset_double_descent_reduced(tmp_path):
     html = (out / "report.html").read_text()
     assert 'id="double-descent-plot"' in html and '"double_descent":{' in html
     assert "peaks at n_train / n_features" in html
+
+
+def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path):
+    """The figure worker (wdlab.figure_worker) writes the same figure files as
+    write_figures in process; with no worker, or a job it cannot do, wait() says None (the
+    caller then draws in process)."""
+    import shutil
+
+    from wdlab import figure_worker
+    from wdlab.report.figures import write_figures
+
+    out = tmp_path / "seed"
+    res = runner.invoke(app, ["sweep", "--preset", "seed", "--lam", "1e-2:1e1:4", "--seeds", "2",
+                              "--epochs", "10", "--no-csv", "--no-report", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    twin = tmp_path / "twin"
+    shutil.copytree(out, twin)
+    figure_worker.start()
+    wait = figure_worker.submit(out, ("png",))
+    here = write_figures(twin, formats=("png",))  # meanwhile, in this process
+    there = wait()
+    assert there is not None and {p.name for p in there} == {p.name for p in here}
+    assert {p.name for p in here} >= {"validation.png", "norm_path.png"}
+    assert all(p.stat().st_size > 1000 for p in there)
+    assert figure_worker.submit(out, ("png",))() is None  # one job per worker: none left
+    figure_worker.start()
+    assert figure_worker.submit(tmp_path / "missing", ("png",))() is None  # an error there

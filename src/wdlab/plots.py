@@ -17,9 +17,27 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import LogFormatter, LogLocator, NullFormatter
 
 from wdlab.conventions import describe
+from wdlab.figdata import (  # noqa: F401  (re-exported: plots.heat_scale, ... as before)
+    BAND,
+    BAND_TEXT,
+    CLIP_PERCENTILE,
+    GROUP_KEYS,
+    TOP_MEANINGFUL,
+    best_lr_slice,
+    few_lams,
+    group_label,
+    group_list,
+    heat_scale,
+    in_group,
+    lr_note,
+    mean_band,
+    ok_rows,
+    selection_row,
+    top_cells,
+)
 
 __all__ = [
     "coef_path",
@@ -31,61 +49,40 @@ __all__ = [
     "validation_curve",
 ]
 
-#: Columns naming an optimizer/regularizer group (one curve, one heatmap panel).
-GROUP_KEYS = ("optimizer", "regularizer")
-#: Display order of groups: SGD before Adam, coupled before decoupled.
-_ORDER = {"sgd": 0, "adam": 1, "adamw": 2, "weight_decay": 0, "mean": 0, "half_sum": 0,
-          "sum": 0, "decoupled": 1, "independent": 2}
 YLABEL = "MSE (data loss, no penalty)"
-#: The band drawn around every mean over seeds (percentiles of the seeds' values).
-BAND = (2.5, 97.5)
-BAND_TEXT = "band: 2.5–97.5th percentile over seeds"
 STYLE = {"test_mse": "-", "val_mse": "--", "train_mse": ":"}
 
 
-def group_label(optimizer: str, regularizer: str) -> str:
-    """``'Adam + (λ/2)·‖w‖²'``-style name of an optimizer/regularizer group."""
-    opt = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(str(optimizer), str(optimizer))
-    return f"{opt} + {describe(str(regularizer))}"
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _ok(configs: pd.DataFrame) -> pd.DataFrame:
-    if "status" in configs:
-        return configs[configs["status"] == "ok"]
-    return configs
+class PlainLogFormatter(LogFormatter):
+    """Log-axis tick labels as plain text (``10⁻³``, ``2×10⁻²``) on the ticks matplotlib's
+    default ``LogFormatterSciNotation`` labels, without its mathtext parser (which was most of
+    a sweep's figure drawing time)."""
+
+    def __call__(self, x, pos=None):
+        if not super().__call__(x, pos) or x <= 0:
+            return ""
+        exp = int(np.floor(np.log10(x) + 1e-10))
+        coeff = round(x / 10.0 ** exp)
+        power = f"10{str(exp).translate(_SUPERSCRIPT)}"
+        return power if coeff == 1 else f"{coeff}×{power}"
 
 
-def _groups(df: pd.DataFrame) -> list[tuple[str, str]]:
-    keys = [k for k in GROUP_KEYS if k in df]
-    if len(keys) < 2:
-        return [("", "")]
-    pairs = df[list(GROUP_KEYS)].drop_duplicates().itertuples(index=False)
-    return sorted(((str(o), str(r)) for o, r in pairs),
-                  key=lambda g: (_ORDER.get(g[0], 9), _ORDER.get(g[1], 9), g))
-
-
-def _in_group(df: pd.DataFrame, group: tuple[str, str]) -> pd.DataFrame:
-    if group == ("", "") or not set(GROUP_KEYS) <= set(df.columns):
-        return df
-    return df[(df["optimizer"] == group[0]) & (df["regularizer"] == group[1])]
-
-
-def mean_band(df: pd.DataFrame, by: str | list[str], metric: str) -> pd.DataFrame:
-    """Mean of ``metric`` per ``by``, with ``lo``/``hi`` the ``BAND`` percentiles of the seeds
-    (asymmetric, inside the seeds' range, so positive for positive metrics; = mean for one)."""
-    g = df.dropna(subset=[metric]).groupby(by)[metric]
-    out = g.agg(["mean", "std", "count"]).reset_index()
-    out["lo"] = g.quantile(BAND[0] / 100).to_numpy()
-    out["hi"] = g.quantile(BAND[1] / 100).to_numpy()
-    return out
-
-
-def lr_note(rows: pd.DataFrame, ok: pd.DataFrame) -> str:
-    """`` at lr = 0.01 (best lr)`` when lr was swept and ``rows`` is one lr slice, else ""."""
-    if "lr" in ok and ok["lr"].nunique() > 1 and "lr" in rows and rows["lr"].nunique() == 1:
-        return f" at lr = {rows['lr'].iloc[0]:.3g} (best lr)"
-    return ""
-
+def light_log_axes(fig: Figure) -> Figure:
+    """Every log axis of ``fig`` (colour bars included): minor ticks at 2 and 5 of each
+    decade only, and ``PlainLogFormatter`` labels. Same axes and data; about a third less
+    drawing time than matplotlib's nine minor ticks with mathtext labels."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                minor_off = isinstance(axis.get_minor_formatter(), NullFormatter)
+                axis.set_minor_locator(LogLocator(10.0, subs=(2.0, 5.0)))
+                axis.set_major_formatter(PlainLogFormatter(10.0))
+                if not minor_off:
+                    axis.set_minor_formatter(PlainLogFormatter(10.0, labelOnlyBase=False))
+    return fig
 
 def _band(ax, x, ys: np.ndarray, color, label, linestyle="-"):
     """Mean line, with a 95% band when there are several seeds (rows of ``ys``)."""
@@ -110,7 +107,7 @@ def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
     Configurations sharing a lam (different seeds) are drawn as a mean line and a 95% band.
     Titles state lam and its convention. Diverged configurations are left out.
     """
-    ok = _ok(configs)
+    ok = ok_rows(configs)
     chosen = sorted(ok["lam"].unique()) if lams is None else list(lams)
     fig = Figure(figsize=(3.4 * max(len(chosen), 1), 3.2), layout="constrained")
     axes = fig.subplots(1, max(len(chosen), 1), squeeze=False, sharey=True)[0]
@@ -130,40 +127,7 @@ def training_curves(curves: pd.DataFrame, configs: pd.DataFrame,
         ax.legend(loc="best", fontsize=8)
         ax.grid(True, which="both", alpha=0.25)
     axes[0].set_ylabel(YLABEL)
-    return fig
-
-
-def best_lr_slice(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The rows at the learning rate whose best mean ``metric`` over lam is lowest.
-
-    Sweeps over lr x lam show their validation curve at that lr (every row if lr is fixed).
-    """
-    if "lr" not in ok or ok["lr"].nunique() <= 1 or metric not in ok:
-        return ok
-    means = ok.groupby(["lr", "lam"])[metric].mean().groupby("lr").min()
-    if means.isna().all():
-        return ok
-    return ok[np.isclose(ok["lr"], means.idxmin())]
-
-
-def selection_row(selection: pd.DataFrame | None, group: tuple[str, str],
-                  rows: pd.DataFrame) -> pd.Series | None:
-    """The selection row of ``group`` matching the lr shown in ``rows`` (sweeps select per
-    group of every other hyperparameter); None when there is none."""
-    if selection is None or not len(selection) or "best_lam" not in selection:
-        return None
-    sel = _in_group(selection, group)
-    if "lr" in sel and "lr" in rows and len(rows) and rows["lr"].nunique() == 1:
-        sel = sel[np.isclose(sel["lr"], rows["lr"].iloc[0])]
-    if not len(sel):
-        return None
-    key = "best_val_mse" if "best_val_mse" in sel else "best_test_mse"
-    return sel.loc[sel[key].idxmin()] if sel[key].notna().any() else sel.iloc[0]
-
-
-def few_lams(ok: pd.DataFrame) -> bool:
-    """True when a log lam axis would show a single dot: fewer than 2 positive lams."""
-    return "lam" not in ok or ok.loc[ok["lam"] > 0, "lam"].nunique() < 2
+    return light_log_axes(fig)
 
 
 def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
@@ -178,14 +142,14 @@ def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = 
     grey, and from ``selection`` a star at ``best_lam`` and a diamond at ``lam_1se``. With
     fewer than 2 positive lams, every lam (0 included) is a category with its points.
     """
-    ok = _ok(configs)
+    ok = ok_rows(configs)
     metrics = [m for m in ("test_mse", "val_mse") if m in ok and ok[m].notna().any()]
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     if few_lams(ok):
         return _categorical(fig, ax, ok, metrics)
-    for i, group in enumerate(_groups(ok)):
-        rows = best_lr_slice(_in_group(ok, group), metrics[-1])
+    for i, group in enumerate(group_list(ok)):
+        rows = best_lr_slice(in_group(ok, group), metrics[-1])
         color = f"C{i}"
         name = (group_label(*group) if group != ("", "") else "trained") + lr_note(rows, ok)
         for metric in metrics:
@@ -226,17 +190,17 @@ def validation_curve(configs: pd.DataFrame, *, selection: pd.DataFrame | None = 
         ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.legend(fontsize=7, loc="best")
-    return fig
+    return light_log_axes(fig)
 
 
 def _categorical(fig: Figure, ax, ok: pd.DataFrame, metrics: list[str]) -> Figure:
     """Few lams: each lam (0 included) a category; points with their band, no lines."""
     lams = sorted(ok["lam"].unique()) if "lam" in ok else []
-    groups = _groups(ok)
+    groups = group_list(ok)
     width = 0.8 / max(len(groups) * len(metrics), 1)
     k = 0
     for i, group in enumerate(groups):
-        rows = _in_group(ok, group)
+        rows = in_group(ok, group)
         name = group_label(*group) if group != ("", "") else "trained"
         for metric in metrics:
             agg = mean_band(rows, "lam", metric).set_index("lam").reindex(lams)
@@ -253,18 +217,18 @@ def _categorical(fig: Figure, ax, ok: pd.DataFrame, metrics: list[str]) -> Figur
     ax.set_title(f"Final MSE at each λ (only {len(lams)} λ values; {BAND_TEXT})", fontsize=9)
     ax.grid(True, axis="y", which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="best")
-    return fig
+    return light_log_axes(fig)
 
 
 def norm_path(configs: pd.DataFrame) -> Figure:
     """Final ‖w‖ against lam > 0 (log-log), one line per group, mean and ``BAND`` over seeds
     (at the best lr when lr was swept, said in the legend)."""
-    ok = _ok(configs)
+    ok = ok_rows(configs)
     fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
-    for i, group in enumerate(_groups(ok)):
+    for i, group in enumerate(group_list(ok)):
         by = "val_mse" if "val_mse" in ok and ok["val_mse"].notna().any() else "test_mse"
-        rows = best_lr_slice(_in_group(ok, group), by)  # the lr the validation curve shows
+        rows = best_lr_slice(in_group(ok, group), by)  # the lr the validation curve shows
         agg = mean_band(rows[rows["lam"] > 0], "lam", "w_norm")
         name = (group_label(*group) if group != ("", "") else "trained") + lr_note(rows, ok)
         ax.plot(agg["lam"], agg["mean"], marker=".", color=f"C{i}", label=name)
@@ -276,7 +240,7 @@ def norm_path(configs: pd.DataFrame) -> Figure:
     ax.set_title(f"Norm path of the trained weights ({BAND_TEXT})", fontsize=9)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7)
-    return fig
+    return light_log_axes(fig)
 
 
 def coef_path(coefs: pd.DataFrame, *, max_lines: int = 12) -> Figure:
@@ -305,7 +269,7 @@ def coef_path(coefs: pd.DataFrame, *, max_lines: int = 12) -> Figure:
     ax.grid(True, which="both", alpha=0.25)
     if len(shown) <= 12:
         ax.legend(fontsize=6, ncol=2)
-    return fig
+    return light_log_axes(fig)
 
 
 def _fmt(v: float) -> str:
@@ -321,11 +285,11 @@ def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int
     better than the median cell (Loshchilov & Hutter 2019, Fig. 2).
     Rows: lam (its own convention per panel, 0 at the bottom); columns: lr.
     """
-    fig_groups = _groups(configs)
+    fig_groups = group_list(configs)
     rows = {}
     for group in fig_groups:
-        part = _in_group(configs, group)
-        ok = _ok(part)
+        part = in_group(configs, group)
+        ok = ok_rows(part)
         grid = ok.groupby(["lam", "lr"])[metric].mean().unstack("lr")
         full = part.groupby(["lam", "lr"]).size().unstack("lr")
         rows[group] = grid.reindex(index=full.index, columns=full.columns)
@@ -366,40 +330,7 @@ def lr_lam_heatmaps(configs: pd.DataFrame, metric: str = "test_mse", *, top: int
         clip = f", clipped at the {CLIP_PERCENTILE}th percentile" if clipped else ""
         fig.colorbar(mesh, ax=axes, extend="max" if clipped else "neither",
                      label=f"final {metric.replace('_', ' ')} (mean over seeds; log{clip})")
-    return fig
-
-
-#: Heatmap colours stop at this percentile of the finite cells, so unconverged cells
-#: (often orders of magnitude worse) do not paint the whole good region one colour.
-CLIP_PERCENTILE = 60
-#: Circle the best cells only when the worst of them is at most this fraction of the median
-#: cell (a flat grid, e.g. every cell ~100 MSE, gets no circles).
-TOP_MEANINGFUL = 0.8
-
-
-def heat_scale(values: np.ndarray) -> tuple[float, float, bool]:
-    """(vmin, vmax, clipped) of a log colour scale over the finite positive ``values``:
-    vmax is the ``CLIP_PERCENTILE``th percentile when the largest value is more than 10x it."""
-    v = np.asarray(values, np.float64)
-    v = v[np.isfinite(v) & (v > 0)]
-    if not len(v):
-        return 1.0, 10.0, False
-    lo, hi, cap = float(v.min()), float(v.max()), float(np.percentile(v, CLIP_PERCENTILE))
-    if hi > 10 * cap and cap > lo:
-        return lo, cap, True
-    return lo, hi if hi > lo else lo * 1.01, False
-
-
-def top_cells(values: np.ndarray, top: int) -> np.ndarray:
-    """Flat indices of the ``top`` lowest finite cells, or none when they are not clearly
-    better than the rest (their worst > ``TOP_MEANINGFUL`` x the median finite cell)."""
-    flat = np.where(np.isfinite(values), values, np.inf).ravel()
-    best = np.argsort(flat, kind="stable")[:top]
-    best = best[np.isfinite(flat[best])]
-    finite = flat[np.isfinite(flat)]
-    if not len(best) or len(finite) <= top or flat[best].max() > TOP_MEANINGFUL * np.median(finite):
-        return best[:0]
-    return best
+    return light_log_axes(fig)
 
 
 def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
@@ -411,7 +342,7 @@ def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
     ``optimal``}) is overlaid, and ``exact`` (columns ``ratio, curve, test_mse``: closed-form
     ridge on the same draws) as dotted lines. A vertical line marks n = d (Nakkiran et al. 2021).
     """
-    ok = _ok(configs).copy()
+    ok = ok_rows(configs).copy()
     by = by if by in ok and ok[by].notna().any() else "test_mse"
     ok["ratio"] = ok["n_train"] / ok["n_features"]
     fig = Figure(figsize=(5.8, 3.9), layout="constrained")
@@ -451,7 +382,7 @@ def double_descent(configs: pd.DataFrame, theory: pd.DataFrame | None = None, *,
     ax.set_title("Double descent: the peak at n = d, and optimal λ removes it", fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7)
-    return fig
+    return light_log_axes(fig)
 
 
 # ------------------------------------------------------------------------------------------

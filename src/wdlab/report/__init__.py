@@ -10,87 +10,33 @@ table. Every user string is HTML-escaped; the embedded JSON cannot close its <sc
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from wdlab.plots import CLIP_PERCENTILE
+from wdlab.figdata import CLIP_PERCENTILE
 from wdlab.report import charts
 from wdlab.report.html import answer_block, esc, fmt, page, table
 from wdlab.report.reading import heatmap_stats, reading
+from wdlab.report.run import load_run
+from wdlab.report.sections import (
+    config_section,
+    group_select,
+    lam_slider,
+    page_header,
+    page_title,
+    plotly_js,
+    results_table,
+    setting,
+    shared_settings,
+)
 
 __all__ = ["build_report", "heatmap_stats", "load_run", "reading", "write_report"]
 
-#: Results-table columns, in order, when present.
-RESULT_COLUMNS = ("config_id", "optimizer", "regularizer", "loss", "lam", "lr", "momentum",
-                  "init_seed", "data_seed", "n_train", "n_features", "status", "train_mse",
-                  "val_mse", "test_mse", "w_norm")
-#: At most this many rows in the results table (best first); the rest stay in configs.csv.
-MAX_ROWS = 500
 
-
-#: The curves columns the page draws (the rest stay in curves.parquet, unread).
-CURVE_COLUMNS = ("config_id", "epoch", "train_mse", "test_mse")
-
-
-def _read(path: Path, columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
-    pq = path.with_suffix(".parquet")
-    if pq.is_file():
-        if columns is not None:
-            import pyarrow.parquet as papq
-
-            names = set(papq.read_schema(pq).names)
-            return pd.read_parquet(pq, columns=[c for c in columns if c in names])
-        return pd.read_parquet(pq)
-    csv = path.with_suffix(".csv")
-    return pd.read_csv(csv) if csv.is_file() else None
-
-
-def load_run(run_dir: Path | str) -> dict[str, Any]:
-    """The tables of a run directory: configs (required), curves, summary, selection, manifest."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise FileNotFoundError(f"RUN_DIR: {run} is not a directory")
-    configs = _read(run / "configs")
-    if configs is None:
-        raise FileNotFoundError(f"RUN_DIR: {run} has no configs.parquet or configs.csv")
-    for col in ("config_id", "lam"):
-        if col not in configs:
-            raise ValueError(f"configs: missing column {col!r} in {run / 'configs.parquet'}")
-        if not pd.api.types.is_numeric_dtype(configs[col]):
-            raise ValueError(f"configs: column {col!r} must be numeric, got {configs[col].dtype}"
-                             f" in {run / 'configs.parquet'}")
-    manifest = {}
-    if (run / "manifest.json").is_file():
-        from wdlab.store import read_manifest
-
-        manifest = read_manifest(run, status=False)
-    return {"configs": configs, "curves": _read(run / "curves", CURVE_COLUMNS),
-            "summary": _read(run / "summary"),
-            "selection": _read(run / "selection"), "ridge": _read(run / "ridge"),
-            "coefficients": _read(run / "coefficients"),
-            "manifest": manifest, "path": run}
-
-
-def _config_section(manifest: dict[str, Any]) -> str:
-    cfg = manifest.get("config", manifest.get("spec"))
-    prov = manifest.get("provenance", {}) or {}
-    bits = [f"{k}: {prov[k]}" for k in ("wdlab", "torch", "device_name", "git_revision",
-                                        "created_utc") if prov.get(k) is not None]
-    meta = f'<p class="meta">{esc(" · ".join(bits))}</p>' if bits else ""
-    body = esc(json.dumps(cfg, indent=2, ensure_ascii=False, default=str)) if cfg else "—"
-    return (f"<h2>Configuration</h2>{meta}<details><summary>config (click to open)</summary>"
-            f'<pre id="config">{body}</pre></details>')
-
-
-#: Schema columns left out of the results table (all stay in configs.csv); any other column
-#: (a dataset name, a label, a user's own) is shown after RESULT_COLUMNS.
-HIDDEN = frozenset({"beta1", "beta2", "epochs", "batch_size", "schedule", "init_scale", "n_test",
-                    "noise", "decay_bias", "dtype", "diverged_epoch", "penalty", "objective",
-                    "chunk", "engine", "batch_seed"})
 #: Selection-table columns that are results, not settings: (column, header).
 ANSWER_COLUMNS = (("best_lam", "best λ"), ("_range", "λ range within CI"),
                   ("_val", "val MSE ± CI"), ("_test", "test MSE ± CI"), ("lam_1se", "1-SE λ"),
@@ -100,27 +46,6 @@ ANSWER_COLUMNS = (("best_lam", "best λ"), ("_range", "λ range within CI"),
                   ("n_seeds", "seeds"))
 _RESULT_PREFIXES = ("best_", "lam_", "val_mse_", "test_mse_", "oracle_", "ridge_", "alpha_",
                     "torch_", "test_r2", "n_lams", "n_seeds", "n_ok", "n_diverged", "n_failed")
-#: The group's own name columns (always shown).
-NAME_COLUMNS = ("optimizer", "regularizer")
-
-
-def setting(col: str, value: Any) -> str:
-    """A setting's value for a table or the shared-settings line (batch_size 0 is 'full')."""
-    if col == "batch_size" and value in (0, None):
-        return "full"
-    return fmt(value)
-
-
-def shared_settings(df: pd.DataFrame, cols: list[str]) -> tuple[list[str], str]:
-    """Split ``cols`` into those that vary across the rows of ``df`` and a one-line
-    ``shared settings: a = 1 · b = full · ...`` for the constant ones."""
-    varying, const = [], []
-    for c in cols:
-        if c in NAME_COLUMNS or df[c].nunique(dropna=False) > 1:
-            varying.append(c)
-        elif len(df):
-            const.append(f"{c} = {setting(c, df[c].iloc[0])}")
-    return varying, ("shared settings: " + " · ".join(const)) if const else ""
 
 
 def _pm(v: Any, ci: Any) -> str:
@@ -178,38 +103,6 @@ def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) ->
         "No warning: the optimum is inside the grid and well determined, nothing diverged.")
 
 
-def _results_table(configs: pd.DataFrame, summary: pd.DataFrame | None) -> str:
-    """Per (group, λ) means over seeds when the run has a summary, else per configuration;
-    constant columns go to the shared-settings line; at most ``MAX_ROWS`` rows."""
-    if summary is not None and len(summary) and "lam" in summary:
-        keep = [c for c in summary.columns if not c.endswith(("_std", "_ci95"))
-                and not c.startswith(("penalty", "objective"))]
-        df, what = summary[keep], "mean over seeds per group and λ"
-    else:
-        cols = [c for c in RESULT_COLUMNS if c in configs] + \
-            [c for c in configs.columns if c not in RESULT_COLUMNS and c not in HIDDEN]
-        df, what = configs[cols], "one row per configuration"
-    metric_like = [c for c in df.columns if c.endswith("_mean") or c.endswith(("_mse", "_r2"))
-                   or c in ("w_norm", "status", "lam", "config_id")]
-    keys = [c for c in df.columns if c not in metric_like and not c.startswith("n_")
-            or c in ("n_train", "n_features", "n_test")]
-    varying, shared = shared_settings(df, keys)
-    df = df[[c for c in df.columns if c in varying or c not in keys]]
-    key = next((c for c in ("val_mse_mean", "val_mse", "test_mse_mean", "test_mse")
-                if c in df and df[c].notna().any()), None)
-    if key:
-        df = df.sort_values(key, na_position="last", kind="stable")
-    note = f"{what}, best first"
-    if len(df) > MAX_ROWS:
-        note += f"; showing the best {MAX_ROWS} of {len(df)} rows; all are in the parquet tables"
-        df = df.iloc[:MAX_ROWS]
-    df = df.assign(**{c: df[c].map(lambda v: setting("batch_size", v))
-                      for c in ("batch_size",) if c in df})
-    return ("<h2>Results</h2><p class=\"meta\">Click a column header to sort. "
-            f"{esc(shared)}</p>"
-            f'<div class="scroll">{table(df, table_id="results", sortable=True, caption=note)}</div>')
-
-
 def _static_figures(run_dir: Path, names: tuple[str, ...]) -> str:
     """The run's own PNG figures (``figures/NAME.png``), embedded as data: URIs."""
     import base64
@@ -230,15 +123,15 @@ EMBEDDED = ("coefficients", "cv_curve", "coef_path", "norm_path")
 
 def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
                  theory: pd.DataFrame | None = None, exact: pd.DataFrame | None = None,
-                 dd_theory: pd.DataFrame | None = None) -> str:
-    """The report page for the tables of ``load_run`` (and optional reference tables)."""
-    import plotly.offline
+                 dd_theory: pd.DataFrame | None = None,
+                 figures: Callable[[], str] | None = None) -> str:
+    """The report page for the tables of ``load_run`` (and optional reference tables).
 
+    ``figures``: returns the embedded static figures' HTML; called last, once every other
+    part is built (so the figures can be drawn elsewhere meanwhile; default: read the run's
+    ``figures/*.png`` now)."""
     configs, curves = run["configs"], run["curves"]
     selection, manifest = run["selection"], run["manifest"]
-    cfg = manifest.get("config", manifest.get("spec")) or {}
-    name = cfg.get("name") if isinstance(cfg, dict) else None
-    title = f"wdlab report: {name or Path(run['path']).name}"
     sizes = "n_train" in configs and configs["n_train"].nunique() > 1
     data: dict[str, Any] = {
         "validation": None if sizes else charts.validation(configs, selection, ridge, theory),
@@ -246,9 +139,8 @@ def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
         "heatmaps": charts.heatmaps(configs),
         "double_descent": charts.double_descent(configs, exact, dd_theory) if sizes else None,
     }
-    parts = [f"<h1>{esc(title)}</h1>",
-             f'<p class="meta">run directory: {esc(Path(run["path"]).resolve())} · '
-             f"kind: {esc(manifest.get('kind', '?'))} · status: {esc(_status(manifest))}</p>",
+    title = page_title(run)
+    parts = [page_header(title, run["path"], manifest),
              _answer_section(selection, manifest),
              f'<p class="reading" id="reading">{esc(reading(configs, selection=selection, ridge=ridge))}</p>']
     if selection is not None and len(selection):
@@ -272,30 +164,22 @@ def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
         parts.append(f"<h2>Learning rate × λ</h2><p class=\"meta\">{esc(note)}</p>"
                      f'<div class="heat">{cells}</div>')
     if data["validation"]:
-        groups = data["validation"]["groups"]
-        select = ""
-        if len(groups) > 1:
-            opts = "".join(f'<option value="{i}">{esc(g)}</option>' for i, g in enumerate(groups))
-            select = ('<div class="slider"><label for="group-select">group</label><select '
-                      f'id="group-select"><option value="all">all groups</option>{opts}'
-                      "</select></div>")
+        select = group_select(data["validation"]["groups"])
         parts.append(f'<h2>Validation curve</h2>{select}<div id="validation-plot" class="chart"></div>')
     if data["training"]:
-        n = len(data["training"]["lams"])
-        parts.append('<h2>Training curves</h2><div class="slider"><label for="lam-slider">λ</label>'
-                     f'<input type="range" id="lam-slider" min="0" max="{n - 1}" step="1" '
-                     f'value="{n - 1}"><span>λ = <b id="lam-value"></b></span></div>'
-                     '<div id="training-plot" class="chart"></div>')
-    figs = _static_figures(run["path"], EMBEDDED)
-    if figs:
-        parts.append("<h2>Figures</h2>" + figs)
+        parts.append(lam_slider("Training curves", len(data["training"]["lams"])))
+    at_figures = len(parts)
+    parts.append("")  # the figures, filled in last
     coefs = _coefficients_html(run.get("coefficients"), selection)
     if coefs:
         parts.append(coefs)
-    parts.append(_results_table(configs, run.get("summary")))
-    parts.append(_config_section(manifest))
-    return page(title=title, body="\n".join(p for p in parts if p), data=data,
-                plotly_js=plotly.offline.get_plotlyjs())
+    parts.append(results_table(configs, run.get("summary")))
+    parts.append(config_section(manifest))
+    js = plotly_js()
+    figs = figures() if figures is not None else _static_figures(run["path"], EMBEDDED)
+    if figs:
+        parts[at_figures] = "<h2>Figures</h2>" + figs
+    return page(title=title, body="\n".join(p for p in parts if p), data=data, plotly_js=js)
 
 
 def _coefficients_html(coefs: pd.DataFrame | None, selection: pd.DataFrame | None,
@@ -320,13 +204,6 @@ def _coefficients_html(coefs: pd.DataFrame | None, selection: pd.DataFrame | Non
     return ("<h2>Coefficients at the best λ</h2><p class=\"meta\">Target units per feature "
             "standard deviation; largest first.</p>"
             f'<div class="wide">{table(df, table_id="coefficients")}</div>')
-
-
-def _status(manifest: dict[str, Any]) -> str:
-    """The run's status as the finished page sees it: a run whose report is being written
-    (``reporting``) is complete once the page exists."""
-    status = manifest.get("status", "?")
-    return "complete" if status == "reporting" else str(status)
 
 
 def _best_lr_rows(selection: pd.DataFrame) -> pd.DataFrame:
@@ -366,10 +243,26 @@ def write_report(run_dir: Path | str, *, references: bool = True, figures: bool 
         from wdlab.report.figures import size_references
 
         exact, dd_theory = size_references(run)
-    if figures:
-        from wdlab.report.figures import write_figures
-
-        write_figures(run_dir, run, ridge=ridge, theory=theory)
+    render = _figures_then_embed(run_dir, run, ridge, theory) if figures else None
     return write_text(Path(run_dir) / "report.html",
                       build_report(run, ridge=ridge, theory=theory, exact=exact,
-                                   dd_theory=dd_theory))
+                                   dd_theory=dd_theory, figures=render))
+
+
+def _figures_then_embed(run_dir: Path | str, run: dict[str, Any], ridge, theory):
+    """Hand the figures to the worker process (``wdlab.figure_worker``, when one was started) and
+    return the callable that waits for them, or draws them here if the worker could not, and
+    then embeds them."""
+    from wdlab import figure_worker as worker
+    from wdlab.report.figures import figure_formats
+
+    wait = worker.submit(run_dir, figure_formats())
+
+    def render() -> str:
+        if wait() is None:
+            from wdlab.report.figures import write_figures
+
+            write_figures(run_dir, run, ridge=ridge, theory=theory)
+        return _static_figures(run_dir, EMBEDDED)
+
+    return render

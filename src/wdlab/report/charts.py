@@ -16,20 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from wdlab.plots import (
-    BAND_TEXT,
-    _groups,
-    _in_group,
-    _ok,
-    best_lr_slice,
-    few_lams,
-    group_label,
-    heat_scale,
-    lr_note,
-    mean_band,
-    selection_row,
-    top_cells,
-)
+from wdlab import figdata as fd
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 _BASE = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "hovermode": "closest",
@@ -50,7 +37,7 @@ def _esc(text: object) -> str:
 
 
 def _name(group: tuple[str, str]) -> str:
-    return _esc(group_label(*group)) if group != ("", "") else "trained"
+    return _esc(fd.group_label(*group)) if group != ("", "") else "trained"
 
 
 def _r(values, digits: int = 5) -> list:
@@ -80,27 +67,27 @@ def validation(configs: pd.DataFrame, selection: pd.DataFrame | None,
     group (``legendgroup``). With fewer than 2 positive lams every lam is a category.
     Returns ``{"data", "layout", "groups"}`` (``groups``: the selector's names).
     """
-    ok = _ok(configs)
+    ok = fd.ok_rows(configs)
     if "lam" not in ok or not len(ok):
         return None
     metrics = [m for m in ("test_mse", "val_mse") if m in ok and ok[m].notna().any()]
     if not metrics:
         return None
-    categorical = few_lams(ok)
+    categorical = fd.few_lams(ok)
     if not categorical and not (ok["lam"] > 0).any():
         return None
     traces, names = [], []
     pos_lams = ok.loc[ok["lam"] > 0, "lam"]
     span = [float(pos_lams.min()) / 10, float(pos_lams.max()) * 10] if len(pos_lams) else [0, 1]
-    for i, group in enumerate(_groups(ok)):
+    for i, group in enumerate(fd.group_list(ok)):
         color = COLORS[i % len(COLORS)]
-        rows = best_lr_slice(_in_group(ok, group), metrics[-1])
-        gname = _name(group) + lr_note(rows, ok)
+        rows = fd.best_lr_slice(fd.in_group(ok, group), metrics[-1])
+        gname = _name(group) + fd.lr_note(rows, ok)
         names.append(gname)
         first = True
         for metric in metrics:
             part = rows if categorical else rows[rows["lam"] > 0]
-            agg = mean_band(part, "lam", metric)
+            agg = fd.mean_band(part, "lam", metric)
             word = WORD[metric]
             x = [f"λ = {v:g}" for v in agg["lam"]] if categorical else _r(agg["lam"])
             traces.append({
@@ -126,7 +113,7 @@ def validation(configs: pd.DataFrame, selection: pd.DataFrame | None,
                            "line": {"color": color, "dash": "dot", "width": 1},
                            "hovertemplate": f"{gname}<br>λ = 0: test MSE = %{{y:.4g}}"
                                             "<extra></extra>"})
-        s = selection_row(selection, group, rows)
+        s = fd.selection_row(selection, group, rows)
         if s is not None and not categorical:
             marks = [("best λ", "star", s["best_lam"], s.get("best_test_mse"))]
             if pd.notna(s.get("lam_1se", np.nan)):
@@ -151,7 +138,7 @@ def validation(configs: pd.DataFrame, selection: pd.DataFrame | None,
                            "hovertemplate": f"{word} ({_esc(reg)})<br>λ = %{{x:.4g}}<br>"
                                             "test MSE = %{y:.4g}<extra></extra>"})
     title = ("Validation curve: final MSE against λ — solid test, dashed validation, "
-             f"★ best λ, ◆ 1-SE λ; {BAND_TEXT}")
+             f"★ best λ, ◆ 1-SE λ; {fd.BAND_TEXT}")
     layout = {**_BASE, "title": {"text": title, "font": {"size": 13}},
               "xaxis": {"type": "category" if categorical else "log",
                         "title": {"text": "λ (each group in its own convention)"}},
@@ -166,12 +153,12 @@ def training(curves: pd.DataFrame, configs: pd.DataFrame) -> dict | None:
     position i shows ``panels[i]``, whose lam is ``lams[i]`` (exact values of configs.lam).
     Each curve is decimated to ``MAX_POINTS`` log-spaced epochs.
     """
-    ok = _ok(configs)
+    ok = fd.ok_rows(configs)
     if curves is None or not len(curves) or not len(ok):
         return None
     metric = "val_mse" if "val_mse" in ok and ok["val_mse"].notna().any() else "test_mse"
-    groups = _groups(ok)
-    chosen = {g: best_lr_slice(_in_group(ok, g), metric) for g in groups}
+    groups = fd.group_list(ok)
+    chosen = {g: fd.best_lr_slice(fd.in_group(ok, g), metric) for g in groups}
     lams = sorted(ok["lam"].unique().tolist())
     cols = [m for m in ("train_mse", "test_mse") if m in curves]
     ids = pd.concat([chosen[g][["config_id", "lam"]].assign(_g=i) for i, g in enumerate(groups)])
@@ -188,7 +175,7 @@ def training(curves: pd.DataFrame, configs: pd.DataFrame) -> dict | None:
             keep = decimate(part.index.to_numpy())
             part = part.iloc[keep]
             color = COLORS[i % len(COLORS)]
-            gname = _name(group) + lr_note(chosen[group], ok)
+            gname = _name(group) + fd.lr_note(chosen[group], ok)
             for m in cols:
                 traces.append({"type": "scatter", "mode": "lines", "name": f"{gname}: {WORD[m]}",
                                "meta": i, "x": part.index.tolist(), "y": _r(part[m]),
@@ -214,18 +201,18 @@ def heatmaps(configs: pd.DataFrame, metric: str = "test_mse", top: int = 10) -> 
     if not {"lr", "lam"} <= set(configs) or configs["lr"].nunique() < 2 \
             or configs["lam"].nunique() < 2:
         return []
-    groups = _groups(configs)
+    groups = fd.group_list(configs)
     grids = {}
     for g in groups:
-        part = _in_group(configs, g)
+        part = fd.in_group(configs, g)
         full = part.groupby(["lam", "lr"]).size().unstack("lr")
-        grids[g] = _ok(part).groupby(["lam", "lr"])[metric].mean().unstack("lr").reindex(
+        grids[g] = fd.ok_rows(part).groupby(["lam", "lr"])[metric].mean().unstack("lr").reindex(
             index=full.index, columns=full.columns)
     vals = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
     vals = vals[np.isfinite(vals) & (vals > 0)]
     if not len(vals):
         return []
-    vmin, vmax, clipped = heat_scale(vals)
+    vmin, vmax, clipped = fd.heat_scale(vals)
     zmin, zmax = math.log10(vmin), math.log10(vmax)
     out = []
     for g in groups:
@@ -233,7 +220,7 @@ def heatmaps(configs: pd.DataFrame, metric: str = "test_mse", top: int = 10) -> 
         z = grid.to_numpy(dtype=float)  # (n_lam, n_lr)
         xs, ys = [_label(v) for v in grid.columns], [_label(v) for v in grid.index]
         logz = np.where(np.isfinite(z) & (z > 0), np.log10(np.where(z > 0, z, 1.0)), np.nan)
-        best = top_cells(z, top)
+        best = fd.top_cells(z, top)
         bi, bj = np.unravel_index(np.asarray(best, dtype=int), z.shape)
         name = _name(g)
         data = [
@@ -267,7 +254,7 @@ def double_descent(configs: pd.DataFrame, exact: pd.DataFrame | None,
                    theory: pd.DataFrame | None) -> dict | None:
     """Test MSE against n_train / n_features (log-log): trained at the smallest lam and at the
     best lam per size (by validation, else test), with the closed form and theory overlaid."""
-    ok = _ok(configs)
+    ok = fd.ok_rows(configs)
     if "n_train" not in ok or ok["n_train"].nunique() < 2 or "n_features" not in ok:
         return None
     ok = ok.assign(ratio=ok["n_train"] / ok["n_features"])
@@ -280,7 +267,7 @@ def double_descent(configs: pd.DataFrame, exact: pd.DataFrame | None,
                "solid")]
     traces = []
     for name, rows, color, dash in series:
-        agg = mean_band(rows, "ratio", "test_mse")
+        agg = fd.mean_band(rows, "ratio", "test_mse")
         traces.append({"type": "scatter", "mode": "lines+markers", "name": name,
                        "x": _r(agg["ratio"]), "y": _r(agg["mean"]),
                        "error_y": {"type": "data", "symmetric": False,
@@ -303,7 +290,7 @@ def double_descent(configs: pd.DataFrame, exact: pd.DataFrame | None,
                            "hovertemplate": f"{label}<br>n/d = %{{x:.3g}}<br>test MSE = "
                                             "%{y:.4g}<extra></extra>"})
     layout = {**_BASE, "title": {"text": "Double descent: test MSE against n_train / n_features "
-                                         f"(peak at n = d; {BAND_TEXT})", "font": {"size": 13}},
+                                         f"(peak at n = d; {fd.BAND_TEXT})", "font": {"size": 13}},
               "shapes": [{"type": "line", "x0": 1, "x1": 1, "yref": "paper", "y0": 0, "y1": 1,
                           "line": {"color": "#666", "dash": "dot", "width": 1}}],
               "xaxis": {"type": "log", "title": {"text": "n_train / n_features"}},

@@ -33,22 +33,23 @@ def figure_formats() -> tuple[str, ...]:
 
 
 def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
-                  theory=_UNSET) -> list[Path]:
+                  theory=_UNSET, formats: tuple[str, ...] | None = None) -> list[Path]:
     """Write every figure the run's axes allow; returns the written paths.
 
     ``validation``, ``norm_path``, ``coef_path`` (closed-form coefficients, synthetic data)
     for a single n_train; ``heatmaps`` when lr and lam both vary; ``double_descent`` when
     n_train varies. ``ridge``/``theory``: reference tables already computed (else computed).
+    ``formats``: default ``figure_formats()``.
     """
     from wdlab import plots
-    from wdlab.report import load_run
+    from wdlab.report.run import load_run
     from wdlab.store import save_figure
 
     run = run or load_run(run_dir)
     configs, manifest = run["configs"], run["manifest"]
     out_dir = Path(run_dir) / "figures"
     written: list[Path] = []
-    fmts = figure_formats()
+    fmts = formats or figure_formats()
     sizes = configs["n_train"].nunique() if "n_train" in configs else 1
     if (configs["lam"] > 0).any() and sizes == 1:
         ridge = ridge_for(run) if ridge is _UNSET else ridge
@@ -56,7 +57,7 @@ def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
         fig = plots.validation_curve(configs, selection=run["selection"], ridge=ridge,
                                      theory=theory)
         written += save_figure(fig, out_dir / "validation", formats=fmts)
-        if "w_norm" in configs and not plots.few_lams(plots._ok(configs)):  # no one-dot path
+        if "w_norm" in configs and not plots.few_lams(plots.ok_rows(configs)):  # no one-dot path
             written += save_figure(plots.norm_path(configs), out_dir / "norm_path", formats=fmts)
         coefs = ridge_coefficients(run)  # the run's ridge_coefficients.parquet
         if coefs is not None:

@@ -9,7 +9,8 @@ both vary), the validation curve in loss and accuracy (validation dashed, test s
 accuracy, train dotted and test solid, and the l2 norm of every parameter tensor over
 training, then the results table and the configuration. The page shell, its script (charts,
 slider, group selector, sortable tables), the escaping and the shared pieces come from
-``wdlab.report`` (``html.page``, ``charts.heatmaps``, ``_results_table``...): nothing is forked.
+``wdlab.report`` (``html.page``, ``charts.heatmaps``, ``sections``: header, selector, slider,
+results table...): nothing is forked.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wdlab.report import charts
+from wdlab.report import charts, sections
 from wdlab.report.html import answer_block, esc, fmt, page, table
+from wdlab.report.run import read_run_table
 from wdlab.sweep.nets_answer import (
     RESULT_PREFIXES,
     answer_lines,
@@ -185,16 +187,14 @@ def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) ->
 
 
 def _selection_html(selection: pd.DataFrame) -> str:
-    from wdlab.report import setting, shared_settings
-
     sel = ordered(selection)
     word = metric_of(selection).removeprefix("val_")
     keys = [c for c in sel.columns if not c.startswith(
         ("best_", "lam_", "val_", "test_", "oracle_", "n_lams", "n_seeds", "selection_"))]
-    varying, shared = shared_settings(sel, keys)
+    varying, shared = sections.shared_settings(sel, keys)
     rows = []
     for r in sel.to_dict("records"):
-        out = {c: setting(c, r[c]) for c in varying}
+        out = {c: sections.setting(c, r[c]) for c in varying}
         out["best λ"] = r.get("best_lam")
         ci = r.get(f"best_val_{word}_ci95")
         out[f"val {word} ± CI"] = fmt(r.get(f"best_val_{word}")) + (
@@ -210,23 +210,15 @@ def _selection_html(selection: pd.DataFrame) -> str:
 
 def build_nets_report(run: dict[str, Any]) -> str:
     """The report page of a nets run (the tables of ``wdlab.report.load_run``)."""
-    import plotly.offline
-
-    from wdlab.report import _config_section, _results_table, _status
-
     configs, curves = run["configs"], run["curves"]
     selection, summary, manifest = run["selection"], run["summary"], run["manifest"]
-    cfg = manifest.get("spec") or {}
-    name = cfg.get("name") if isinstance(cfg, dict) else None
-    title = f"wdlab report: {name or Path(run['path']).name}"
+    title = sections.page_title(run)
     data = {"validation": validation_chart(summary, selection),
             "training": training_chart(curves, configs, selection),
             "heatmaps": heatmaps(configs), "double_descent": None}
     ds = configs["dataset"].iloc[0] if "dataset" in configs and len(configs) else "?"
-    parts = [f"<h1>{esc(title)}</h1>",
-             f'<p class="meta">run directory: {esc(Path(run["path"]).resolve())} · kind: '
-             f"{esc(manifest.get('kind', '?'))} (neural networks, dataset {esc(ds)}) · status: "
-             f"{esc(_status(manifest))}</p>",
+    parts = [sections.page_header(title, run["path"], manifest,
+                         f" (neural networks, dataset {esc(ds)})"),
              _answer_section(selection, manifest)]
     if selection is not None and len(selection):
         parts.append("<h2>Model selection</h2>" + _selection_html(selection))
@@ -236,31 +228,21 @@ def build_nets_report(run: dict[str, Any]) -> str:
                      "over seeds (log colour); blank cells diverged for every seed.</p>"
                      f'<div class="heat">{cells}</div>')
     if data["validation"]:
-        groups = data["validation"]["groups"]
-        select = ""
-        if len(groups) > 1:
-            opts = "".join(f'<option value="{i}">{g}</option>' for i, g in enumerate(groups))
-            select = ('<div class="slider"><label for="group-select">group</label><select '
-                      f'id="group-select"><option value="all">all groups</option>{opts}'
-                      "</select></div>")
+        select = sections.group_select(data["validation"]["groups"])
         parts.append(f'<h2>Validation curve</h2>{select}'
                      '<div id="validation-plot" class="chart"></div>')
     if data["training"]:
-        n = len(data["training"]["lams"])
-        parts.append('<h2>Training curves and weight norms</h2><div class="slider"><label '
-                     f'for="lam-slider">λ</label><input type="range" id="lam-slider" min="0" '
-                     f'max="{n - 1}" step="1" value="{n - 1}"><span>λ = <b id="lam-value"></b>'
-                     '</span></div><div id="training-plot" class="chart"></div>')
-    parts.append(_results_table(configs, summary))
-    parts.append(_config_section(manifest))
+        parts.append(sections.lam_slider("Training curves and weight norms",
+                                len(data["training"]["lams"])))
+    parts.append(sections.results_table(configs, summary))
+    parts.append(sections.config_section(manifest))
     return page(title=title, body="\n".join(p for p in parts if p), data=data,
-                plotly_js=plotly.offline.get_plotlyjs())
+                plotly_js=sections.plotly_js())
 
 
 def write_nets_report(run_dir: Path | str, run: dict[str, Any]) -> Path:
     """Write ``run_dir/report.html`` of a nets run (every curve column is read: the norms)."""
-    from wdlab.report import _read
     from wdlab.store import write_text
 
-    run = {**run, "curves": _read(Path(run_dir) / "curves")}
+    run = {**run, "curves": read_run_table(Path(run_dir) / "curves")}
     return write_text(Path(run_dir) / "report.html", build_nets_report(run))

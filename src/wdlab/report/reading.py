@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wdlab.plots import _groups, _in_group, _ok, best_lr_slice, group_label
+from wdlab.figdata import best_lr_slice, group_label, group_list, in_group, ok_rows
 
 
 def _g(v: float) -> str:
@@ -24,10 +24,10 @@ def heatmap_stats(configs: pd.DataFrame, metric: str = "test_mse", top: int = 10
     seed diverged.
     """
     rows = []
-    for g in _groups(configs):
-        part = _in_group(configs, g)
+    for g in group_list(configs):
+        part = in_group(configs, g)
         full = part.groupby(["lam", "lr"]).size()
-        mean = _ok(part).groupby(["lam", "lr"])[metric].mean().reindex(full.index)
+        mean = ok_rows(part).groupby(["lam", "lr"])[metric].mean().reindex(full.index)
         grid = mean.unstack("lr")  # (n_lam, n_lr)
         best_by_lr = grid.dropna(axis=1, how="all").idxmin(axis=0)  # lr -> argmin lam
         pos = best_by_lr[best_by_lr > 0]
@@ -54,7 +54,7 @@ def heatmap_stats(configs: pd.DataFrame, metric: str = "test_mse", top: int = 10
 
 
 def _group_sentence(ok: pd.DataFrame, group: tuple[str, str], by: str) -> str | None:
-    rows = best_lr_slice(_in_group(ok, group), by)
+    rows = best_lr_slice(in_group(ok, group), by)
     if not len(rows):
         return None
     score = rows.groupby("lam")[list(dict.fromkeys([by, "test_mse"]))].mean()
@@ -130,10 +130,10 @@ def _size_sentence(ok: pd.DataFrame, selection: pd.DataFrame | None) -> str | No
 def reading(configs: pd.DataFrame, *, selection: pd.DataFrame | None = None,
             ridge: pd.DataFrame | None = None) -> str:
     """One paragraph, in plain words, of what the numbers in ``configs`` say."""
-    ok = _ok(configs)
+    ok = ok_rows(configs)
     n, n_ok = len(configs), len(ok)
     out = []
-    groups = _groups(ok) if n_ok else []
+    groups = group_list(ok) if n_ok else []
     head = f"This run trained {n} configuration{'s' if n != 1 else ''}"
     if len(groups) > 1:
         head += f" in {len(groups)} optimizer/regularizer groups"

@@ -1,0 +1,119 @@
+"""The static figures of a run, rendered in a worker process started before the engine runs.
+
+A sweep's figures (matplotlib: ~1 s of imports, ~1-2 s of rendering) need only the final
+tables. ``start()`` launches a process that imports matplotlib, pandas and ``wdlab.plots``
+while this process imports torch and trains (on the other core); ``submit(run_dir)`` hands it
+the finished run directory and returns a ``wait`` callable, so the report page is assembled
+here while the figures are drawn there. The worker writes through the same
+``wdlab.report.figures.write_figures`` (atomic, same files). Anything that goes wrong in the
+worker (not started, crashed, an error) makes ``wait()`` return None and the caller renders
+in process, where a real error (a full disk) is raised as usual.
+
+This module imports only the standard library, so starting the worker costs nothing.
+``WDLAB_FIGURE_WORKER=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+#: Set to 0 to render the figures in process (no worker).
+WORKER_ENV = "WDLAB_FIGURE_WORKER"
+
+_CODE = r"""
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import wdlab.plots
+from wdlab.report.figures import write_figures
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+for line in sys.stdin:
+    job = json.loads(line)
+    try:
+        paths = write_figures(job["run_dir"], formats=tuple(job["formats"]))
+        out = {"ok": True, "paths": [str(p) for p in paths]}
+    except Exception as exc:  # the caller renders in process, where the error is raised
+        out = {"ok": False, "error": type(exc).__name__ + ": " + str(exc)}
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+"""
+
+_worker: subprocess.Popen | None = None
+
+
+def enabled() -> bool:
+    return os.environ.get(WORKER_ENV, "1") not in ("0", "")
+
+
+def start() -> None:
+    """Start the worker (once; a no-op when one is waiting or ``WDLAB_FIGURE_WORKER=0``)."""
+    global _worker
+    if not enabled() or (_worker is not None and _worker.poll() is None):
+        return
+    src = str(Path(__file__).resolve().parents[1])  # the directory holding wdlab/
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    try:
+        _worker = subprocess.Popen([sys.executable, "-c", _CODE], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   text=True, env=env)
+    except OSError:
+        _worker = None
+        return
+    atexit.register(stop)
+
+
+def stop() -> None:
+    """End a waiting worker (closing its stdin ends its loop)."""
+    global _worker
+    w, _worker = _worker, None
+    if w is None:
+        return
+    try:
+        if w.stdin:
+            w.stdin.close()
+        w.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        w.kill()
+        w.wait()
+
+
+def submit(run_dir: Path | str, formats: tuple[str, ...]) -> Callable[[], list[Path] | None]:
+    """Hand the worker one run directory; the returned ``wait()`` gives the written paths,
+    or None when the worker could not do it (then render in process). One job per worker."""
+    global _worker
+    w, _worker = _worker, None
+
+    def failed() -> None:
+        return None
+
+    if w is None or w.poll() is not None or w.stdin is None or w.stdout is None:
+        return failed
+    try:
+        w.stdin.write(json.dumps({"run_dir": str(run_dir), "formats": list(formats)}) + "\n")
+        w.stdin.flush()
+    except OSError:
+        w.kill()
+        w.wait()
+        return failed
+
+    def wait() -> list[Path] | None:
+        try:
+            lines = [w.stdout.readline(), w.stdout.readline()]  # "ready", then the answer
+            w.stdin.close()
+            w.wait(timeout=30)
+            answer = json.loads(lines[1]) if lines[0].strip() == "ready" else {}
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            w.kill()
+            w.wait()
+            return None
+        return [Path(p) for p in answer["paths"]] if answer.get("ok") else None
+
+    return wait
