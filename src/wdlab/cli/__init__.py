@@ -1,47 +1,21 @@
-"""The thin ``wdlab`` command line. Each command lives in its own module; heavy imports stay
-inside the commands so ``wdlab --help`` is instant."""
+"""The thin ``wdlab`` command line. Each command lives in its own module and registers on
+the app of ``wdlab.cli._app``; importing this package registers them all (the entry point
+``wdlab = "wdlab.cli:app"``). Heavy imports stay inside the commands so ``wdlab --help`` is
+instant."""
 
 from __future__ import annotations
 
-import typer
+from wdlab.cli._app import app
 
-from wdlab.cli._common import OneLineGroup
+# Registration order = the order ``wdlab --help`` lists the commands.
+# isort: off
+from wdlab.cli import reproduce  # noqa: F401
+from wdlab.cli import report  # noqa: F401
+from wdlab.cli import translate  # noqa: F401
+from wdlab.cli import fit  # noqa: F401
+from wdlab.cli import sweep  # noqa: F401
+from wdlab.cli import bench  # noqa: F401
+from wdlab.cli import audit  # noqa: F401
+# isort: on
 
-app = typer.Typer(
-    name="wdlab",
-    cls=OneLineGroup,  # a usage error is one line, exit 2
-    help="A weight-decay laboratory: many small models as one tensor program, exact references.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain click help: no '<bool>' after flags, '[SPEC]' not '[[SPEC]]'
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        from wdlab import __version__
-
-        typer.echo(f"wdlab {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
-         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
-    """wdlab: weight decay, precisely. Run ``wdlab COMMAND --help`` for details."""
-    from wdlab.cli._common import set_debug
-
-    set_debug(debug)
-
-
-# Each module registers its commands on ``app``.
-from wdlab.cli import reproduce  # noqa: E402,F401,I001
-from wdlab.cli import report  # noqa: E402,F401
-from wdlab.cli import translate  # noqa: E402,F401
-from wdlab.cli import fit  # noqa: E402,F401
-from wdlab.cli import sweep  # noqa: E402,F401
-from wdlab.cli import bench  # noqa: E402,F401
-from wdlab.cli import audit  # noqa: E402,F401
+__all__ = ["app"]

@@ -132,3 +132,18 @@ class OneLineGroup(typer.core.TyperGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def check_fit_size(models: int, n_features: int, n_rows: int, dtype: str) -> None:
+    """Refuse, before training, a fit whose engine state cannot fit in half the available
+    memory: ~16 (K, D+1) rows of parameters, moments and temporaries and ~3 (K, N)
+    residual rows, K = lams x pairs x (folds + 1) models."""
+    from wdlab.sweep.plan import _available_host_bytes, _human
+
+    item = 4 if dtype == "float32" else 8
+    need = models * item * (16 * (n_features + 1) + 3 * n_rows)
+    mem = _available_host_bytes()
+    if need > mem // 2:
+        raise ValueError(f"--lam: {models:,} models (λ values x pairs x (folds + 1)) on "
+                         f"{n_features:,} features need ~{_human(need)}, more than half the "
+                         f"{_human(mem)} available; use fewer λ values, pairs or folds")

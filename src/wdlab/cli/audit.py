@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from wdlab.cli import app
+from wdlab.cli._app import app
 from wdlab.cli._common import one_line_errors
 
 

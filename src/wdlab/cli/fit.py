@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from wdlab.cli import app
-from wdlab.cli._common import one_line_errors
+from wdlab.cli._app import app
+from wdlab.cli._common import check_fit_size, one_line_errors
 
 
 def parse_lams(text: str) -> list[float]:
@@ -25,21 +25,6 @@ def parse_lams(text: str) -> list[float]:
         raise ValueError(f"--lam: every λ must be finite, >= 0 and <= {MAX_LAM:g}, got "
                          f"{shown(text)}")
     return sorted(set(lams))
-
-
-def check_fit_size(models: int, n_features: int, n_rows: int, dtype: str) -> None:
-    """Refuse, before training, a fit whose engine state cannot fit in half the available
-    memory: ~16 (K, D+1) rows of parameters, moments and temporaries and ~3 (K, N)
-    residual rows, K = lams x pairs x (folds + 1) models."""
-    from wdlab.sweep.plan import _available_host_bytes, _human
-
-    item = 4 if dtype == "float32" else 8
-    need = models * item * (16 * (n_features + 1) + 3 * n_rows)
-    mem = _available_host_bytes()
-    if need > mem // 2:
-        raise ValueError(f"--lam: {models:,} models (λ values x pairs x (folds + 1)) on "
-                         f"{n_features:,} features need ~{_human(need)}, more than half the "
-                         f"{_human(mem)} available; use fewer λ values, pairs or folds")
 
 
 def _pairs(optimizer: str, regularizer: str) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ def fit_mlp(*, data: Path, target: str, names, lams, pairs, loss: str, lr: float
             hidden: str, activation: str, task: str) -> None:
     import warnings
 
-    from wdlab.cli.fit import check_fit_size
+    from wdlab.cli._common import check_fit_size
     from wdlab.fitrun_nets import NetFitOptions, load_for_mlp, parse_hidden
     from wdlab.nets.mlp import ACTIVATIONS
     from wdlab.store import RunDir, default_run_dir

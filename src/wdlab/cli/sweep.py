@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from wdlab.cli import app
+from wdlab.cli._app import app
 from wdlab.cli._common import EXIT_BAD_INPUT, fail, one_line_errors
 from wdlab.config.presets import SPEC_PRESETS, listed
 
@@ -61,6 +61,10 @@ def sweep(
         import os
 
         os.environ["WDLAB_SVG"] = "1"
+    if report:  # matplotlib loads on the other core while torch loads and the engine runs
+        from wdlab import figure_worker as worker
+
+        worker.start()
     from wdlab.spec import build_spec, flag_overrides, load_raw, merge
     from wdlab.sweep import resume_sweep, run_sweep
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from wdlab.cli import app
+from wdlab.cli._app import app
 from wdlab.cli._common import one_line_errors
 
 #: Plain SGD: w ← w − lr(g + λw) (coupled) is w ← w − lr·g − lr·λ·w (SGDW, ×lr): the same.
