@@ -353,7 +353,7 @@ def test_kfold_models_per_config():
 def test_closed_form_frame_matches_ridge_path_per_draw(method, fit_intercept):
     """The batched ridge paths equal ``wdlab.ridge.ridge_path`` draw by draw (wide problem)."""
     from wdlab.ridge import ridge_path
-    from wdlab.sweep import unit_draws
+    from wdlab.sweep.draws import unit_draws
 
     spec = build_spec(tiny(data={"n_features": 30, "seeds": 3},
                            train={"pairs": ["adam+sum"], "lam": [0.0, 0.1, 10.0],

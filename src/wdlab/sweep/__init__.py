@@ -16,47 +16,20 @@ from wdlab.sweep.chunk import (
     ChunkResult,
     chunk_tables,
     execute_chunk,
-    failed_chunk_configs,
     prepare_chunk,
     run_chunk,
 )
-from wdlab.sweep.draws import ModelDraw, draw_unit, fold_ids, holdout_draw, unit_draws
-from wdlab.sweep.driver import (
-    KILL_AFTER_CHUNK_ENV,
-    ChunkFailure,
-    Executor,
-    SweepEvent,
-    assemble,
-    local_executor,
-    resume_sweep,
-    run_sweep,
-)
-from wdlab.sweep.files import (
-    CHUNK_DIR,
-    chunk_done,
-    chunk_failure,
-    chunk_path,
-    write_chunk,
-    write_chunk_failure,
-)
-from wdlab.sweep.plan import (
-    LINEAR_METRICS,
-    Chunk,
-    Group,
-    SweepPlan,
-    auto_chunk_size,
-    bytes_per_config,
-    make_plan,
-    resolve_spec,
-)
+from wdlab.sweep.driver import SweepEvent, resume_sweep, run_sweep
+from wdlab.sweep.executor import ChunkFailure, Executor, local_executor
+from wdlab.sweep.plan import SweepPlan, make_plan, resolve_spec
 from wdlab.sweep.reference import closed_form_frame, stability_warnings
 
+#: The public API: run or resume a sweep, the unit of work a backend runs, the executor
+#: interface, the plan and the reference tables. Everything else is imported from its module
+#: (``wdlab.sweep.files``, ``.draws``, ``.plan``, ...).
 __all__ = [
-    "CHUNK_DIR", "KILL_AFTER_CHUNK_ENV", "LINEAR_METRICS", "Chunk", "ChunkFailure", "ChunkInputs",
-    "ChunkResult", "Executor", "Group", "ModelDraw", "SweepEvent", "SweepPlan", "assemble",
-    "auto_chunk_size", "bytes_per_config", "chunk_done", "chunk_failure", "chunk_path",
-    "chunk_tables", "closed_form_frame", "draw_unit", "execute_chunk", "failed_chunk_configs",
-    "fold_ids", "holdout_draw", "local_executor", "make_plan", "prepare_chunk", "resolve_spec",
-    "resume_sweep", "run_chunk", "run_sweep", "stability_warnings", "unit_draws",
-    "write_chunk", "write_chunk_failure",
+    "ChunkFailure", "ChunkInputs", "ChunkResult", "Executor", "SweepEvent", "SweepPlan",
+    "chunk_tables", "closed_form_frame", "execute_chunk", "local_executor", "make_plan",
+    "prepare_chunk", "resolve_spec", "resume_sweep", "run_chunk", "run_sweep",
+    "stability_warnings",
 ]

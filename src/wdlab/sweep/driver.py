@@ -21,6 +21,19 @@ import pandas as pd
 
 from wdlab.spec import SweepSpec, spec_from_json
 from wdlab.spec_nets import is_nets
+from wdlab.store import (
+    MANIFEST,
+    RunDir,
+    check_owner,
+    check_writable,
+    default_run_dir,
+    provenance,
+    read_manifest,
+    run_lock,
+    write_json,
+    write_table,
+    write_table_stream,
+)
 from wdlab.sweep.chunk import failed_chunk_configs, metric_columns
 from wdlab.sweep.executor import ChunkFailure, Executor, local_executor
 from wdlab.sweep.files import (
@@ -81,16 +94,12 @@ def _emit(on_event, event: SweepEvent) -> None:
 def _check_out(path: Path, force: bool) -> None:
     """Refuse to start over a completed or unfinished run unless ``force`` (the ownership
     rule of ``wdlab.store.check_owner``), and a folder this process cannot write."""
-    from wdlab.store import check_owner, check_writable
-
     check_owner(path, force)
     check_writable(path)
 
 
 def _clear_run(path: Path) -> None:
     """Remove a previous run's files (known names only) before a forced restart."""
-    from wdlab.store import MANIFEST
-
     chunks = path / CHUNK_DIR
     if chunks.is_dir():
         for p in chunks.iterdir():
@@ -121,8 +130,6 @@ def run_sweep(
     (or unfinished) run in ``out`` is refused unless ``force``.
     """
     from wdlab.devices import check_device
-    from wdlab.store import RunDir, default_run_dir, run_lock
-
     check_device(spec.train.device, "train.device")  # before anything is written
     path = Path(out) if out is not None else default_run_dir(f"sweep-{spec.name}")
     check_plan_size(spec, path)  # before anything is allocated
@@ -164,8 +171,6 @@ def resume_sweep(
     keep_chunks: bool = False,
 ) -> Path:
     """Finish an interrupted sweep from its manifest; a completed run is left as it is."""
-    from wdlab.store import MANIFEST, run_lock
-
     path = Path(run_dir)
     if not (path / MANIFEST).is_file():
         raise FileNotFoundError(f"--resume: {path} has no {MANIFEST}; nothing to resume "
@@ -177,8 +182,6 @@ def resume_sweep(
 
 def _resume_locked(path: Path, *, csv, report, executor, on_event, keep_chunks) -> Path:
     from wdlab.devices import check_device
-    from wdlab.store import MANIFEST, provenance, read_manifest, write_json
-
     manifest = read_manifest(path)
     if manifest.get("kind") != "sweep":
         kind = repr(manifest.get("kind"))[:40]
@@ -262,8 +265,6 @@ def _spec_executor(spec: SweepSpec) -> Executor:
 
 
 def _new_manifest(spec: SweepSpec, plan: SweepPlan, warnings: list[str], csv: bool) -> dict:
-    from wdlab.store import provenance
-
     return {"kind": "sweep", "status": "running", "spec": spec.model_dump(mode="json"),
             "seeds": _seeds_record(spec), "provenance": provenance(spec.train.device),
             "plan": {**plan.to_json(), "fingerprint": plan.fingerprint()},
@@ -285,8 +286,6 @@ def _run_pending(executor, spec: SweepSpec, plan: SweepPlan, pending: list[int],
 
 def _drive(path: Path, spec: SweepSpec, plan: SweepPlan, manifest: dict, *, executor, on_event,
            report: bool, keep_chunks: bool, specs: dict[int, SweepSpec] | None = None) -> Path:
-    from wdlab.store import MANIFEST, write_json
-
     clean_temporaries(path)
     total = plan.n_configs
     done = [i for i in range(len(plan.chunks)) if chunk_done(path, i)]
@@ -402,8 +401,6 @@ def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, s
              *, csv: bool = True) -> None:
     """Write configs, curves, summary and selection from the chunk files, in chunk order."""
     from wdlab.selection import select, summarize
-    from wdlab.store import write_table, write_table_stream
-
     empty = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("config_id", "epoch") else "float64")
                           for c in ["config_id", "epoch", *metric_columns(spec)]})
     write_table_stream(path / "curves.parquet",
@@ -414,7 +411,7 @@ def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, s
     configs = pd.read_parquet(path / "configs.parquet")
     summary = summarize(configs)
     write_table(path / "summary.parquet", summary, csv=csv)
-    ridge = None if is_nets(spec) else closed_form_frame(spec)
+    ridge = None if is_nets(spec) else _one_thread(closed_form_frame, spec)
     if ridge is not None:
         write_table(path / "ridge.parquet", ridge, csv=False)
     coefs = None if is_nets(spec) else closed_form_coefficients(spec)  # views only read
@@ -422,6 +419,21 @@ def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, s
         write_table(path / "ridge_coefficients.parquet", coefs, csv=False)
     write_table(path / "selection.parquet", select(summary, ridge, metric=selection_metric(spec)),
                 csv=csv)
+
+
+def _one_thread(fn, *args):
+    """``fn(*args)`` on one torch thread. The closed form is many tiny SVDs: a second thread
+    buys nothing, and on a busy machine its spin-waits cost seconds (5-7 s instead of 0.3 s
+    for the 2,000-config seed sweep at load ~12). Same values on any machine's thread
+    count (the seed sweep's ridge.parquet is bitwise what 2 threads gave)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(n)
 
 
 def selection_metric(spec: SweepSpec) -> str:
