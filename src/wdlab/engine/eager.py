@@ -13,13 +13,22 @@ bit equals ``epoch_step`` run eagerly), but written into five preallocated (K, D
 per-run constants (1 - beta, the AddL2 coefficient) formed once. Where only the intercept
 is undecayed, ``theta * mask`` is not formed: the product is taken on all columns and the
 intercept's column is set to the masked product (the same bits, one pass fewer).
+
+Adam (``ScaleByAdam``) runs instead as ``torch._fused_adam_`` (``run_adam``): the moments, the
+bias corrections and the update in ONE pass over (theta, gradient, m, v), as
+``torch.optim.Adam(fused=True)`` does, in place of the ~13 element-wise passes of the rules.
+Its values are not the bits of ``epoch_step`` (the kernel fuses multiply-adds and forms
+lr / (1 - beta1^t) in float64); they are held to the float64 run by the same bound as
+torch.optim's own float32 error (tests/test_engine_eager.py). Rows are padded to a multiple of
+16 columns, so every element runs the kernel's vector path: a configuration's bits do not
+depend on the tile, the thread count or the other configurations of the call.
 """
 
 from __future__ import annotations
 
 import torch
 
-from wdlab.engine.fast import _set_mses, full_batch_start, observe, observe_extra
+from wdlab.engine.fast import _in_place, _set_mses, full_batch_start, observe_extra
 from wdlab.engine.kernels import DIVERGENCE_FACTOR
 
 Tensor = torch.Tensor
@@ -139,11 +148,104 @@ def run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     return theta, diverged
 
 
+#: Padded row width (elements): every row of the fused Adam's buffers is whole vectors of the
+#: kernel (16 float32 with AVX-512, 8 float64), so no element takes its scalar tail path.
+PAD = 16
+
+
+def fused_adam_available(device: torch.device) -> bool:
+    """True where ``torch._fused_adam_`` runs (CPU and CUDA in torch >= 2.4)."""
+    return hasattr(torch, "_fused_adam_") and device.type in ("cpu", "cuda")
+
+
+def _groups(C) -> list[tuple[int, int, float, float, float]]:
+    """(first row, last row + 1, lr, beta1, beta2) of each run of consecutive configurations
+    sharing lr, beta1 and beta2: the fused kernel takes them as scalars."""
+    hp = torch.cat([C.lr, C.beta1, C.beta2], 1).cpu()  # (K, 3)
+    K = hp.shape[0]
+    cut = [0, *((hp[1:] != hp[:-1]).any(1).nonzero()[:, 0] + 1).tolist(), K]
+    return [(a, b, *map(float, hp[a].tolist())) for a, b in zip(cut, cut[1:], strict=False)]
+
+
+def run_adam(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
+    """Every epoch of a full-batch Adam run, the update by ``torch._fused_adam_``; returns
+    (theta, diverged). Arguments as ``run``; ``plan[0]`` is 2 (Adam).
+
+    Per epoch: observe and divergence as ``run``; g = c_loss 2 X^T (s r) [+ (c lam) *
+    decayed(theta)] (AddL2); then the fused Adam step theta <- theta - lr_t m_hat / (sqrt(v_hat)
+    + eps), one call per run of configurations sharing (lr, beta1, beta2); then the decoupled
+    (lr_t lam) or independent (eta_t lam) decay of the epoch-start weights is subtracted.
+    """
+    _, scale, decoupled, independent, eps = plan
+    X, weights = C.X, C.weights
+    G, N, D1 = X.shape
+    K = theta.shape[0]
+    M = K // G
+    dt, dev = theta.dtype, theta.device
+    decay = _Decay(C.mask)
+    Dp = -(-D1 // PAD) * PAD
+    pad = lambda: torch.zeros(K, Dp, device=dev, dtype=dt)  # noqa: E731
+    P, Gp, Mp, Vp = pad(), pad(), pad(), pad()  # (K, Dp) theta, gradient, m, v; pads stay 0
+    P[:, :D1] = theta
+    th, g = P[:, :D1], Gp[:, :D1]  # (K, D1) views
+    u = torch.empty(K, D1, device=dev, dtype=dt)  # (K, D1) the data-loss gradient
+    tmp = torch.empty_like(u)  # (K, D1) scratch
+    keep = None  # (K, D1) epoch-start theta, once a configuration has diverged
+    r_all = torch.empty(G, M, C.XT_all.shape[2], device=dev, dtype=dt)  # (G, M, N_all)
+    r_tr = torch.empty(G, M, N, device=dev, dtype=dt)  # (G, M, N)
+    u3 = u.view(G, M, D1)
+    alive = torch.ones(K, 1, device=dev, dtype=torch.bool)
+    all_alive = True
+    l2 = None if scale is None else scale * C.lam  # (K, 1) AddL2's coefficient
+    limit = DIVERGENCE_FACTOR * loss0  # (K,)
+    step = torch.zeros((), device=dev, dtype=torch.float32)  # Adam's t (every live config)
+    calls = [([P[a:b]], [Gp[a:b]], [Mp[a:b]], [Vp[a:b]], lr, b1, b2)
+             for a, b, lr, b1, b2 in _groups(C)]
+    eta_host = etas.tolist()
+    for e in range(etas.shape[0]):
+        th3 = th.view(G, M, D1)
+        record = e in slot
+        if record:
+            torch.bmm(th3, C.XT_all, out=r_all).sub_(C.y_all)  # (G, M, N_all) train first
+            mses = _set_mses(r_all, weights, K)  # (K, S)
+            r = r_all[:, :, :N]  # (G, M, N)
+            mse = mses[:, 0]  # (K,)
+        else:
+            r = torch.bmm(th3, C.XT, out=r_tr).sub_(C.y)  # (G, M, N)
+            mse = ((r * r) * weights[0]).sum(-1).reshape(K)  # (K,)
+        bad = ~(mse <= limit) & alive[:, 0]  # (K,) newly diverged
+        if not (all_alive and not bool(bad.any())):
+            diverged = torch.where(bad, epochs[e], diverged)  # (K,)
+            alive = alive & ~bad[:, None]  # (K, 1)
+            all_alive = False
+        if record:
+            buf[:, slot[e]] = observe_extra(th, mses, C, decay.square(th, tmp))
+
+        torch.bmm(r * C.coef, X, out=u3)  # (G, M, D1) the data-loss gradient
+        if l2 is not None:  # AddL2: u + (c lam) * decayed(theta)
+            torch.add(u, decay(th, l2, tmp), out=g)
+        else:
+            g.copy_(u)
+        eta = eta_host[e]
+        if not all_alive:
+            keep = th.clone() if keep is None else keep.copy_(th)
+        if decoupled or independent:  # the decay of the epoch-start weights, lr_t or eta_t
+            coef = (C.lr * etas[e]) * C.lam if decoupled else etas[e] * C.lam  # (K, 1)
+            decay(th, coef, tmp)
+        step.add_(1.0)
+        for p, gr, m, v, lr, b1, b2 in calls:
+            torch._fused_adam_(p, gr, m, v, [], [step], lr=lr * eta, beta1=b1, beta2=b2,
+                               weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+        if decoupled or independent:
+            th.sub_(tmp)
+        if not all_alive:  # diverged configurations stay frozen
+            th.copy_(torch.where(alive, th, keep))
+    theta.copy_(th)
+    return theta, diverged
+
+
 def run_full_batch(theta, diverged, C, plan, spec, slot, R):
     """All epochs of a full-batch eager run; returns (theta, diverged, "eager", metrics
     buffer (S + 3 [+1], R, K)), as ``fast.run_full_batch``."""
     etas, epochs, loss0, buf = full_batch_start(theta, C, spec, R)
-    theta, diverged = run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf)
-    if spec.epochs in slot:
-        buf[:, slot[spec.epochs]] = observe(theta, C)[0]
-    return theta, diverged, "eager", buf
+    return _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, spec.epochs)

@@ -266,21 +266,29 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else ""
 
 
-class EpochRunner:
-    """Runs ``epoch_step`` eagerly or compiled, falling back to eager on a compile failure."""
+class _FirstCallFailed(Exception):
+    """The compiled step failed before any epoch ran: the whole run can go to ``engine.eager``."""
 
-    def __init__(self, engine: str, device: torch.device):
+
+class EpochRunner:
+    """Runs ``epoch_step`` eagerly or compiled, falling back to eager on a compile failure.
+
+    With ``first_fails=True`` a failure of the very first call raises ``_FirstCallFailed``
+    (after the warning), so the caller can run the in-place eager engine instead."""
+
+    def __init__(self, engine: str, device: torch.device, first_fails: bool = False):
         self.engine = engine
         self.device = device
         self.fn = epoch_step if engine == "eager" else compiled_step()
         self.used = engine
+        self.first_fails = first_fails
 
     def __call__(self, *args, record: bool):
         if self.fn is epoch_step:
             return epoch_step(*_eager_args(args), record=record)
         try:
             with _compile_limits():
-                return self.fn(*args, record=record)
+                out = self.fn(*args, record=record)
         except Exception as exc:  # noqa: BLE001  any compiler/toolchain failure
             warnings.warn(
                 f"engine: torch.compile failed on {self.device.type} ({type(exc).__name__}: "
@@ -288,7 +296,11 @@ class EpochRunner:
                 EngineFallbackWarning, stacklevel=3)
             self.fn = epoch_step
             self.used = "eager"
+            if self.first_fails:
+                raise _FirstCallFailed from exc
             return epoch_step(*_eager_args(args), record=record)
+        self.first_fails = False
+        return out
 
 
 def triton_unavailable(device: torch.device, chain, dtype: torch.dtype, d1: int) -> str | None:
@@ -345,20 +357,37 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
             if E in slot:
                 buf[:, slot[E]] = observe(th, C)[0]
             return th, div, name, buf
-    runner = EpochRunner(engine, device)
+    if engine == "eager" and plan is not None:  # a kernel's fallback: the in-place engine
+        return _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
+    runner = EpochRunner(engine, device, first_fails=plan is not None)
     e0 = 0
     if runner.engine == "compiled" and device.type == "cuda" and theta.numel() <= GRAPH_MAX_ELEMENTS:
         theta, states, t, alive, diverged, e0 = run_graphs(
             runner, theta, states, t, alive, diverged, loss0, epochs, etas, C, chain, slot, buf)
     for e in range(e0, E):
         rec = e in slot
-        theta, states, t, alive, diverged, met = runner(
-            theta, states, t, alive, diverged, loss0, epochs[e], etas[e], C, chain, record=rec)
+        try:
+            theta, states, t, alive, diverged, met = runner(
+                theta, states, t, alive, diverged, loss0, epochs[e], etas[e], C, chain,
+                record=rec)
+        except _FirstCallFailed:  # nothing ran yet: the whole run in place, eagerly
+            return _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
         if rec:
             buf[:, slot[e]] = met
     if E in slot:
         buf[:, slot[E]] = observe(theta, C)[0]
     return theta, diverged, runner.used, buf
+
+
+def _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E):
+    """The run by the in-place eager engine (``engine.eager``), as ``run_full_batch`` returns."""
+    from wdlab.engine import eager
+
+    go = eager.run_adam if plan[0] == 2 and eager.fused_adam_available(theta.device) else eager.run
+    theta, diverged = go(theta, diverged, loss0, etas, epochs, C, plan, slot, buf)
+    if E in slot:
+        buf[:, slot[E]] = observe(theta, C)[0]
+    return theta, diverged, "eager", buf
 
 
 def run_graphs(runner, theta, states, t, alive, diverged, loss0, epochs, etas, C, chain, slot,
