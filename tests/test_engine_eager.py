@@ -149,7 +149,9 @@ def test_fused_adam_bits_do_not_depend_on_tiles_threads_or_neighbours(monkeypatc
         two = train(prob, spec, hyper, theta0, engine="eager")
     finally:
         torch.set_num_threads(threads)
+    assert two.extra["tiles"] == 2  # one tile per thread, side by side
     assert torch.equal(two.theta, base.theta)
+    assert torch.get_num_threads() == threads
     lr = hyper.lr.clone()
     lr[20] = 1e9
     odd = train(prob, spec, Hyper(hyper.lam, lr, hyper.beta1, hyper.beta2), theta0,
