@@ -1,4 +1,4 @@
-"""The eager full-batch engine: ``fast.epoch_step``'s arithmetic, in place, on fixed buffers.
+"""The eager full-batch engine: ``fast.epoch_step``'s epoch, in place, on fixed buffers.
 
 For configuration k (draw g) each epoch, with r = X_g theta_k - y_g at the epoch start:
 
@@ -7,8 +7,8 @@ For configuration k (draw g) each epoch, with r = X_g theta_k - y_g at the epoch
 
 The chain runs as the kernels' flags (``kernels.plan_chain``: [AddL2] -> [TraceMomentum |
 ScaleByAdam] -> [AddDecayedWeights] -> ScaleByLearningRate -> [AddScheduledDecay]), each
-rule as the SAME element-wise operations, in the same order, as ``engine.rules`` (so every
-bit equals ``epoch_step`` run eagerly), but written into five preallocated (K, D1) buffers
+rule as the SAME element-wise operations, in the same order, as ``engine.rules`` (so for
+SGD chains every bit equals ``epoch_step`` run eagerly), but written into five preallocated (K, D1) buffers
 (theta, two moments, the update, one scratch) instead of ~20 fresh tensors per epoch, with
 per-run constants (1 - beta, the AddL2 coefficient) formed once. Where only the intercept
 is undecayed, ``theta * mask`` is not formed: the product is taken on all columns and the

@@ -11,8 +11,9 @@ pure update rules as the eager engine, so ``torch.compile`` fuses the element-wi
 (gradient scaling, moments, decay, update, divergence mask) into a few kernels.
 
 Engines:
-    ``eager``     ``engine.eager``: this function's arithmetic, bit for bit, in place on
-                  fixed buffers (the function as written for a chain no kernel plan maps);
+    ``eager``     ``engine.eager``: this function in place on fixed buffers (bit for bit
+                  for SGD chains; Adam by torch's fused Adam kernel, one pass), or the
+                  function as written for a chain no kernel plan maps;
     ``compiled``  ``torch.compile`` of the same function; on CUDA with small K, many epochs
                   are captured in one CUDA graph and replayed;
     ``triton``    every epoch in one Triton kernel that keeps each configuration's theta and
