@@ -240,3 +240,14 @@ def test_no_import_circle_through_the_config_package():
     looped = [sorted(c) for c in cycles(g)
               if any(m == "wdlab.config" or m.startswith("wdlab.config.") for m in c)]
     assert looped == [], f"import circles through wdlab.config: {looped}"
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"epochs": "2.5"}, "--epochs: '2.5' is not an integer"),
+    ({"seeds": "x"}, "--seeds: 'x' is not an integer"),
+    ({"lam": "abc"}, "--lam: 'abc' is not a number"),
+])
+def test_flag_errors_name_the_flag_once(flags, message):
+    with pytest.raises(ConfigError) as info:
+        flag_overrides(**flags)
+    assert str(info.value) == message

@@ -82,6 +82,8 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
                 parsed = float(text)
             else:
                 parsed = text
+        except ConfigError:
+            raise  # already names the flag
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
         if section is None:
