@@ -21,8 +21,6 @@ from wdlab.userdata import UserTable
 
 #: Recorded epochs per curve (evenly spaced, the last epoch always included).
 CURVE_POINTS = 100
-#: Features labelled by name in the coefficient-path figure (largest |coef| first).
-LABELLED_FEATURES = 12
 
 
 @dataclass
@@ -173,12 +171,10 @@ def _answer_columns(lams, frame: pd.DataFrame, i_min: int, cv, opt: str, reg: st
     """The answer columns of a fit's selection row (as ``wdlab.selection.select``'s): the
     95% CI of the best CV MSE (Student t over the k folds' standard error), the lam range
     within it, and the best / 1-SE lam as sklearn alpha and torch weight_decay."""
-    from wdlab.answer import lam_range, translations
-    from wdlab.selection import _t975
+    from wdlab.answer import translations
 
     val = frame["val_mse"].to_numpy(np.float64)
-    ci = float(_t975(np.asarray([opts.folds - 1]))[0] * frame["val_sem"].to_numpy()[i_min])
-    lo, hi, count = lam_range(lams, val, ci, float(lams[i_min]))
+    ci, lo, hi, count = ci_range(lams, val, frame["val_sem"].to_numpy(), i_min, opts.folds)
     out: dict[str, Any] = {"best_val_mse_ci95": ci, "lam_lo": lo, "lam_hi": hi,
                            "n_lams_in_range": count}
     for lam, suffix in ((cv.lam_min_, "best"), (cv.lam_1se_, "1se")):
@@ -189,20 +185,49 @@ def _answer_columns(lams, frame: pd.DataFrame, i_min: int, cv, opt: str, reg: st
     return out
 
 
+def ci_range(lams, val: np.ndarray, sem: np.ndarray, i_min: int,
+             folds: int) -> tuple[float, float, float, int]:
+    """(ci, lam_lo, lam_hi, n_lams_in_range): the 95% CI half-width of the best CV value
+    (Student t over the ``folds`` folds' standard error ``sem[i_min]``) and the contiguous
+    lam range within it (``wdlab.answer.lam_range``)."""
+    from wdlab.answer import lam_range
+    from wdlab.selection import _t975
+
+    ci = float(_t975(np.asarray([folds - 1]))[0] * sem[i_min])
+    lo, hi, count = lam_range(lams, val, ci, float(lams[i_min]))
+    return ci, lo, hi, count
+
+
 def fit_warnings(results: FitResults, folds: int) -> list[dict]:
     """The ``wdlab.answer`` checks of a fit: grid edge, flat CV curve, divergence and, for
     coupled pairs, training that did not reach the closed form (CV MSE vs the closed form's
     CV MSE on the same folds)."""
-    from wdlab.answer import (
-        converged_check,
-        diverged_check,
-        edge_check,
-        flat_check,
-        merge_warnings,
-    )
+    from wdlab.answer import converged_check
+
+    ridge = results.ridge
+
+    def converged(row, part, lam, name):
+        if not len(ridge) or row["regularizer"] not in COUPLED:
+            return None
+        r = ridge[(ridge["optimizer"] == row["optimizer"])
+                  & (ridge["regularizer"] == row["regularizer"])].set_index("lam")
+        return converged_check(lam, part["val_mse"].to_numpy(np.float64),
+                               r["ridge_val_mse"].reindex(lam).to_numpy(np.float64),
+                               group=name, metric="CV")
+
+    return pair_checks(results, folds, best="best_val_mse", ci="best_val_mse_ci95",
+                       more=converged)
+
+
+def pair_checks(results: FitResults, folds: int, *, best: str, ci: str, more=None) -> list:
+    """The checks every fit (linear or ``--model mlp``) makes: per pair the grid edge and a
+    flat CV curve (the selection row's ``best`` value within its ``ci``), then ``more(row,
+    pair configs, lams, name)`` if given, then divergence over every configuration; merged
+    (``wdlab.answer.merge_warnings``)."""
+    from wdlab.answer import diverged_check, edge_check, flat_check, merge_warnings
 
     found = []
-    configs, ridge = results.configs, results.ridge
+    configs = results.configs
     for row in results.selection.to_dict("records"):
         name = f"{row['optimizer']}+{row['regularizer']}"
         part = configs[(configs["optimizer"] == row["optimizer"])
@@ -210,15 +235,10 @@ def fit_warnings(results: FitResults, folds: int) -> list[dict]:
         lam = part["lam"].to_numpy(np.float64)
         found.append(edge_check(lam, row["best_lam"], group=name))
         found.append(flat_check(row["lam_lo"], row["lam_hi"], int(row["n_lams_in_range"]),
-                                len(lam), group=name, best_val=row["best_val_mse"],
-                                tol=row["best_val_mse_ci95"],
+                                len(lam), group=name, best_val=row[best], tol=row[ci],
                                 tol_word=f"the 95% CI over {folds} folds"))
-        if len(ridge) and row["regularizer"] in COUPLED:
-            r = ridge[(ridge["optimizer"] == row["optimizer"])
-                      & (ridge["regularizer"] == row["regularizer"])].set_index("lam")
-            found.append(converged_check(lam, part["val_mse"].to_numpy(np.float64),
-                                         r["ridge_val_mse"].reindex(lam).to_numpy(np.float64),
-                                         group=name, metric="CV"))
+        if more is not None:
+            found.append(more(row, part, lam, name))
     div = (configs["status"] != "ok").to_numpy(np.float64)
     labels = (configs["optimizer"] + "+" + configs["regularizer"]).tolist()
     found.append(diverged_check(labels, div, len(configs), configs["lam"].to_numpy(np.float64),
@@ -240,79 +260,20 @@ def _curves(bf, ids: np.ndarray, F: int, s2: float) -> pd.DataFrame:
                        ("test_mse", bf.curve("test_mse")[:, F, 0])):
         cols[name] = (part * s2).T.reshape(-1)  # (R, L) -> config-major
     cols["w_norm"] = bf.curve("w_norm")[:, F, 0].T.reshape(-1) * np.sqrt(s2)
-    df = pd.DataFrame(cols)
-    div = bf.diverged_epoch[F, 0]  # (L,)
+    return cut_at_divergence(pd.DataFrame(cols), bf.diverged_epoch[F, 0], R)
+
+
+def cut_at_divergence(curves: pd.DataFrame, diverged_epoch, R: int) -> pd.DataFrame:
+    """Long-form curves (R rows per configuration, config-major) without the epochs at and
+    after each configuration's divergence (``diverged_epoch`` (L,), -1 = never)."""
+    div = np.asarray(diverged_epoch)
     cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
-    return df[df["epoch"].to_numpy() < cut].reset_index(drop=True)
+    return curves[curves["epoch"].to_numpy() < cut].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------
-# Figures and the run directory
+# The run directory
 # ------------------------------------------------------------------------------------------
-
-
-def coefficient_figure(coefs: pd.DataFrame, selection: pd.DataFrame):
-    """Coefficient paths against lam for the first pair, the largest features labelled by name."""
-    from matplotlib.figure import Figure
-
-    first = selection.iloc[0]
-    part = coefs[(coefs["optimizer"] == first["optimizer"])
-                 & (coefs["regularizer"] == first["regularizer"])]
-    wide = part.pivot(index="lam", columns="feature", values="coef")  # (L, D)
-    wide = wide[[f for f in dict.fromkeys(part["feature"])]]
-    lams = wide.index.to_numpy()
-    pos = lams > 0
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-    ax = fig.subplots()
-    top = wide.abs().max(axis=0).sort_values(ascending=False).index[:LABELLED_FEATURES]
-    for name in wide.columns:
-        lab = name in top
-        ax.plot(lams[pos], wide[name].to_numpy()[pos], lw=1.4 if lab else 0.6,
-                alpha=1.0 if lab else 0.35, color=None if lab else "0.5",
-                label=str(name) if lab else None)
-    ax.set_xscale("log")
-    ax.axhline(0, color="0.3", lw=0.5)
-    for lam, style, word in ((first["best_lam"], "-", "CV min"), (first["lam_1se"], "--", "1-SE")):
-        ax.axvline(lam, color="k", ls=style, lw=0.8, label=f"{word}: λ = {lam:.3g}")
-    ax.set_xlabel(f"λ ({first['regularizer']} convention)")
-    ax.set_ylabel("coefficient (target units per feature SD)")
-    ax.set_title(f"Coefficient paths: {first['optimizer']} + {first['regularizer']}", fontsize=10)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    return fig
-
-
-def cv_figure(configs: pd.DataFrame, selection: pd.DataFrame, ridge: pd.DataFrame):
-    """Mean CV MSE +- one standard error against lam per pair, with the closed form dashed."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
-    for i, row in enumerate(selection.itertuples(index=False)):
-        part = configs[(configs["optimizer"] == row.optimizer)
-                       & (configs["regularizer"] == row.regularizer) & (configs["lam"] > 0)]
-        color = f"C{i % 10}"
-        ax.errorbar(part["lam"], part["val_mse"], yerr=part["val_sem"], color=color, lw=1.2,
-                    ls="--", capsize=2, label=f"{row.optimizer}+{row.regularizer}: CV")
-        ax.plot(part["lam"], part["test_mse"], color=color, lw=1.0, ls="-",
-                label=f"{row.optimizer}+{row.regularizer}: test")
-        ax.plot([row.best_lam], [row.best_val_mse], "*", color=color, markersize=12,
-                markeredgecolor="k")
-        ax.plot([row.lam_1se], [part.loc[part["lam"] == row.lam_1se, "val_mse"].mean()], "D",
-                color=color, markersize=6, markeredgecolor="k")
-        if len(ridge):
-            r = ridge[(ridge["optimizer"] == row.optimizer) & (ridge["regularizer"] == row.regularizer)
-                      & (ridge["lam"] > 0)]
-            if len(r):
-                ax.plot(r["lam"], r["ridge_val_mse"], color="k", lw=0.8, ls="--",
-                        label=f"closed form ({row.regularizer}): CV" if i == 0 else None)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("λ (each regularizer's own convention)")
-    ax.set_ylabel("MSE (target units)")
-    ax.set_title("k-fold CV error (dashed, mean ± SE over folds) and test error (solid); "
-                 "★ CV min, ◆ 1-SE", fontsize=9)
-    ax.legend(fontsize=7)
-    return fig
 
 
 def fit_manifest(opts, results, table: UserTable, *, data, target: str, dropna: bool,
@@ -353,8 +314,10 @@ def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report:
 
     fmts = figure_formats()
     if figures is None:
-        figures = {"coefficients": coefficient_figure(results.coefficients, results.selection),
-                   "cv_curve": cv_figure(results.configs, results.selection, results.ridge)}
+        from wdlab.plots import fit_coefficient_paths, fit_cv_curve
+
+        figures = {"coefficients": fit_coefficient_paths(results.coefficients, results.selection),
+                   "cv_curve": fit_cv_curve(results.configs, results.selection, results.ridge)}
     for name, fig in figures.items():
         run.figure(name, fig, formats=fmts)
 

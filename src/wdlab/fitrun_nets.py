@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from wdlab.config import shown
-from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, split
+from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, cut_at_divergence, split
 from wdlab.userdata import UserTable, prepare
 
 #: Integer targets with at most this many distinct values are class labels.
@@ -194,14 +194,12 @@ def run_fit_mlp(table: UserTable, opts: NetFitOptions) -> FitResults:
 
 
 def _selection_row(frame, cv, opt, reg, lams, opts, clf: bool) -> dict[str, Any]:
-    from wdlab.answer import lam_range
-    from wdlab.selection import _t975
+    from wdlab.fitrun import ci_range
 
     i_min = int(np.flatnonzero(lams == cv.lam_min_)[0])
     i_1se = int(np.flatnonzero(lams == cv.lam_1se_)[0])
     val = frame["val_error"].to_numpy(np.float64)
-    ci = float(_t975(np.asarray([cv.n_splits_ - 1]))[0] * frame["val_sem"].to_numpy()[i_min])
-    lo, hi, count = lam_range(lams, val, ci, float(lams[i_min]))
+    ci, lo, hi, count = ci_range(lams, val, frame["val_sem"].to_numpy(), i_min, cv.n_splits_)
     row = {"optimizer": opt, "regularizer": reg, "model": "mlp", "task": opts.task,
            "best_lam": cv.lam_min_, "lam_1se": cv.lam_1se_, "best_val_error": val[i_min],
            "best_val_error_ci95": ci, "lam_lo": lo, "lam_hi": hi, "n_lams_in_range": count}
@@ -221,95 +219,22 @@ def _curves(res, refit: np.ndarray, ids: np.ndarray, clf: bool) -> pd.DataFrame:
     names = ["train_loss", "test_loss"] + (["train_accuracy", "test_accuracy"] if clf else [])
     for name in names:
         cols[name] = res.metrics[name].double().numpy()[:, refit].T.reshape(-1)
-    df = pd.DataFrame(cols)
-    div = res.diverged_epoch.numpy()[refit]
-    cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
-    return df[df["epoch"].to_numpy() < cut].reset_index(drop=True)
+    return cut_at_divergence(pd.DataFrame(cols), res.diverged_epoch.numpy()[refit], R)
 
 
 def fit_warnings_mlp(results: FitResults, folds: int) -> list[dict]:
-    """Grid edge, flat CV curve and divergence checks (``wdlab.answer``) of an MLP fit."""
-    from wdlab.answer import diverged_check, edge_check, flat_check, merge_warnings
+    """Grid edge, flat CV curve and divergence checks (``wdlab.answer``) of an MLP fit
+    (``wdlab.fitrun.pair_checks``), worded for accuracy when it classifies."""
+    from wdlab.answer import merge_warnings
+    from wdlab.fitrun import pair_checks
 
-    found = []
-    configs = results.configs
-    for row in results.selection.to_dict("records"):
-        name = f"{row['optimizer']}+{row['regularizer']}"
-        lam = configs[(configs["optimizer"] == row["optimizer"])
-                      & (configs["regularizer"] == row["regularizer"])]["lam"].to_numpy(np.float64)
-        found.append(edge_check(lam, row["best_lam"], group=name))
-        found.append(flat_check(row["lam_lo"], row["lam_hi"], int(row["n_lams_in_range"]),
-                                len(lam), group=name, best_val=row["best_val_error"],
-                                tol=row["best_val_error_ci95"],
-                                tol_word=f"the 95% CI over {folds} folds"))
-    div = (configs["status"] != "ok").to_numpy(np.float64)
-    labels = (configs["optimizer"] + "+" + configs["regularizer"]).tolist()
-    found.append(diverged_check(labels, div, len(configs), configs["lam"].to_numpy(np.float64),
-                                configs["lr"].to_numpy(np.float64)))
-    if (configs["task"] == "classification").any():  # answer's checks speak of MSE
+    found = pair_checks(results, folds, best="best_val_error", ci="best_val_error_ci95")
+    if (results.configs["task"] == "classification").any():  # answer's checks speak of MSE
         for w in found:
-            if w is not None and "message" in w:
+            if "message" in w:
                 w["message"] = w["message"].replace("validation MSE",
                                                     "validation error (1 - accuracy)")
-    return merge_warnings([w for w in found if w is not None])
-
-
-def cv_figure_mlp(configs: pd.DataFrame, selection: pd.DataFrame):
-    """CV (mean +- SE over folds, dashed) and test (solid) accuracy or MSE against lam."""
-    from matplotlib.figure import Figure
-
-    clf = configs["task"].iloc[0] == "classification"
-    cv_col, te_col = ("val_accuracy", "test_accuracy") if clf else ("val_mse", "test_mse")
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
-    for i, row in enumerate(selection.itertuples(index=False)):
-        part = configs[(configs["optimizer"] == row.optimizer)
-                       & (configs["regularizer"] == row.regularizer) & (configs["lam"] > 0)]
-        c = f"C{i % 10}"
-        ax.errorbar(part["lam"], part[cv_col], yerr=part["val_sem"], color=c, lw=1.2, ls="--",
-                    capsize=2, label=f"{row.optimizer}+{row.regularizer}: CV")
-        ax.plot(part["lam"], part[te_col], color=c, lw=1.0, label=f"{row.optimizer}+{row.regularizer}: test")
-        best = part.loc[part["lam"] == row.best_lam, cv_col]
-        if len(best):
-            ax.plot([row.best_lam], [best.iloc[0]], "*", color=c, markersize=12, markeredgecolor="k")
-    ax.set_xscale("log")
-    if not clf:
-        ax.set_yscale("log")
-    ax.set_xlabel("λ (each regularizer's own convention)")
-    ax.set_ylabel("accuracy" if clf else "MSE (target units)")
-    ax.set_title("MLP: k-fold CV (dashed, mean ± SE over folds) and test (solid); ★ CV best",
-                 fontsize=9)
-    ax.legend(fontsize=7)
-    return fig
-
-
-def training_figure_mlp(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.DataFrame):
-    """Train and test loss (and accuracy) over epochs of the first pair's best-lam refit."""
-    from matplotlib.figure import Figure
-
-    first = selection.iloc[0]
-    cid = configs[(configs["optimizer"] == first["optimizer"])
-                  & (configs["regularizer"] == first["regularizer"])
-                  & (configs["lam"] == first["best_lam"])]["config_id"].iloc[0]
-    part = curves[curves["config_id"] == cid]
-    acc = "train_accuracy" in part
-    fig = Figure(figsize=(9 if acc else 5, 3.6), layout="constrained")
-    axes = fig.subplots(1, 2 if acc else 1, squeeze=False)[0]
-    for col, ls in (("train_loss", "-"), ("test_loss", "--")):
-        axes[0].plot(part["epoch"], part[col], ls=ls, label=col.replace("_", " "))
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("data loss")
-    axes[0].legend(fontsize=7)
-    if acc:
-        for col, ls in (("train_accuracy", "-"), ("test_accuracy", "--")):
-            axes[1].plot(part["epoch"], part[col], ls=ls, label=col.replace("_", " "))
-        axes[1].set_xlabel("epoch")
-        axes[1].set_ylabel("accuracy")
-        axes[1].legend(fontsize=7)
-    fig.suptitle(f"{first['optimizer']} + {first['regularizer']} at λ = {first['best_lam']:.3g}",
-                 fontsize=9)
-    return fig
+    return merge_warnings(found)
 
 
 def mlp_report(run_dir) -> str:
@@ -376,10 +301,17 @@ def mlp_report(run_dir) -> str:
 def write_fit_run_mlp(run, results: FitResults, manifest: dict[str, Any], *, report: bool):
     """The linear fit's run directory with the MLP's warnings, figures and report."""
     from wdlab.fitrun import write_fit_run
+    from wdlab.plots import fit_cv_curve, fit_training_curves
 
     folds = int(manifest["config"].get("folds", 5))
-    figures = {"cv_curve": cv_figure_mlp(results.configs, results.selection),
-               "training": training_figure_mlp(results.curves, results.configs, results.selection)}
+    clf = results.configs["task"].iloc[0] == "classification"
+    cv_curve = fit_cv_curve(
+        results.configs, results.selection, cv="val_accuracy" if clf else "val_mse",
+        test="test_accuracy" if clf else "test_mse", log_y=not clf, one_se=False,
+        ylabel="accuracy" if clf else "MSE (target units)",
+        title="MLP: k-fold CV (dashed, mean ± SE over folds) and test (solid); ★ CV best")
+    figures = {"cv_curve": cv_curve,
+               "training": fit_training_curves(results.curves, results.configs, results.selection)}
     return write_fit_run(run, results, manifest, report=report,
                          warnings=fit_warnings_mlp(results, folds), figures=figures,
                          reporter=mlp_report)

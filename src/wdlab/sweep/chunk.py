@@ -24,8 +24,9 @@ from wdlab.experiment import engine_spec, hyper_table
 from wdlab.results import configs_frame, curves_frame
 from wdlab.spec import SweepSpec
 from wdlab.spec_nets import is_nets
+from wdlab.sweep import grid
 from wdlab.sweep.draws import ModelDraw, unit_draws
-from wdlab.sweep.grid import Chunk, ChunkResult, Group, SweepPlan, as_spec, cached_plan
+from wdlab.sweep.grid import ChunkResult, as_spec, cached_plan, group_columns
 from wdlab.sweep.plan import LINEAR_METRICS, make_plan
 
 
@@ -34,9 +35,9 @@ class ChunkInputs:
     """Everything one engine call needs, built from the spec alone."""
 
     spec: SweepSpec
-    plan: SweepPlan
-    chunk: Chunk
-    group: Group
+    plan: grid.SweepPlan
+    chunk: grid.Chunk
+    group: grid.Group
     problem: Any  # wdlab.data.Problem, G = units x models_per_config draws
     engine_spec: EngineSpec
     hyper: Hyper  # (K,) per model
@@ -46,11 +47,12 @@ class ChunkInputs:
     hyper_frame: pd.DataFrame  # one row per configuration of the chunk
 
 
-def _plan_cached(spec: SweepSpec) -> SweepPlan:
+def _plan_cached(spec: SweepSpec) -> grid.SweepPlan:
     return cached_plan(spec, make_plan)
 
 
-def hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) -> pd.DataFrame:
+def hyper_frame(spec: SweepSpec, plan: grid.SweepPlan, group: grid.Group,
+                chunk: grid.Chunk) -> pd.DataFrame:
     """Hyperparameter columns of the chunk's configurations, unit-major (config_id order)."""
     U, M = chunk.u1 - chunk.u0, chunk.m1 - chunk.m0
     d, t = spec.data, spec.train
@@ -64,13 +66,8 @@ def hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) ->
            + np.tile(np.arange(chunk.m0, chunk.m1), U)).astype(np.int64)
     K = U * M
     return hyper_table({
-        "config_id": ids,
-        "optimizer": group.optimizer, "regularizer": group.regularizer, "loss": group.loss,
-        "lam": pd_["lam"], "lr": pd_["lr"], "momentum": pd_["momentum"],
-        "beta1": pd_["beta1"], "beta2": pd_["beta2"],
-        "epochs": np.full(K, group.epochs, dtype=np.int64),
-        "batch_size": np.full(K, group.batch_size, dtype=np.int64),
-        "schedule": group.schedule, "init_scale": pd_["init_scale"], "init_seed": init_seed,
+        "config_id": ids, **group_columns(group, pd_, K),
+        "init_scale": pd_["init_scale"], "init_seed": init_seed,
         "data_seed": data_seed, "n_train": n_train,
         "n_test": np.full(K, d.n_test, dtype=np.int64),
         "n_features": np.full(K, d.n_features, dtype=np.int64), "noise": noise,
@@ -82,7 +79,7 @@ def hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) ->
     })
 
 
-def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
+def _ridge_reference(spec: SweepSpec, group: grid.Group, draws: list[ModelDraw],
                      lams: np.ndarray) -> torch.Tensor | None:
     """(n_draws * M, D1) closed-form ridge solution of each model, or None (no closed form).
 
@@ -105,8 +102,9 @@ def _ridge_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw],
     return theta.reshape(-1, theta.shape[-1])  # (G * M, D1)
 
 
-def _limit_reference(spec: SweepSpec, group: Group, draws: list[ModelDraw], lams: np.ndarray,
-                     lrs: np.ndarray, momentum: np.ndarray) -> torch.Tensor | None:
+def _limit_reference(spec: SweepSpec, group: grid.Group, draws: list[ModelDraw],
+                     lams: np.ndarray, lrs: np.ndarray,
+                     momentum: np.ndarray) -> torch.Tensor | None:
     """(n_draws * M, D1) where each decoupled model ends (``wdlab.linf.limit_theta``), or None."""
     from wdlab.linf import limit_theta
 

@@ -123,6 +123,28 @@ def split_even(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + step, n)) for a in range(0, n, step)]
 
 
+def n_per_draw(train) -> int:
+    """Per-draw configurations of one group of a sweep's ``train`` section, summed over its
+    optimizer pairs: lr x init_scale x init seeds x lam x (momentum, or beta1 x beta2)."""
+    t = train
+    seeds = 1 if t.init_seed == "data" else len(t.init_seed)
+    shared = len(t.lr) * len(t.init_scale) * seeds * len(t.lam)
+    return shared * sum(len(t.momentum) if o == "sgd" else len(t.beta1) * len(t.beta2)
+                        for o, _ in t.pair_list())
+
+
+def group_columns(group: Group, per: dict[str, np.ndarray], K: int) -> dict[str, Any]:
+    """The configs-table columns a group and its per-draw axes give (``per``: (K,) each, the
+    chunk's configurations): optimizer .. schedule, as ``wdlab.experiment.hyper_table`` orders."""
+    return {
+        "optimizer": group.optimizer, "regularizer": group.regularizer, "loss": group.loss,
+        "lam": per["lam"], "lr": per["lr"], "momentum": per["momentum"],
+        "beta1": per["beta1"], "beta2": per["beta2"],
+        "epochs": np.full(K, group.epochs, dtype=np.int64),
+        "batch_size": np.full(K, group.batch_size, dtype=np.int64),
+        "schedule": group.schedule,
+    }
+
 @dataclass
 class ChunkResult:
     """A chunk's tables: configs (one row per configuration) and curves (long form)."""

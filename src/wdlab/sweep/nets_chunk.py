@@ -65,6 +65,8 @@ from wdlab.sweep.grid import (
     SweepPlan,
     as_spec,
     cached_plan,
+    group_columns,
+    n_per_draw,
     per_draw,
     split_even,
 )
@@ -92,11 +94,7 @@ def n_nets_configs(spec: SweepSpec) -> int:
     t, m = spec.train, spec.model
     static = (len(m.hidden) * len(m.activation) * len(m.bias) * len(m.decay) * len(m.loss)
               * len(t.epochs) * len(t.batch_size) * len(m.schedule))
-    seeds = 1 if t.init_seed == "data" else len(t.init_seed)
-    shared = len(t.lr) * len(t.init_scale) * seeds * len(t.lam)
-    per_pair = sum(len(t.momentum) if o == "sgd" else len(t.beta1) * len(t.beta2)
-                   for o, _ in t.pair_list())
-    return len(nets_units(spec)) * static * shared * per_pair
+    return len(nets_units(spec)) * static * n_per_draw(t)
 
 
 def models_per_config(spec: SweepSpec) -> int:
@@ -258,13 +256,7 @@ def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chun
         frame[f"data_{k}"] = [_param_value(kind, params[k])] * K
     frame.update({
         "hidden": ",".join(map(str, st["hidden"])), "activation": st["activation"],
-        "bias": np.full(K, st["bias"]), "decay": st["decay"],
-        "optimizer": group.optimizer, "regularizer": group.regularizer, "loss": group.loss,
-        "lam": per["lam"], "lr": per["lr"], "momentum": per["momentum"],
-        "beta1": per["beta1"], "beta2": per["beta2"],
-        "epochs": np.full(K, group.epochs, dtype=np.int64),
-        "batch_size": np.full(K, group.batch_size, dtype=np.int64),
-        "schedule": group.schedule,
+        "bias": np.full(K, st["bias"]), "decay": st["decay"], **group_columns(group, per, K),
         "warmup": np.full(K, m.warmup if group.schedule == "warmup_cosine" else 0, dtype=np.int64),
         "label_smoothing": np.full(K, m.label_smoothing),
         "init_scale": per["init_scale"], "init_seed": init_seed,

@@ -23,7 +23,7 @@ import torch
 from wdlab.conventions import DTYPES
 from wdlab.spec import SweepSpec
 from wdlab.spec_nets import is_nets
-from wdlab.sweep.grid import Chunk, Group, SweepPlan, per_draw, split_even
+from wdlab.sweep.grid import Chunk, Group, SweepPlan, n_per_draw, per_draw, split_even
 
 #: Final metrics and curve columns, in table order (dist_to_ridge/_limit only when recorded).
 LINEAR_METRICS = ("train_mse", "val_mse", "test_mse", "penalty", "objective", "w_norm",
@@ -80,11 +80,7 @@ def n_configs(spec: SweepSpec) -> int:
     t, d = spec.train, spec.data
     units = len(d.n_train) * len(d.noise) * len(d.seeds)
     static = len(t.loss) * len(t.epochs) * len(t.batch_size) * len(t.schedule)
-    seeds = 1 if t.init_seed == "data" else len(t.init_seed)
-    shared = len(t.lr) * len(t.init_scale) * seeds * len(t.lam)
-    per_pair = sum(len(t.momentum) if o == "sgd" else len(t.beta1) * len(t.beta2)
-                   for o, _ in t.pair_list())
-    return units * static * shared * per_pair
+    return units * static * n_per_draw(t)
 
 
 #: A plan bigger than this is refused whatever the machine (the plan alone would be ~GBs).
