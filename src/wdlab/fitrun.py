@@ -285,6 +285,26 @@ def fit_manifest(opts, results, table: UserTable, *, data, target: str, dropna: 
             "seeds": {"seed": seed}, "split": results.info, "baseline": results.baseline}
 
 
+def fit_into_run(table: UserTable, opts: FitOptions, *, data, target: str, dropna: bool,
+                 out, force: bool, report: bool, train=None, write=None):
+    """``wdlab fit``'s steps after validation, linear or ``--model mlp``: claim the run
+    directory (refuses a completed run before any training), train (``train(table, opts)``,
+    default ``run_fit``), then write tables, figures, manifest and report (``write(run,
+    results, manifest, report=)``, default ``write_fit_run``).
+
+    Returns (results, run directory, report path or None).
+    """
+    from wdlab.store import RunDir, default_run_dir
+
+    path = Path(out) if out is not None else default_run_dir(f"fit-{Path(data).stem}")
+    run = RunDir(path, force=force)  # refuses a completed run before any training
+    results = (train or run_fit)(table, opts)  # nothing written yet
+    manifest = fit_manifest(opts, results, table, data=data, target=target, dropna=dropna,
+                            seed=opts.seed)
+    report_path = (write or write_fit_run)(run, results, manifest, report=report)
+    return results, run.path, report_path
+
+
 def write_fit_run(run, results: FitResults, manifest: dict[str, Any], *, report: bool,
                   warnings: list[dict] | None = None, figures: dict | None = None,
                   reporter=None) -> Path:

@@ -90,7 +90,6 @@ def fit(
     import warnings
 
     from wdlab.fitrun import FitOptions
-    from wdlab.store import RunDir, default_run_dir
     from wdlab.userdata import check_split, load
 
     # 1. validate every option and the data before anything is created
@@ -116,17 +115,17 @@ def fit(
 
     check_device(device, "--device")
     names = None if features is None else [s.strip() for s in features.split(",") if s.strip()]
+    options = dict(lams=lams, pairs=pairs, loss=loss, lr=lr, epochs=epochs,  # both models'
+                   batch_size=batch_size, schedule=schedule, test_size=test_size, folds=folds,
+                   standardize=standardize, seed=seed, dtype=dtype, device=device)
     if model not in ("linear", "mlp"):
         raise ValueError(f"--model: expected 'linear' or 'mlp', got {model!r}")
     if model == "mlp":
         from wdlab.cli.fit_mlp import fit_mlp
 
-        return fit_mlp(data=data, target=target, names=names, lams=lams, pairs=pairs, loss=loss,
-                       lr=lr, epochs=epochs, batch_size=batch_size, schedule=schedule,
-                       test_size=test_size, folds=folds, standardize=standardize,
-                       dropna=dropna, seed=seed, dtype=dtype, device=device, out=out,
-                       force=force, report=report, hidden=hidden, activation=activation,
-                       task=task)
+        return fit_mlp(data=data, target=target, names=names, options=options, dropna=dropna,
+                       out=out, force=force, report=report, hidden=hidden,
+                       activation=activation, task=task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = load(data, target, names, dropna=dropna)
@@ -143,20 +142,12 @@ def fit(
     check_split(table.X.shape[0], test_size, folds)
     check_fit_size(len(lams) * len(pairs) * (folds + 1), table.X.shape[1], table.X.shape[0],
                    dtype)
-    opts = FitOptions(lams=lams, pairs=pairs, loss=loss, lr=lr, epochs=epochs,
-                      batch_size=batch_size, schedule=schedule, test_size=test_size,
-                      folds=folds, standardize=standardize, seed=seed, dtype=dtype, device=device)
-    path = Path(out) if out is not None else default_run_dir(f"fit-{Path(data).stem}")
-    run = RunDir(path, force=force)  # refuses a completed run before any training
+    from wdlab.fitrun import fit_into_run
 
-    # 2. train (nothing written yet), 3. write
-    from wdlab.fitrun import fit_manifest, run_fit, write_fit_run
-
-    results = run_fit(table, opts)
-    manifest = fit_manifest(opts, results, table, data=data, target=target, dropna=dropna,
-                            seed=seed)
-    report_path = write_fit_run(run, results, manifest, report=report)
-    _print(results, run.path, report_path, report)
+    results, run_dir, report_path = fit_into_run(
+        table, FitOptions(**options), data=data, target=target, dropna=dropna, out=out,
+        force=force, report=report)
+    _print(results, run_dir, report_path, report)
 
 
 def _print(results, run_dir: Path, report_path, report: bool) -> None:

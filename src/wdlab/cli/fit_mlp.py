@@ -8,16 +8,14 @@ from pathlib import Path
 import typer
 
 
-def fit_mlp(*, data: Path, target: str, names, lams, pairs, loss: str, lr: float, epochs: int,
-            batch_size, schedule: str, test_size: float, folds: int, standardize: bool,
-            dropna: bool, seed: int, dtype: str, device: str, out, force: bool, report: bool,
-            hidden: str, activation: str, task: str) -> None:
+def fit_mlp(*, data: Path, target: str, names, options: dict, dropna: bool, out,
+            force: bool, report: bool, hidden: str, activation: str, task: str) -> None:
+    """``options``: the linear fit's validated ``FitOptions`` fields (``wdlab.cli.fit``)."""
     import warnings
 
     from wdlab.cli._common import check_fit_size
     from wdlab.fitrun_nets import NetFitOptions, load_for_mlp, parse_hidden
     from wdlab.nets.mlp import ACTIVATIONS
-    from wdlab.store import RunDir, default_run_dir
     from wdlab.userdata import check_split
 
     sizes = parse_hidden(hidden)
@@ -30,29 +28,23 @@ def fit_mlp(*, data: Path, target: str, names, lams, pairs, loss: str, lr: float
         typer.echo(f"warning: {w.message}", err=True)
     if table.dropped_rows:
         typer.echo(f"note: --dropna dropped {table.dropped_rows} incomplete rows", err=True)
-    check_split(table.X.shape[0], test_size, folds)
+    lams, pairs, folds = options["lams"], options["pairs"], options["folds"]
+    check_split(table.X.shape[0], options["test_size"], folds)
     n, d = table.X.shape
     widths = (d, *sizes, max(len(classes), 1))
     params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
     # per model: ~16 parameter-sized rows (state, moments, grads) and ~4 activations per unit
     check_fit_size(len(lams) * len(pairs) * (folds + 1), params, n * sum(widths[1:]) * 4 // 3,
-                   dtype)
-    opts = NetFitOptions(lams=lams, pairs=pairs, loss=loss, lr=lr, epochs=epochs,
-                         batch_size=batch_size, schedule=schedule, test_size=test_size,
-                         folds=folds, standardize=standardize, seed=seed, dtype=dtype,
-                         device=device, hidden=sizes, activation=activation, task=task,
-                         classes=classes)
-    path = Path(out) if out is not None else default_run_dir(f"fit-{Path(data).stem}")
-    run = RunDir(path, force=force)  # refuses a completed run before any training
-
-    from wdlab.fitrun import fit_manifest
+                   options["dtype"])
+    from wdlab.fitrun import fit_into_run
     from wdlab.fitrun_nets import run_fit_mlp, write_fit_run_mlp
 
-    results = run_fit_mlp(table, opts)
-    manifest = fit_manifest(opts, results, table, data=data, target=target, dropna=dropna,
-                            seed=seed)
-    report_path = write_fit_run_mlp(run, results, manifest, report=report)
-    _print(results, run.path, report_path, report, task)
+    opts = NetFitOptions(**options, hidden=sizes, activation=activation, task=task,
+                         classes=classes)
+    results, run_dir, report_path = fit_into_run(
+        table, opts, data=data, target=target, dropna=dropna, out=out, force=force,
+        report=report, train=run_fit_mlp, write=write_fit_run_mlp)
+    _print(results, run_dir, report_path, report, task)
 
 
 def _print(results, run_dir: Path, report_path, report: bool, task: str) -> None:
