@@ -2,7 +2,7 @@
 report, against the seed's one-model loop extrapolated to the same work (issue 20).
 
     python benchmarks/bench_e2e.py [--lam 1e-3:1e2:20] [--seeds 100] [--epochs 1000]
-        [--repeats 2] [--extra ...]
+        [--repeats 2] [--worker auto|on|off] [--extra ...]
 
 Each repeat runs, in a fresh process, ``wdlab sweep --preset seed --lam L --seeds S --epochs E
 --no-csv`` (report and figures included, as a user runs it) with timers wrapped around the
@@ -12,7 +12,11 @@ library functions of each phase:
               wherever they happen; subtracted from the phase they happen in
     plan      ``sweep.plan.make_plan``;  data  ``sweep.chunk.prepare_chunk`` (data, references)
     engine    ``engine.train``;  tables  ``chunk_tables``, ``write_chunk``, ``driver.assemble``
-    figures   ``report.figures.write_figures``;  report  ``report.write_report`` less figures
+    figures   the time this process waits for the figure worker (``wdlab.figure_worker``: started
+              before torch loads, it imports matplotlib and draws on the other core), or
+              ``report.figures.write_figures`` when it draws them itself (``--worker off``, or
+              ``auto`` on a machine with no idle core: ``figure_worker.enabled``)
+    report    ``report.write_report`` less figures
     other     the rest of the wall time (CLI parsing, manifest, ...)
 
 The seed's way = K * E / (seed loop steps/s, ``wdlab.bench.seed_loop_rate``, measured here).
@@ -47,6 +51,10 @@ def timed_load(*a, **k):
         if depth[0] == 0:
             acc["imports"] += time.perf_counter() - t
 bs._find_and_load = timed_load
+if "--no-report" not in sys.argv:  # as wdlab sweep does, before torch loads
+    from wdlab import figure_worker as worker
+    worker.start()
+    acc["figure_worker"] = worker._worker is not None
 stack = []
 first = {}
 def wrap(mod, name, phase):
@@ -72,6 +80,14 @@ wrap(pl, "make_plan", "plan"); wrap(dr, "make_plan", "plan"); wrap(ch, "make_pla
 wrap(ch, "prepare_chunk", "data"); wrap(ch, "train", "engine")
 wrap(ch, "chunk_tables", "tables"); wrap(dr, "write_chunk", "tables"); wrap(dr, "assemble", "tables")
 wrap(rf, "write_figures", "figures"); wrap(rp, "write_report", "report")
+import wdlab.figure_worker as wk
+real_submit = wk.submit
+def timed_submit(*a, **k):
+    wait = real_submit(*a, **k)
+    holder = type("W", (), {"wait": staticmethod(wait)})
+    wrap(holder, "wait", "figures")
+    return holder.wait
+wk.submit = timed_submit
 if hasattr(dr, "write_report"):
     dr.write_report = rp.write_report
 from wdlab.cli import app
@@ -100,6 +116,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--worker", choices=("auto", "on", "off"), default="auto",
+                    help="the figure worker: as wdlab sweep decides (auto), always, never")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[])
     args = ap.parse_args()
     import torch
@@ -122,8 +140,12 @@ def main() -> None:
             argv = ["sweep", "--preset", "seed", "--lam", args.lam, "--seeds", str(args.seeds),
                     "--epochs", str(args.epochs), "--no-csv", "--out", str(out), *args.extra]
             t = time.perf_counter()
+            env = dict(os.environ)
+            env.pop("WDLAB_FIGURE_WORKER", None)
+            if args.worker != "auto":
+                env["WDLAB_FIGURE_WORKER"] = "1" if args.worker == "on" else "0"
             proc = subprocess.run([sys.executable, "-c", DRIVER, str(timings), *argv],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             wall = time.perf_counter() - t
             if proc.returncode:
                 sys.exit(f"sweep failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -132,14 +154,15 @@ def main() -> None:
         seed_s = K * args.epochs / seed_rate
         split = {p: acc.get(p, 0.0) for p in PHASES}
         split["other"] = wall - sum(split.values())
-        row = {"K": K, "epochs": args.epochs, "wall_s": wall, "split_s": split,
+        row = {"K": K, "epochs": args.epochs, "figure_worker": bool(acc.get("figure_worker")), "wall_s": wall, "split_s": split,
                "first_engine_call_s": acc.get("first_engine"),
                "seed_loop_steps_per_s": seed_rate, "seed_way_s": seed_s,
                "ratio_to_seed_way": seed_s / wall, "load": os.getloadavg()[0],
                "curves_mb": sizes.get("curves.parquet", 0) / 1e6,
                "report_mb": sizes.get("report.html", 0) / 1e6}
         rows.append(row)
-        print(f"run {rep + 1}: K={K} x {args.epochs} epochs: wall {wall:.2f} s = "
+        print(f"run {rep + 1} (figure worker {'on' if row['figure_worker'] else 'off'}): "
+              f"K={K} x {args.epochs} epochs: wall {wall:.2f} s = "
               + ", ".join(f"{k} {v:.2f}" for k, v in split.items())
               + f"; first engine call at {row['first_engine_call_s']:.2f} s")
         print(f"  seed loop {seed_rate:,.0f} steps/s -> the seed's way {seed_s:,.0f} s; "

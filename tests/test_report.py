@@ -134,7 +134,7 @@ def test_preset_double_descent_reduced(tmp_path):
     assert "peaks at n_train / n_features" in html
 
 
-def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path):
+def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path, monkeypatch):
     """The figure worker (wdlab.figure_worker) writes the same figure files as
     write_figures in process; with no worker, or a job it cannot do, wait() says None (the
     caller then draws in process)."""
@@ -143,12 +143,15 @@ def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path):
     from wdlab import figure_worker
     from wdlab.report.figures import write_figures
 
+    monkeypatch.setenv(figure_worker.WORKER_ENV, "0")
+    assert not figure_worker.enabled()
     out = tmp_path / "seed"
     res = runner.invoke(app, ["sweep", "--preset", "seed", "--lam", "1e-2:1e1:4", "--seeds", "2",
                               "--epochs", "10", "--no-csv", "--no-report", "--out", str(out)])
     assert res.exit_code == 0, res.output
     twin = tmp_path / "twin"
     shutil.copytree(out, twin)
+    monkeypatch.setenv(figure_worker.WORKER_ENV, "1")  # whatever the machine's load
     figure_worker.start()
     wait = figure_worker.submit(out, ("png",))
     here = write_figures(twin, formats=("png",))  # meanwhile, in this process

@@ -9,8 +9,12 @@ here while the figures are drawn there. The worker writes through the same
 worker (not started, crashed, an error) makes ``wait()`` return None and the caller renders
 in process, where a real error (a full disk) is raised as usual.
 
-This module imports only the standard library, so starting the worker costs nothing.
-``WDLAB_FIGURE_WORKER=0`` turns it off.
+The worker pays for its own imports (torch too, through ``wdlab.conventions``), which is a
+gain only when a core is idle: by default it starts only when the 1-minute load average
+leaves one (on a 2-core machine at load 10 it made the sweep 1.3x slower, measured by
+``benchmarks/bench_e2e.py``), and it runs at a lower priority so it never slows the engine.
+This module imports only the standard library, so deciding costs nothing.
+``WDLAB_FIGURE_WORKER=0`` turns it off, ``=1`` starts it whatever the load.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-#: Set to 0 to render the figures in process (no worker).
+#: 0: draw the figures in process (no worker); 1: always start it; unset: when a core is idle.
 WORKER_ENV = "WDLAB_FIGURE_WORKER"
 
 _CODE = r"""
-import json, sys
+import json, os, sys
+os.nice(10)
 import matplotlib
 matplotlib.use("Agg")
 import wdlab.plots
@@ -49,11 +54,20 @@ _worker: subprocess.Popen | None = None
 
 
 def enabled() -> bool:
-    return os.environ.get(WORKER_ENV, "1") not in ("0", "")
+    """Start a worker? ``WDLAB_FIGURE_WORKER`` 0/1, else only when a core is idle."""
+    flag = os.environ.get(WORKER_ENV, "")
+    if flag in ("0", "1"):
+        return flag == "1"
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return False
+    return cores >= 2 and load <= cores - 1
 
 
 def start() -> None:
-    """Start the worker (once; a no-op when one is waiting or ``WDLAB_FIGURE_WORKER=0``)."""
+    """Start the worker (once; a no-op when one is waiting or ``enabled()`` says no)."""
     global _worker
     if not enabled() or (_worker is not None and _worker.poll() is None):
         return
