@@ -12,6 +12,16 @@ the script checks that their CV scores agree and they choose the same lam. sciki
 MLPClassifier is trained full batch with Adam for the same number of epochs (no early stop);
 its ``alpha`` is an L2 penalty alpha/(2 n) ||W||^2, a different knob taking the same values.
 Reports wall time (best of ``--repeats``), the speedup and the held-out test accuracy.
+
+Roofline: the matmul FLOPs of each side (per layer of fan_in a x fan_out b on n rows and per
+epoch: 2 n a b forward, 2 n a b for dW, 2 n a b for dX except on the first layer), divided by
+the rate of one 1024^3 GEMM in the run's dtype measured in the same run, give the fastest
+either side could be. The CV call trains (folds + 1) x lams networks on all n rows (a fold's
+held-out rows weigh 0 but are computed); GridSearchCV trains folds x lams networks on the
+fold's training rows and refits one. ``bound_speedup`` = GridSearchCV's measured time over
+the CV call's lower bound: no implementation of the CV call's arithmetic can beat it, and
+``bound_speedup_same_flops`` (the same over GridSearchCV's own FLOPs) bounds any batched
+implementation that does GridSearchCV's arithmetic.
 """
 
 from __future__ import annotations
@@ -51,6 +61,25 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def matmul_flops(widths, n: int) -> float:
+    """Forward + backward matmul FLOPs of one full-batch epoch of one MLP on n rows."""
+    return float(sum(2 * n * a * b * (2 if i == 0 else 3)
+                     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True))))
+
+
+def gemm_rate(dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of one size^3 GEMM in ``dtype`` (best of ``repeats``)."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    out = torch.empty(size, size, dtype=dtype)
+    torch.mm(a, b, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best
 
 
 def main() -> None:
@@ -112,6 +141,18 @@ def main() -> None:
                                          "cv_accuracy": float(sk.best_score_),
                                          "test_accuracy": float(sk.score(X_te, y_te))}
         out["speedup_vs_sklearn_mlp"] = t_sk / t_cv
+    widths = (X_tr.shape[1], a.hidden, len(np.unique(y_tr)))
+    rate = gemm_rate(getattr(torch, a.dtype))
+    n_folds = [len(tr) for tr, _ in folds.split(X_tr, y_tr)]
+    f_cv = a.epochs * a.lams * (a.folds + 1) * matmul_flops(widths, len(y_tr))
+    f_grid = a.epochs * (a.lams * sum(matmul_flops(widths, n) for n in n_folds)
+                         + matmul_flops(widths, len(y_tr)))
+    out["roofline"] = {"gemm_1024_flops_per_s": rate, "cv_flops": f_cv, "grid_flops": f_grid,
+                       "cv_seconds_bound": f_cv / rate, "grid_seconds_bound": f_grid / rate,
+                       "cv_fraction_of_roofline": f_cv / rate / t_cv,
+                       "grid_fraction_of_roofline": f_grid / rate / t_grid,
+                       "bound_speedup": t_grid / (f_cv / rate),
+                       "bound_speedup_same_flops": t_grid / (f_grid / rate)}
     out["load_1min_after"] = os.getloadavg()[0]
     print(json.dumps(out, indent=2, default=float))
 
