@@ -162,3 +162,26 @@ def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path, mon
     assert figure_worker.submit(out, ("png",))() is None  # one job per worker: none left
     figure_worker.start()
     assert figure_worker.submit(tmp_path / "missing", ("png",))() is None  # an error there
+
+
+def test_packed_plotly_is_cached_on_disk_with_the_same_bytes(tmp_path, monkeypatch):
+    """report.html.packed: gzip + base64 of plotly.js, computed once and then read from the
+    cache directory; the cached text is the computed one, and a bad cache dir is only slower."""
+    import base64
+    import gzip
+
+    from wdlab.report import html
+
+    monkeypatch.setenv("WDLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(html, "_GZ_CACHE", {})
+    js = "var x = 1;" * 1000
+    want = base64.b64encode(gzip.compress(js.encode(), 6, mtime=0)).decode()
+    assert html.packed(js) == want
+    files = list((tmp_path / "cache").glob("js-*.gz.b64"))
+    assert len(files) == 1 and files[0].read_text() == want
+    monkeypatch.setattr(html, "_GZ_CACHE", {})
+    assert html.packed(js) == want  # from the file
+    (tmp_path / "blocked").write_text("")
+    monkeypatch.setenv("WDLAB_CACHE_DIR", str(tmp_path / "blocked" / "sub"))
+    monkeypatch.setattr(html, "_GZ_CACHE", {})
+    assert html.packed(js) == want
