@@ -68,6 +68,35 @@ class _Decay:
         return out.mul_(self.mask)
 
 
+def _epoch_start(theta, e, C, slot, buf, scratch, decay, limit, alive, all_alive, diverged,
+                 epochs):
+    """The epoch start: residuals r = X theta - y (every row set at recorded epochs, which
+    are observed into ``buf``), then divergence (train MSE non-finite or above ``limit``).
+
+    Returns (train residuals (G, M, N), alive (K, 1), all_alive, diverged (K,))."""
+    r_all, r_tr, tmp = scratch
+    G, N, D1 = C.X.shape
+    K = theta.shape[0]
+    th3 = theta.view(G, K // G, D1)
+    record = e in slot
+    if record:
+        torch.bmm(th3, C.XT_all, out=r_all).sub_(C.y_all)  # (G, M, N_all) train first
+        mses = _set_mses(r_all, C.weights, K)  # (K, S)
+        r = r_all[:, :, :N]  # (G, M, N)
+        mse = mses[:, 0]  # (K,)
+    else:
+        r = torch.bmm(th3, C.XT, out=r_tr).sub_(C.y)  # (G, M, N)
+        mse = ((r * r) * C.weights[0]).sum(-1).reshape(K)  # (K,)
+    bad = ~(mse <= limit) & alive[:, 0]  # (K,) newly diverged
+    if not (all_alive and not bool(bad.any())):  # else the common case: nothing to mask
+        diverged = torch.where(bad, epochs[e], diverged)  # (K,)
+        alive = alive & ~bad[:, None]  # (K, 1)
+        all_alive = False
+    if record:
+        buf[:, slot[e]] = observe_extra(theta, mses, C, decay.square(theta, tmp))
+    return r, alive, all_alive, diverged
+
+
 def run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     """Every epoch of a full-batch run, in place; returns (theta, diverged).
 
@@ -79,7 +108,7 @@ def run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
         buf: (n_met, R, K) metric buffer, filled at the recorded epochs < E.
     """
     opt, scale, decoupled, independent, eps = plan
-    X, weights = C.X, C.weights
+    X = C.X
     G, N, D1 = X.shape
     K = theta.shape[0]
     M = K // G
@@ -99,25 +128,9 @@ def run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     omb1 = 1.0 - C.beta1  # (K, 1)
     omb2 = 1.0 - C.beta2  # (K, 1)
     for e in range(etas.shape[0]):
-        th3 = theta.view(G, M, D1)
-        record = e in slot
-        if record:
-            torch.bmm(th3, C.XT_all, out=r_all).sub_(C.y_all)  # (G, M, N_all) train first
-            mses = _set_mses(r_all, weights, K)  # (K, S)
-            r = r_all[:, :, :N]  # (G, M, N)
-            mse = mses[:, 0]  # (K,)
-        else:
-            r = torch.bmm(th3, C.XT, out=r_tr).sub_(C.y)  # (G, M, N)
-            mse = ((r * r) * weights[0]).sum(-1).reshape(K)  # (K,)
-        bad = ~(mse <= DIVERGENCE_FACTOR * loss0) & alive[:, 0]  # (K,) newly diverged
-        if all_alive and not bool(bad.any()):
-            pass  # the common case: nothing to mask
-        else:
-            diverged = torch.where(bad, epochs[e], diverged)  # (K,)
-            alive = alive & ~bad[:, None]  # (K, 1)
-            all_alive = False
-        if record:
-            buf[:, slot[e]] = observe_extra(theta, mses, C, decay.square(theta, tmp))
+        r, alive, all_alive, diverged = _epoch_start(
+            theta, e, C, slot, buf, (r_all, r_tr, tmp), decay, DIVERGENCE_FACTOR * loss0, alive, all_alive,
+            diverged, epochs)
 
         torch.bmm(r * C.coef, X, out=u3)  # (G, M, D1) the data-loss gradient
         t.add_(alive.to(dt))  # (K, 1)
@@ -177,7 +190,7 @@ def run_adam(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     (lr_t lam) or independent (eta_t lam) decay of the epoch-start weights is subtracted.
     """
     _, scale, decoupled, independent, eps = plan
-    X, weights = C.X, C.weights
+    X = C.X
     G, N, D1 = X.shape
     K = theta.shape[0]
     M = K // G
@@ -203,23 +216,9 @@ def run_adam(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
              for a, b, lr, b1, b2 in _groups(C)]
     eta_host = etas.tolist()
     for e in range(etas.shape[0]):
-        th3 = th.view(G, M, D1)
-        record = e in slot
-        if record:
-            torch.bmm(th3, C.XT_all, out=r_all).sub_(C.y_all)  # (G, M, N_all) train first
-            mses = _set_mses(r_all, weights, K)  # (K, S)
-            r = r_all[:, :, :N]  # (G, M, N)
-            mse = mses[:, 0]  # (K,)
-        else:
-            r = torch.bmm(th3, C.XT, out=r_tr).sub_(C.y)  # (G, M, N)
-            mse = ((r * r) * weights[0]).sum(-1).reshape(K)  # (K,)
-        bad = ~(mse <= limit) & alive[:, 0]  # (K,) newly diverged
-        if not (all_alive and not bool(bad.any())):
-            diverged = torch.where(bad, epochs[e], diverged)  # (K,)
-            alive = alive & ~bad[:, None]  # (K, 1)
-            all_alive = False
-        if record:
-            buf[:, slot[e]] = observe_extra(th, mses, C, decay.square(th, tmp))
+        r, alive, all_alive, diverged = _epoch_start(
+            th, e, C, slot, buf, (r_all, r_tr, tmp), decay, limit, alive, all_alive,
+            diverged, epochs)
 
         torch.bmm(r * C.coef, X, out=u3)  # (G, M, D1) the data-loss gradient
         if l2 is not None:  # AddL2: u + (c lam) * decayed(theta)
