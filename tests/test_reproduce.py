@@ -123,3 +123,80 @@ def test_exact_answer_and_error_split_columns(seed_run):
     assert (configs["ridge_test_mse"] < 0.1).all()
     curves = pd.read_parquet(out / "curves.parquet")
     assert curves["dist_to_ridge"].notna().all()
+
+
+def test_reproduce_writes_the_closed_form_and_views_only_read_it(seed_run, tmp_path):
+    """ridge.parquet holds the exact test MSE along lam (the configs' ridge_test_mse at the
+    grid's lams, to the bit), ridge_coefficients.parquet its coefficient path (= numpy's
+    lstsq-free closed form), and the report's references read them: without the files
+    they give None instead of regenerating data."""
+    import shutil
+
+    from wdlab.report.references import ridge_coefficients, ridge_for
+    from wdlab.report.run import load_run
+
+    out, _ = seed_run
+    configs = pd.read_parquet(out / "configs.parquet")
+    ridge = pd.read_parquet(out / "ridge.parquet")
+    grid = ridge[ridge["in_grid"]].set_index("lam")["ridge_test_mse"]
+    np.testing.assert_array_equal(grid.reindex(configs["lam"]).to_numpy(),
+                                  configs["ridge_test_mse"].to_numpy())
+    assert ridge["lam"].max() >= 9.99 * configs["lam"].max()  # a decade past the grid
+    assert ridge["ridge_val_mse"].isna().all() and (ridge["n_seeds"] == 1).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"ridge.parquet", "ridge_coefficients.parquet"} <= set(manifest["files"])
+
+    run = load_run(out)
+    read = ridge_for(run)
+    assert read is not None and set(read.columns) >= {"regularizer", "loss", "lam", "test_mse"}
+    np.testing.assert_array_equal(read["test_mse"].to_numpy(), ridge["ridge_test_mse"].to_numpy())
+    coefs = ridge_coefficients(run)
+    assert coefs is not None and list(coefs.columns) == ["lam", "feature", "coef"]
+    assert coefs["feature"].nunique() == int(configs["n_features"].iloc[0])
+
+    bare = tmp_path / "bare"
+    shutil.copytree(out, bare)
+    for name in ("ridge.parquet", "ridge.csv", "ridge_coefficients.parquet",
+                 "ridge_coefficients.csv"):
+        (bare / name).unlink(missing_ok=True)
+    run = load_run(bare)
+    assert ridge_for(run) is None and ridge_coefficients(run) is None
+
+
+def test_one_engine_spec_builder_for_reproduce_and_sweeps():
+    """experiment.engine_spec reads a TrainConfig, and a sweep's train section with a
+    group's static fields as overrides; the dtype by name (conventions.DTYPES)."""
+    import torch
+
+    from wdlab.engine import EngineSpec
+    from wdlab.experiment import HYPER_COLUMNS, engine_spec, hyper_table
+
+    t = SEED.train
+    spec = engine_spec(t)
+    assert spec == EngineSpec(
+        optimizer=t.optimizer, regularizer=t.regularizer, loss=t.loss, epochs=t.epochs,
+        batch_size=t.batch_size, batch_seed=t.batch_seed, schedule=t.schedule, eps=t.eps,
+        decay_bias=t.decay_bias, dtype=torch.float32 if t.dtype == "float32" else torch.float64,
+        device=t.device)
+    other = engine_spec(t, optimizer="sgd", regularizer="half_sum", batch_size=0, dtype="float64")
+    assert (other.optimizer, other.regularizer, other.batch_size, other.dtype) == (
+        "sgd", "half_sum", None, torch.float64)
+    table = hyper_table({"extra": [1, 2], "lam": [0.0, 1.0], "config_id": [0, 1],
+                         "optimizer": "adam"}, lead=())
+    assert list(table.columns) == ["config_id", "optimizer", "lam", "extra"]
+    assert HYPER_COLUMNS[0] == "config_id"
+
+
+def test_renamed_collisions_are_gone():
+    """One meaning per name: the sweep's plan is SweepPlan (engine.kernels keeps Plan), the
+    user-table reader is read_user_table (store keeps read_table), the sweep's metric tuple
+    is LINEAR_METRICS (selection keeps METRICS)."""
+    import wdlab.sweep.plan as plan
+    import wdlab.userdata as userdata
+    from wdlab.engine.kernels import Plan  # noqa: F401  the engine's, unchanged
+    from wdlab.selection import METRICS
+    from wdlab.store import read_table  # noqa: F401
+
+    assert not hasattr(plan, "Plan") and not hasattr(plan, "METRICS")
+    assert hasattr(plan, "SweepPlan") and set(plan.LINEAR_METRICS) <= set(METRICS)
+    assert not hasattr(userdata, "read_table") and callable(userdata.read_user_table)

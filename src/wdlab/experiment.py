@@ -184,27 +184,31 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
         config=cfg.model_dump(mode="json"),
         configs=configs,
         curves=curves_frame(result, hyp["config_id"].to_numpy()),
-        **(closed_form_tables(data, t, cfg.lams) if closed else {}),
+        **(closed_form_tables(data, t, path) if closed else {}),
     )
 
 
-def closed_form_tables(data: Dataset, t: TrainConfig, lams) -> dict[str, pd.DataFrame]:
+def closed_form_tables(data: Dataset, t: TrainConfig, path) -> dict[str, pd.DataFrame]:
     """``ridge`` and ``ridge_coefficients`` of a one-draw run, so that views only read.
 
-    ``ridge``: the exact test MSE (``wdlab.ridge.ridge_path``) at the run's lams joined with
-    ``lam_grid`` (a decade past them), in the sweep's ``ridge.parquet`` schema
-    (``ridge_val_mse`` is NaN: a reproduce run holds out no validation rows).
-    ``ridge_coefficients``: the coefficient path along ``lam_grid``.
+    ``ridge``: the exact test MSE (``wdlab.ridge.ridge_path``) at the run's lams (``path``,
+    the configs' own ``ridge_test_mse``) and along ``lam_grid`` (a decade past them), in the
+    sweep's ``ridge.parquet`` schema (``ridge_val_mse`` is NaN: a reproduce run holds out
+    no validation rows). ``ridge_coefficients``: the coefficient path along ``lam_grid``.
     """
-    grid = np.asarray(lams, dtype=np.float64)
+    grid = path.lams.double().numpy()  # (L1,) the run's lams
     dense = lam_grid(grid)
-    all_lams = np.unique(np.concatenate([grid, dense]))  # (L,)
-    path = ridge_path(data.X_train, data.y_train, all_lams, loss=t.loss, penalty=t.regularizer,
+    extra = np.setdiff1d(dense, grid)  # (L2,)
+    more = ridge_path(data.X_train, data.y_train, extra, loss=t.loss, penalty=t.regularizer,
                       X_test=data.X_test, y_test=data.y_test, fit_intercept=t.fit_intercept)
+    lams = np.concatenate([grid, extra])
+    order = np.argsort(lams, kind="stable")
+    test = np.concatenate([path.test_mse.numpy(), more.test_mse.numpy()])
     ridge = pd.DataFrame({
         "loss": t.loss, "regularizer": t.regularizer, "n_train": data.X_train.shape[0],
-        "noise": np.nan if data.noise is None else float(data.noise), "lam": all_lams, "in_grid": np.isin(all_lams, grid),
-        "ridge_val_mse": np.nan, "ridge_test_mse": path.test_mse.numpy(), "n_seeds": 1})
+        "noise": np.nan if data.noise is None else float(data.noise), "lam": lams[order],
+        "in_grid": (np.arange(len(lams)) < len(grid))[order],
+        "ridge_val_mse": np.nan, "ridge_test_mse": test[order], "n_seeds": 1})
     coefs = coefficient_path(data.X_train, data.y_train, dense, t.loss, t.regularizer,
                              fit_intercept=t.fit_intercept)
     return {"ridge": ridge, "ridge_coefficients": coefs}
