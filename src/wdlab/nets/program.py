@@ -8,8 +8,9 @@ shared optimizer rules. Per layer (h_0 = x, shared by the M configurations of a 
     dW_l = delta_l^T h_{l-1}             (K, out, in)    db_l = sum_n delta_l
     delta_{l-1} = (delta_l W_l) * act'(z_{l-1})
 
-dW_l is formed as (h_{l-1}^T delta_l)^T when out > in (the first layer of a 2-D input): the
-batched GEMM is several times faster with the wider side as its output's columns.
+dW_l is formed as (h_{l-1}^T delta_l)^T for a narrow input feeding a wider layer (the first
+layer of a 2-D input): the batched GEMM is several times faster with the wider side as its
+output's columns (``_transposed_dw``).
 
 Every activation, delta and gradient lives in a workspace allocated once per (K, N) and
 reused step after step (``out=`` and in-place ops): a fresh multi-megabyte tensor per op
@@ -57,6 +58,13 @@ def _act_backward(name: str, delta: Tensor, z: Tensor | None, h: Tensor) -> Tens
     return delta
 
 
+def _transposed_dw(fan_out: int, fan_in: int) -> bool:
+    """Form dW as (h^T delta)^T: for a narrow input (fan_in < 16) feeding a wider layer. On
+    the 2-core EPYC, 1 thread: 4.4x faster at moons' 2 -> 16 (K=1024, N=200), 1.3x slower at
+    digits' 64 -> 128 (K=256, batch 64), equal at 64 -> 128 full batch."""
+    return fan_in < 16 and fan_out > fan_in
+
+
 class _Workspace:
     """Preallocated buffers of one (K, N) step: pre-activations z_l (K, N, out), activations
     (the same buffer when act is applied in place), deltas of the hidden layers, the weight
@@ -69,8 +77,8 @@ class _Workspace:
         from_out = mlp.activation in _FROM_OUTPUT
         self.h = [z if from_out else new(z.shape) for z in self.z[:-1]]  # (K, N, out_l)
         self.delta = [new(K, N, w) for w in widths[1:-1]]  # (K, N, out_l), hidden layers
-        self.dw = [new(K, b, a) if b <= a else new(K, a, b)  # (K, out, in) or its transpose
-                   for a, b in zip(widths[:-1], widths[1:], strict=True)]
+        self.dw = [new(K, a, b) if _transposed_dw(b, a) else new(K, b, a)  # (K, out, in)
+                   for a, b in zip(widths[:-1], widths[1:], strict=True)]  # or its transpose
         self.grad = new(K, P)  # (K, P); bmm into its strided views would loop per matrix
 
 
@@ -141,7 +149,7 @@ class MLPProgram:
         for layer in range(len(self.names) - 1, -1, -1):
             wn, bn = self.names[layer]
             gw = lay.view(grad, wn)  # (K, out, in)
-            if gw.shape[1] <= gw.shape[2]:
+            if not _transposed_dw(gw.shape[1], gw.shape[2]):
                 gw.copy_(torch.bmm(delta.transpose(1, 2), hs[layer], out=ws.dw[layer]))
             else:  # (h^T delta)^T: the wider side as the output's columns
                 gw.copy_(torch.bmm(hs[layer].transpose(1, 2), delta,
