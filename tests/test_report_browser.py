@@ -14,9 +14,9 @@ import pytest
 
 from browser import launch_browser
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
+from wdlab.config.presets import SEED
 from wdlab.experiment import run_experiment
 from wdlab.pipeline import reproduce_experiment
-from wdlab.presets import SEED
 from wdlab.report import write_report
 from wdlab.store import RunDir, provenance
 
@@ -35,7 +35,7 @@ def browser():
 
 def small_sweep(out: Path, name: str = "small-sweep") -> Path:
     """A small sweep's run directory: 2 groups x 2 lr x 4 lam x 2 seeds, real training."""
-    configs, curves = [], []
+    configs, curves, ridges = [], [], []
     for opt, reg in GROUPS:
         for lr in (0.02, 0.1):
             for seed in (0, 1):
@@ -50,6 +50,8 @@ def small_sweep(out: Path, name: str = "small-sweep") -> Path:
                 res.curves["config_id"] += offset
                 configs.append(res.configs)
                 curves.append(res.curves)
+                if res.ridge is not None:  # coupled groups: the closed form, as runs write it
+                    ridges.append(res.ridge)
     configs, curves = pd.concat(configs, ignore_index=True), pd.concat(curves, ignore_index=True)
     ok = configs[configs.status == "ok"]
     sel = []
@@ -63,6 +65,10 @@ def small_sweep(out: Path, name: str = "small-sweep") -> Path:
     run.table("configs", configs)
     run.table("curves", curves)
     run.table("selection", pd.DataFrame(sel))
+    if ridges:  # ridge.parquet as a sweep writes it: the closed form averaged over the draws
+        keys = ["loss", "regularizer", "n_train", "noise", "lam", "in_grid"]
+        run.table("ridge", pd.concat(ridges).groupby(keys, as_index=False)[
+            ["ridge_val_mse", "ridge_test_mse"]].mean())
     run.manifest({"kind": "sweep", "status": "complete", "provenance": provenance(),
                   "spec": {"name": name, "data": {"n_features": 12, "w_star": 0.5, "bias": 0.5}}})
     return out
