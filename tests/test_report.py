@@ -101,7 +101,7 @@ def test_cli_report_on_reproduce_run(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_preset_adamw_fig2_reduced(tmp_path):
     pytest.importorskip("wdlab.sweep", reason="the presets run on wdlab.sweep (issue 4)")
-    from wdlab.figure_presets import run_preset
+    from wdlab.demos.figures import run_preset
 
     out = run_preset("adamw-fig2", out=tmp_path / "fig2", reduced=True)
     configs = pd.read_parquet(out / "configs.parquet")
@@ -136,8 +136,8 @@ def test_preset_double_descent_reduced(tmp_path):
 
 def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path, monkeypatch):
     """The figure worker (wdlab.figure_worker) writes the same figure files as
-    write_figures in process; with no worker, or a job it cannot do, wait() says None (the
-    caller then draws in process)."""
+    write_figures in process; with no worker, a worker not ready in time, or a job it cannot
+    do, wait() says None (the caller then draws in process)."""
     import shutil
 
     from wdlab import figure_worker
@@ -152,6 +152,10 @@ def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path, mon
     twin = tmp_path / "twin"
     shutil.copytree(out, twin)
     monkeypatch.setenv(figure_worker.WORKER_ENV, "1")  # whatever the machine's load
+    figure_worker.start()
+    monkeypatch.setattr(figure_worker, "READY_GRACE_S", 0.0)  # still importing: not used
+    assert figure_worker.submit(out, ("png",))() is None
+    monkeypatch.setattr(figure_worker, "READY_GRACE_S", 300.0)  # a busy test machine
     figure_worker.start()
     wait = figure_worker.submit(out, ("png",))
     here = write_figures(twin, formats=("png",))  # meanwhile, in this process

@@ -14,7 +14,8 @@ gain only when a core is idle: by default it starts only when the 1-minute load 
 leaves one (on a 2-core machine at load 10 it made the sweep 1.3x slower, measured by
 ``benchmarks/bench_e2e.py``), and it runs at a lower priority so it never slows the engine.
 This module imports only the standard library, so deciding costs nothing.
-``WDLAB_FIGURE_WORKER=0`` turns it off, ``=1`` starts it whatever the load.
+``WDLAB_FIGURE_WORKER=0`` turns it off, ``=1`` starts it whatever the load. A worker still
+importing when the tables are done (``READY_GRACE_S``) is ended and the figures drawn here.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ for line in sys.stdin:
 """
 
 _worker: subprocess.Popen | None = None
+#: How long ``submit`` waits for a worker that has not finished its imports yet.
+READY_GRACE_S = 1.0
 
 
 def enabled() -> bool:
@@ -99,9 +102,22 @@ def stop() -> None:
         w.wait()
 
 
+def _ready(w: subprocess.Popen, timeout: float) -> bool:
+    """Has the worker said ``ready`` (its imports done), within ``timeout`` seconds?"""
+    import select
+
+    try:
+        readable, _, _ = select.select([w.stdout], [], [], timeout)
+        return bool(readable) and w.stdout.readline().strip() == "ready"
+    except (OSError, ValueError):
+        return False
+
+
 def submit(run_dir: Path | str, formats: tuple[str, ...]) -> Callable[[], list[Path] | None]:
     """Hand the worker one run directory; the returned ``wait()`` gives the written paths,
-    or None when the worker could not do it (then render in process). One job per worker."""
+    or None when the worker could not do it (then render in process). A worker that is not
+    ready within ``READY_GRACE_S`` (still importing on a busy machine) is ended: None too.
+    One job per worker."""
     global _worker
     w, _worker = _worker, None
 
@@ -109,6 +125,10 @@ def submit(run_dir: Path | str, formats: tuple[str, ...]) -> Callable[[], list[P
         return None
 
     if w is None or w.poll() is not None or w.stdin is None or w.stdout is None:
+        return failed
+    if not _ready(w, READY_GRACE_S):  # still importing (a busy machine): drawing here is faster
+        w.kill()
+        w.wait()
         return failed
     try:
         w.stdin.write(json.dumps({"run_dir": str(run_dir), "formats": list(formats)}) + "\n")
@@ -120,10 +140,10 @@ def submit(run_dir: Path | str, formats: tuple[str, ...]) -> Callable[[], list[P
 
     def wait() -> list[Path] | None:
         try:
-            lines = [w.stdout.readline(), w.stdout.readline()]  # "ready", then the answer
+            line = w.stdout.readline()  # the answer ("ready" was read by submit)
             w.stdin.close()
             w.wait(timeout=30)
-            answer = json.loads(lines[1]) if lines[0].strip() == "ready" else {}
+            answer = json.loads(line)
         except (OSError, ValueError, subprocess.TimeoutExpired):
             w.kill()
             w.wait()
