@@ -32,7 +32,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.preprocessing import StandardScaler
 
 import wdlab.cvfit as cvfit
-import wdlab.engine.native as native
+import wdlab.engine.kernels.native as native
 import wdlab.estimator as estimator
 from wdlab import WeightDecayRegressor, WeightDecayRegressorCV
 from wdlab.store import device_name

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from scipy.optimize import lsq_linear
 
-from wdlab.data import make_linear, problem_from_datasets
+from wdlab.data.synthetic import make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
-from wdlab.linf import linf_path
+from wdlab.exact.linf import linf_path
 
 
 def _cpu() -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from wdlab.spec import build_spec
+from wdlab.config.load import build_spec
 from wdlab.store import device_name
 from wdlab.sweep import local_executor, run_sweep
 from wdlab.sweep.ray_backend import RayExecutor, connect

@@ -24,8 +24,8 @@ import torch
 from sklearn.linear_model import Ridge, RidgeCV
 
 from wdlab.conventions import translate
-from wdlab.data import SEED_DATA, make_linear
-from wdlab.ridge import ridge_path
+from wdlab.data.synthetic import SEED_DATA, make_linear
+from wdlab.exact.ridge import ridge_path
 
 
 def best_time(fn, repeats: int) -> float:

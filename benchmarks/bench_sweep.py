@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from wdlab.bench import seed_epoch
-from wdlab.data import SEED_DATA, make_linear
-from wdlab.spec import build_spec
+from wdlab.config.load import build_spec
+from wdlab.data.synthetic import SEED_DATA, make_linear
 from wdlab.store import device_name
 from wdlab.sweep import run_sweep
 

@@ -13,7 +13,7 @@ import time
 import torch
 
 from wdlab.bench import run_bench
-from wdlab.data import init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
 
 

@@ -13,7 +13,7 @@ import torch
 
 import wdlab.engine.core as core
 from wdlab.bench import run_bench
-from wdlab.data import SEED_DATA, init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import SEED_DATA, init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
 
 

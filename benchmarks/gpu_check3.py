@@ -18,8 +18,9 @@ import torch
 sys.path.insert(0, "tests")
 from oracle import single_run  # noqa: E402
 from wdlab.bench import engine_rate, run_bench  # noqa: E402
-from wdlab.data import init_weights, make_linear, problem_from_datasets  # noqa: E402
-from wdlab.engine import EngineSpec, Hyper, fused, train  # noqa: E402
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets  # noqa: E402
+from wdlab.engine import EngineSpec, Hyper, train  # noqa: E402
+from wdlab.engine.kernels import triton as fused  # noqa: E402
 
 
 def _rel(a, b):

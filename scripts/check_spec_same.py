@@ -27,8 +27,8 @@ try:
     from wdlab.config.load import build_spec, load_spec
     from wdlab.config.presets import SWEEP_PRESETS
 except ImportError:  # before the config package
-    from wdlab.spec import build_spec, flag_overrides, load_spec
-    from wdlab.figure_presets import SWEEP_PRESETS
+    from wdlab.config.schema import build_spec, flag_overrides, load_spec
+    from wdlab.config.load import SWEEP_PRESETS
 raws = [
     {"preset": "seed"}, {"preset": "d2l"},
     {"preset": "seed", "train": {"lam": "1e-3:1e2:50"}, "data": {"seeds": 20}},

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from wdlab.data import make_linear
+from wdlab.data.synthetic import make_linear
 
 # Triton fixes interpreter mode for its own @jit library functions when triton.language is
 # first imported (torch.compile imports it too). Without a GPU the Triton kernel is tested

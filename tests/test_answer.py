@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from wdlab import answer
 from wdlab.cli import app
-from wdlab.ridge import ridge_path
+from wdlab.exact.ridge import ridge_path
 
 runner = CliRunner()
 

@@ -50,7 +50,8 @@ def test_did_you_mean_and_case_insensitive_names(tmp_path):
     from typer.testing import CliRunner
 
     from wdlab.cli import app
-    from wdlab.spec import build_spec, flag_overrides
+    from wdlab.cli.flags import flag_overrides
+    from wdlab.config.load import build_spec
 
     runner = CliRunner()
     res = runner.invoke(app, ["reproduce", "adamw-fg2", "--out", str(tmp_path / "r")])

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from wdlab.conventions import COUPLED, LOSS_GRAD_SCALE, LOSSES, penalty_grad_scale, translate
-from wdlab.data import make_linear, problem_from_datasets
+from wdlab.data.synthetic import make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
-from wdlab.ridge import ridge_path
+from wdlab.exact.ridge import ridge_path
 
 D = 30
 DRAWS = [

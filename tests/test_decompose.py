@@ -7,10 +7,10 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from wdlab.data import SEED_DATA, init_weights, make_linear, problem_from_datasets
-from wdlab.decompose import COLUMNS, decompose_error
+from wdlab.data.synthetic import SEED_DATA, init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
-from wdlab.ridge import ridge_path
+from wdlab.exact.decompose import COLUMNS, decompose_error
+from wdlab.exact.ridge import ridge_path
 
 
 @pytest.fixture(autouse=True)

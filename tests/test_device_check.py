@@ -62,8 +62,8 @@ def test_spec_device_is_named_as_the_spec_field(no_cuda, tmp_path):
 
 
 def test_library_sweep_and_estimator_share_the_check(no_cuda, tmp_path):
+    from wdlab.config.load import build_spec
     from wdlab.estimator import WeightDecayRegressor
-    from wdlab.spec import build_spec
     from wdlab.sweep import run_sweep
 
     spec = build_spec({"data": {"n_features": 3, "n_train": 5, "n_test": 5, "seeds": 1},

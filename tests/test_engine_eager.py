@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from oracle import assert_results_f32_close
-from wdlab.data import init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import PAIRS, EngineSpec, Hyper, core, eager, fast, train
 
 

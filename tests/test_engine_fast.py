@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from oracle import assert_matches_single_runs, assert_results_f32_close
-from wdlab.data import init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import PAIRS, EngineFallbackWarning, EngineSpec, Hyper, fast, train
 
 K = 8
@@ -100,7 +100,7 @@ def test_compile_failure_falls_back_to_eager(tall, monkeypatch):
 
 
 def test_auto_chooses_eager_when_compiling_would_not_pay(tall, monkeypatch):
-    from wdlab.engine import native
+    from wdlab.engine.kernels import native
 
     monkeypatch.setattr(native, "compiler_present", lambda: False)  # no native kernel
     cpu = torch.device("cpu")

@@ -14,18 +14,10 @@ import pytest
 import torch
 
 from oracle import assert_matches_single_runs, assert_results_f32_close
-from wdlab import _native
-from wdlab.data import init_weights, make_linear, problem_from_datasets
-from wdlab.engine import (
-    PAIRS,
-    EngineFallbackWarning,
-    EngineSpec,
-    Hyper,
-    build_chain,
-    fast,
-    native,
-    train,
-)
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
+from wdlab.engine import PAIRS, EngineFallbackWarning, EngineSpec, Hyper, build_chain, fast, train
+from wdlab.engine.kernels import native
+from wdlab.engine.kernels import native_build as _native
 
 needs_compiler = pytest.mark.skipif(_native.compiler() is None,
                                     reason="no C++ compiler to build the native kernel")
@@ -105,7 +97,7 @@ def test_native_equals_eager(optimizer, regularizer, schedule, M, dtype, rtol, e
 @needs_compiler
 def test_native_equals_eager_on_the_seed_problem_float64():
     """The seed problem (200 features, 10 + 10 samples), Adam + mean L2, 300 epochs."""
-    from wdlab.data import SEED_DATA
+    from wdlab.data.synthetic import SEED_DATA
 
     prob = problem_from_datasets([make_linear(**SEED_DATA, seed=0)])
     hyper = Hyper.of(20, lam=torch.logspace(-3, 1, 20), lr=0.05)
@@ -212,7 +204,7 @@ def test_every_registry_chain_is_covered(optimizer, regularizer, momentum):
     assert "rule chain" in native.covers(no_lr, torch.float32)
 
 
-# -- building and caching (wdlab._native) --------------------------------------------------
+# -- building and caching (wdlab.engine.kernels.native_build) --------------------------------------------------
 
 def _fresh_loader(monkeypatch, tmp_path):
     monkeypatch.setenv("WDLAB_CACHE_DIR", str(tmp_path / "cache"))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from wdlab.conventions import penalty_value_scale
-from wdlab.data import init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
 
 N_FEATURES, N_TRAIN, EPOCHS = 6, 12, 5

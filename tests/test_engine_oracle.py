@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from oracle import assert_matches_single_runs
-from wdlab import _native
 from wdlab.conventions import LOSSES
-from wdlab.data import init_weights, problem_from_datasets
+from wdlab.data.synthetic import init_weights, problem_from_datasets
 from wdlab.engine import PAIRS, EngineSpec, Hyper, train
+from wdlab.engine.kernels import native_build as _native
 
 K = 8
 

@@ -7,7 +7,7 @@ import torch
 
 import wdlab.engine.core as core
 from oracle import assert_results_f32_close
-from wdlab.data import init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
 from wdlab.engine.fast import compiler_available
 

@@ -15,18 +15,10 @@ import pytest
 import torch
 
 from oracle import assert_matches_single_runs, assert_results_f32_close
-from wdlab.data import init_weights, make_linear, problem_from_datasets
-from wdlab.engine import (
-    PAIRS,
-    EngineFallbackWarning,
-    EngineSpec,
-    Hyper,
-    build_chain,
-    fast,
-    fused,
-    native,
-    train,
-)
+from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
+from wdlab.engine import PAIRS, EngineFallbackWarning, EngineSpec, Hyper, build_chain, fast, train
+from wdlab.engine.kernels import native
+from wdlab.engine.kernels import triton as fused
 
 needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
                                   reason="triton is not installed (pip install triton)")

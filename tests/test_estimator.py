@@ -20,7 +20,7 @@ import wdlab.cvfit as cvfit_module
 from wdlab import WeightDecayRegressor, WeightDecayRegressorCV
 from wdlab.conventions import sklearn_alpha
 from wdlab.cvfit import compressed_rows, objective_gradient
-from wdlab.data import make_linear
+from wdlab.data.synthetic import make_linear
 
 #: Adam with a cosine schedule settles on the exact minimiser of a standardised problem.
 CONVERGED = dict(optimizer="adam", dtype="float64", lr=2.0, epochs=3000, schedule="cosine")

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from oracle import assert_f32_close, single_run
 from wdlab import WeightDecayRegressor
-from wdlab.data import make_linear
+from wdlab.data.synthetic import make_linear
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -55,7 +55,7 @@ FIT_QUICK = ["--lam", "1e-2:1:3", "--epochs", "20", "--folds", "2", "--no-report
 @pytest.fixture(scope="module")
 def unfinished(tmp_path_factory):
     """A sweep stopped after its first chunk (status running, one chunk file on disk)."""
-    from wdlab.spec import load_spec
+    from wdlab.config.load import load_spec
     from wdlab.sweep import run_sweep
     from wdlab.sweep.chunk import run_chunk
 
@@ -168,7 +168,7 @@ def test_plan_size_estimate_refuses_what_cannot_fit(tmp_path, monkeypatch):
     assert "curve rows" in line and "more than the 10 KB free" in line
     assert "--log-points" in line
     assert not out.exists()
-    from wdlab.spec import load_spec
+    from wdlab.config.load import load_spec
 
     spec = plan.resolve_spec(load_spec(EXAMPLES / "tiny.toml", {"train": {"momentum": [0, 0.9]}}))
     assert plan.plan_size(spec)["configs"] == plan.make_plan(spec).n_configs  # not expanded
@@ -267,7 +267,7 @@ def test_a_second_process_is_told_the_run_is_in_use(tmp_path, unfinished):
 # -- 5. the resolved engine is part of the run's identity ----------------------------------
 
 def _stopped_with_engine(tmp_path, engine: str) -> Path:
-    from wdlab.spec import load_spec
+    from wdlab.config.load import load_spec
     from wdlab.sweep import run_sweep
     from wdlab.sweep.chunk import run_chunk
 
@@ -511,7 +511,7 @@ def test_click_usage_errors_are_one_line():
 
 
 def test_recorded_epoch_count_matches_the_list_without_building_it():
-    from wdlab.spec import SweepRecord
+    from wdlab.config.schema import SweepRecord
 
     for rec in (SweepRecord(), SweepRecord(every=1), SweepRecord(every=7), SweepRecord(log_points=9)):
         for total in (1, 2, 7, 50, 199, 200, 201, 1000, 12345):

@@ -1,4 +1,4 @@
-"""The l-inf limit of AdamW (``wdlab.linf``) against scipy's BVLS, the KKT conditions, least
+"""The l-inf limit of AdamW (``wdlab.exact.linf``) against scipy's BVLS, the KKT conditions, least
 squares, and a long full-batch AdamW run of the engine (Xie & Li 2024, Theorem 1.1)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy.optimize import lsq_linear
 
-from wdlab import _native
-from wdlab.data import make_linear, problem_from_datasets
+from wdlab.data.synthetic import make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, train
-from wdlab.linf import bvls, limit_theta, linf_path, linf_radius
+from wdlab.engine.kernels import native_build as _native
+from wdlab.exact.linf import bvls, limit_theta, linf_path, linf_radius
 
 TOL = 1e-8
 
@@ -216,7 +216,7 @@ def test_experiment_records_dist_to_limit():
     """A decoupled Adam experiment records its distance to the l-inf limit (as a coupled one
     records dist_to_ridge): at epoch 0 it is ||theta0 - linf_path(...).theta||, and it shrinks."""
     from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
-    from wdlab.data import init_weights
+    from wdlab.data.synthetic import init_weights
     from wdlab.experiment import run_experiment
 
     data = DataConfig(n_features=4, n_train=30, n_test=10, w_star=0.5, noise=0.3, seed=1)
@@ -245,8 +245,8 @@ def test_sweep_records_dist_to_limit():
     holds some out); coupled groups keep dist_to_ridge."""
     import pandas as pd
 
+    from wdlab.config.load import build_spec
     from wdlab.selection import summarize
-    from wdlab.spec import build_spec
     from wdlab.sweep import make_plan, prepare_chunk, run_chunk
 
     spec = build_spec({
@@ -312,7 +312,7 @@ def test_sgd_with_decoupled_decay_reaches_its_ridge(regularizer, momentum, loss,
     ref = limit_theta(ds.X_train, ds.y_train, lams, optimizer="sgd", regularizer=regularizer,
                       lr=lr, momentum=momentum, loss=loss, decay_bias=decay_bias)  # (K, D+1)
     if not decay_bias:  # the same point as ridge_path with coupled weight_decay
-        from wdlab.ridge import ridge_path
+        from wdlab.exact.ridge import ridge_path
 
         wd = (1 - momentum) * np.asarray(lams) / (lr if regularizer == "independent" else 1.0)
         torch.testing.assert_close(ref, ridge_path(ds.X_train, ds.y_train, wd, loss,

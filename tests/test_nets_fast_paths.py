@@ -1,5 +1,5 @@
 """The nets engine's fast paths equal the plain ones: the in-place chain update equals
-``engine.rules.apply_chain`` for every registry pair, the small-class logsumexp equals
+``optim.rules.apply_chain`` for every registry pair, the small-class logsumexp equals
 torch's, the workspace gives autograd's gradient across shapes, and k-fold masks over one
 design (one draw, per-configuration weights) equal separate single-draw runs."""
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from wdlab.conventions import PAIRS
-from wdlab.engine.registry import build_chain
-from wdlab.engine.rules import StepContext, apply_chain, init_chain
 from wdlab.nets import MLP, train
 from wdlab.nets.losses import Targets, _logsumexp, loss_value
 from wdlab.nets.program import MLPProgram
 from wdlab.nets.update import ChainUpdate
+from wdlab.optim.registry import build_chain
+from wdlab.optim.rules import StepContext, apply_chain, init_chain
 
 
 @pytest.mark.parametrize("pair", sorted(PAIRS))

@@ -16,9 +16,9 @@ import torch
 
 from nets_reference import torch_run
 from oracle import assert_f32_close
-from wdlab.engine.registry import PAIRS
 from wdlab.nets import MLP, train
 from wdlab.nets.mlp import ACTIVATIONS
+from wdlab.optim.registry import PAIRS
 
 K = 6
 N = 24

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from oracle import F32_C, F32_FLOOR, assert_f32_close, rel_err, single_run
-from wdlab.data import make_linear
+from wdlab.data.synthetic import make_linear
 
 KW = dict(optimizer="adam", regularizer="mean", loss="mse", lam=0.1, lr=0.03, beta1=0.9,
           beta2=0.999, epochs=60)

@@ -15,11 +15,11 @@ PURE = ["conventions.py", "data.py", "ridge.py", "linf.py", "theory.py", "decomp
 IO_LAYER = {"nets/datasets.py"}
 FORBIDDEN = {"matplotlib", "pandas", "typer", "rich", "plotly", "pyarrow", "pydantic", "sklearn",
              "ray", "yaml", "tomllib", "io", "pathlib", "subprocess"}  # shutil.which probes a compiler
-PURE_WDLAB = {"wdlab.conventions", "wdlab.data", "wdlab.ridge", "wdlab.linf", "wdlab.theory",
-              "wdlab.decompose"}
+PURE_WDLAB = {"wdlab.conventions", "wdlab.data", "wdlab.exact.ridge", "wdlab.exact.linf", "wdlab.exact.theory",
+              "wdlab.exact.decompose"}
 # The engines' toolchains do IO on the engine's behalf, as torch.compile and Triton do:
-# wdlab._native builds and caches the native kernel with the system C++ compiler.
-TOOLCHAINS = {"wdlab._native"}
+# wdlab.engine.kernels.native_build builds and caches the native kernel with the system C++ compiler.
+TOOLCHAINS = {"wdlab.engine.kernels.native_build"}
 
 
 def _files():

@@ -23,7 +23,7 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from wdlab.spec import build_spec  # noqa: E402
+from wdlab.config.load import build_spec  # noqa: E402
 from wdlab.sweep import SweepEvent, resume_sweep, run_sweep  # noqa: E402
 from wdlab.sweep.ray_backend import (  # noqa: E402
     FAIL_CHUNK_ENV,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from wdlab.cli import app
 from wdlab.config import ConfigError, ExperimentConfig, TrainConfig, validate
-from wdlab.presets import SEED
+from wdlab.config.presets import SEED
 
 runner = CliRunner()
 
@@ -191,9 +191,9 @@ def test_renamed_collisions_are_gone():
     """One meaning per name: the sweep's plan is SweepPlan (engine.kernels keeps Plan), the
     user-table reader is read_user_table (store keeps read_table), the sweep's metric tuple
     is LINEAR_METRICS (selection keeps METRICS)."""
+    import wdlab.data.tables as userdata
     import wdlab.sweep.plan as plan
-    import wdlab.userdata as userdata
-    from wdlab.engine.kernels import Plan  # noqa: F401  the engine's, unchanged
+    from wdlab.engine.kernels.common import Plan  # noqa: F401  the engine's, unchanged
     from wdlab.selection import METRICS
     from wdlab.store import read_table  # noqa: F401
 

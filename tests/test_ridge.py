@@ -11,7 +11,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from threadpoolctl import threadpool_limits
 
 from wdlab.conventions import CONVENTIONS, translate
-from wdlab.ridge import ridge_path
+from wdlab.exact.ridge import ridge_path
 
 
 @pytest.fixture(autouse=True)
@@ -240,7 +240,7 @@ def test_sample_weight_matches_sklearn_and_brute_force_loo(shape, fit_intercept)
 def test_ridge_solve_batches_weighted_problems():
     """ridge_solve over B weighted problems = ridge_path one at a time (the sweep's and the
     estimator's closed forms are this one solve)."""
-    from wdlab.ridge import ridge_solve
+    from wdlab.exact.ridge import ridge_solve
 
     rng = np.random.default_rng(6)
     Xs, ys = zip(*[_data(30, 12, seed=s) for s in range(3)], strict=True)

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle import assert_f32_close
+from wdlab.config.load import build_spec
+from wdlab.config.presets import SEED
 from wdlab.engine import Hyper
 from wdlab.experiment import run_experiment
-from wdlab.presets import SEED
 from wdlab.selection import select, summarize
-from wdlab.spec import build_spec
 from wdlab.sweep import (
     ChunkFailure,
     chunk_tables,
@@ -351,8 +351,8 @@ def test_kfold_models_per_config():
 @pytest.mark.parametrize(("method", "fit_intercept"), [("holdout", True), ("kfold", True),
                                                         ("split", False)])
 def test_closed_form_frame_matches_ridge_path_per_draw(method, fit_intercept):
-    """The batched ridge paths equal ``wdlab.ridge.ridge_path`` draw by draw (wide problem)."""
-    from wdlab.ridge import ridge_path
+    """The batched ridge paths equal ``wdlab.exact.ridge.ridge_path`` draw by draw (wide problem)."""
+    from wdlab.exact.ridge import ridge_path
     from wdlab.sweep.draws import unit_draws
 
     spec = build_spec(tiny(data={"n_features": 30, "seeds": 3},
@@ -396,7 +396,7 @@ def test_a_chunk_spanning_several_n_train_pads_its_draws():
 def test_configs_name_the_engine_auto_resolved_to(tmp_path, monkeypatch):
     """``auto`` resolves per machine (native where a C++ compiler is present); each row of
     configs says which engine trained it."""
-    from wdlab.engine import native
+    from wdlab.engine.kernels import native
 
     monkeypatch.setattr(native, "compiler_present", lambda: False)
     out = run_sweep(build_spec(tiny(execution={"engine": "auto"})), tmp_path / "a",

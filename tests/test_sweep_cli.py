@@ -71,7 +71,7 @@ def test_example_spec_with_report(tmp_path):
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.iterdir()
                                           if p.suffix in (".toml", ".yaml")))
 def test_examples_are_valid_specs(name):
-    from wdlab.spec import load_spec
+    from wdlab.config.load import load_spec
     from wdlab.sweep import make_plan, resolve_spec
 
     plan = make_plan(resolve_spec(load_spec(EXAMPLES / name)))

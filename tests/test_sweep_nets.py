@@ -29,9 +29,9 @@ from nets_reference import torch_run
 from oracle import assert_f32_close
 from wdlab.cli import app
 from wdlab.config import ConfigError
+from wdlab.config.load import build_spec, load_spec, spec_from_json
 from wdlab.nets import MLP
 from wdlab.nets.datasets import load
-from wdlab.spec import build_spec, load_spec, spec_from_json
 from wdlab.sweep import make_plan, resolve_spec, run_chunk, run_sweep
 from wdlab.sweep.draws import fold_ids
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wdlab.cli import app
-from wdlab.spec import DEFAULT_LOG_POINTS, EVERY_EPOCH_UP_TO, SweepRecord
+from wdlab.config.schema import DEFAULT_LOG_POINTS, EVERY_EPOCH_UP_TO, SweepRecord
 from wdlab.sweep.files import compact_curves
 
 

@@ -23,7 +23,7 @@ import torch
 from typer.testing import CliRunner
 
 from wdlab.cli import app
-from wdlab.spec import load_spec
+from wdlab.config.load import load_spec
 from wdlab.sweep import run_sweep
 
 runner = CliRunner()

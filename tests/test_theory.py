@@ -8,8 +8,8 @@ import torch
 from scipy import integrate, optimize
 
 from wdlab.conventions import translate
-from wdlab.ridge import ridge_path
-from wdlab.theory import (
+from wdlab.exact.ridge import ridge_path
+from wdlab.exact.theory import (
     min_norm_risk,
     mp_stieltjes,
     mp_stieltjes_deriv,

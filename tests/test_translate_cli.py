@@ -51,7 +51,7 @@ def test_sgd_note_is_printed():
 def test_plain_sgd_coupled_l2_is_sgdw_exactly():
     """torch.optim.SGD(weight_decay=λ) and SGDW ×lr (w ← w − lr·g − lr·λ·w) on the same data,
     and the engine's sgd+weight_decay vs sgd+decoupled: the same trajectory."""
-    from wdlab.data import init_weights, make_linear, problem_from_datasets
+    from wdlab.data.synthetic import init_weights, make_linear, problem_from_datasets
     from wdlab.engine import EngineSpec, Hyper, train
 
     g = torch.Generator().manual_seed(0)

@@ -21,20 +21,20 @@ _EXPORTS: dict[str, str] = {
     "TrainConfig": "wdlab.config",
     "conventions_table": "wdlab.conventions",
     "translate": "wdlab.conventions",
-    "Dataset": "wdlab.data",
-    "Problem": "wdlab.data",
-    "init_weights": "wdlab.data",
-    "make_linear": "wdlab.data",
-    "problem_from_datasets": "wdlab.data",
-    "decompose_error": "wdlab.decompose",
+    "Dataset": "wdlab.data.synthetic",
+    "Problem": "wdlab.data.synthetic",
+    "init_weights": "wdlab.data.synthetic",
+    "make_linear": "wdlab.data.synthetic",
+    "problem_from_datasets": "wdlab.data.synthetic",
+    "decompose_error": "wdlab.exact.decompose",
     "EngineSpec": "wdlab.engine",
     "Hyper": "wdlab.engine",
     "TrainResult": "wdlab.engine",
     "train": "wdlab.engine",
-    "RidgePath": "wdlab.ridge",
-    "ridge_path": "wdlab.ridge",
-    "LinfPath": "wdlab.linf",
-    "linf_path": "wdlab.linf",
+    "RidgePath": "wdlab.exact.ridge",
+    "ridge_path": "wdlab.exact.ridge",
+    "LinfPath": "wdlab.exact.linf",
+    "linf_path": "wdlab.exact.linf",
     "WeightDecayRegressor": "wdlab.estimator",
     "WeightDecayRegressorCV": "wdlab.estimator",
     "WeightDecayMLPClassifier": "wdlab.estimator_nets",
@@ -53,14 +53,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from wdlab.audit import audit  # noqa: F401
     from wdlab.config import ConfigError, DataConfig, ExperimentConfig, TrainConfig  # noqa: F401
     from wdlab.conventions import conventions_table, translate  # noqa: F401
-    from wdlab.data import (  # noqa: F401
+    from wdlab.data.synthetic import (  # noqa: F401
         Dataset,
         Problem,
         init_weights,
         make_linear,
         problem_from_datasets,
     )
-    from wdlab.decompose import decompose_error  # noqa: F401
     from wdlab.engine import EngineSpec, Hyper, TrainResult, train  # noqa: F401
     from wdlab.estimator import WeightDecayRegressor, WeightDecayRegressorCV  # noqa: F401
     from wdlab.estimator_nets import (  # noqa: F401
@@ -69,9 +68,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
         WeightDecayMLPRegressor,
         WeightDecayMLPRegressorCV,
     )
-    from wdlab.linf import LinfPath, linf_path  # noqa: F401
+    from wdlab.exact.decompose import decompose_error  # noqa: F401
+    from wdlab.exact.linf import LinfPath, linf_path  # noqa: F401
+    from wdlab.exact.ridge import RidgePath, ridge_path  # noqa: F401
     from wdlab.nets import MLP, NetResult, from_module  # noqa: F401
-    from wdlab.ridge import RidgePath, ridge_path  # noqa: F401
 
 
 def __getattr__(name: str):

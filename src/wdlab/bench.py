@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from wdlab.data import SEED_DATA, init_weights, make_linear, problem_from_datasets
+from wdlab.data.synthetic import SEED_DATA, init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, fast, train
 from wdlab.store import device_name
 

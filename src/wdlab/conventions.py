@@ -39,7 +39,7 @@ REGULARIZERS: tuple[str, ...] = COUPLED + DECOUPLED
 
 #: The one registry of optimizers: name -> the regularizers it pairs with. ``adamw`` is Adam
 #: whose own decay is decoupled: it pairs with ``decoupled`` (= torch.optim.AdamW) or
-#: ``independent`` only (``wdlab.engine.registry`` composes each pair into a rule chain).
+#: ``independent`` only (``wdlab.optim.registry`` composes each pair into a rule chain).
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": REGULARIZERS,
     "adam": REGULARIZERS,
@@ -68,12 +68,12 @@ def check_pair(optimizer: str, regularizer: str) -> None:
 
 
 def has_closed_form(regularizer: str, decay_bias: bool = False) -> bool:
-    """True when the trained objective's minimiser is a ridge solution (``wdlab.ridge``).
+    """True when the trained objective's minimiser is a ridge solution (``wdlab.exact.ridge``).
 
         c_L mean(r^2) + c_P lam ||w||^2,  bias b unpenalised
 
     holds for the penalties and coupled ``weight_decay`` (``COUPLED``) with ``decay_bias``
-    False; the decoupled decays have no objective (their limit is ``wdlab.linf``), and ridge
+    False; the decoupled decays have no objective (their limit is ``wdlab.exact.linf``), and ridge
     never penalises the bias.
     """
     return regularizer in COUPLED and not decay_bias

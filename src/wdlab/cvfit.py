@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from wdlab.conventions import DTYPES, LOSS_GRAD_SCALE, penalty_grad_scale
-from wdlab.data import EvalSet, Problem, init_weights
+from wdlab.data.synthetic import EvalSet, Problem, init_weights
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
-from wdlab.ridge import ridge_solve
+from wdlab.exact.ridge import ridge_solve
 
 
 @dataclass

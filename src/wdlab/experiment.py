@@ -19,13 +19,13 @@ import torch
 
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
 from wdlab.conventions import COUPLED, DTYPES, has_closed_form
-from wdlab.data import Dataset, init_weights, make_linear, problem_from_datasets
-from wdlab.decompose import COLUMNS as ERROR_COLUMNS
-from wdlab.decompose import decompose_error
+from wdlab.data.synthetic import Dataset, init_weights, make_linear, problem_from_datasets
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
-from wdlab.linf import limit_theta
+from wdlab.exact.decompose import COLUMNS as ERROR_COLUMNS
+from wdlab.exact.decompose import decompose_error
+from wdlab.exact.linf import limit_theta
+from wdlab.exact.ridge import ridge_path
 from wdlab.results import configs_frame, curves_frame
-from wdlab.ridge import ridge_path
 
 #: The ``EngineSpec`` fields a run's settings give (a ``TrainConfig``, a sweep's train section).
 ENGINE_FIELDS = ("optimizer", "regularizer", "loss", "epochs", "batch_size", "batch_seed",
@@ -128,7 +128,7 @@ def lam_grid(lams, n: int = 60) -> np.ndarray:
 
 def coefficient_path(X, y, lams, loss: str, regularizer: str, *,
                      fit_intercept: bool = True) -> pd.DataFrame:
-    """Closed-form ridge coefficients along ``lams`` (``wdlab.ridge.ridge_path``) on one
+    """Closed-form ridge coefficients along ``lams`` (``wdlab.exact.ridge.ridge_path``) on one
     draw, long form: columns ``regularizer, loss, lam, feature, coef``."""
     lams = np.asarray(lams, dtype=np.float64)
     coef = ridge_path(X, y, lams, loss=loss, penalty=regularizer,
@@ -167,7 +167,7 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
         path = ridge_path(data.X_train, data.y_train, list(cfg.lams), loss=t.loss,
                           penalty=t.regularizer, X_test=data.X_test, y_test=data.y_test,
                           fit_intercept=t.fit_intercept)
-    limit = None if closed else limit_theta(  # decoupled decay: where it ends (wdlab.linf)
+    limit = None if closed else limit_theta(  # decoupled decay: where it ends (wdlab.exact.linf)
         data.X_train, data.y_train, list(cfg.lams), optimizer=t.optimizer,
         regularizer=t.regularizer, lr=t.lr, fit_intercept=t.fit_intercept, decay_bias=t.decay_bias,
         momentum=first_moment(t) if t.optimizer == "sgd" else 0.0, loss=t.loss)
@@ -191,7 +191,7 @@ def run_experiment(cfg: ExperimentConfig) -> Results:
 def closed_form_tables(data: Dataset, t: TrainConfig, path) -> dict[str, pd.DataFrame]:
     """``ridge`` and ``ridge_coefficients`` of a one-draw run, so that views only read.
 
-    ``ridge``: the exact test MSE (``wdlab.ridge.ridge_path``) at the run's lams (``path``,
+    ``ridge``: the exact test MSE (``wdlab.exact.ridge.ridge_path``) at the run's lams (``path``,
     the configs' own ``ridge_test_mse``) and along ``lam_grid`` (a decade past them), in the
     sweep's ``ridge.parquet`` schema (``ridge_val_mse`` is NaN: a reproduce run holds out
     no validation rows). ``ridge_coefficients``: the coefficient path along ``lam_grid``.

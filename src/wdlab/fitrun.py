@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wdlab.conventions import COUPLED
-from wdlab.userdata import UserTable
+from wdlab.data.tables import UserTable
 
 #: Recorded epochs per curve (evenly spaced, the last epoch always included).
 CURVE_POINTS = 100
@@ -90,7 +90,7 @@ def run_fit(table: UserTable, opts: FitOptions) -> FitResults:
     from sklearn.model_selection import KFold
 
     from wdlab.estimator import WeightDecayRegressorCV
-    from wdlab.ridge import ridge_path
+    from wdlab.exact.ridge import ridge_path
 
     X_tr, y_tr, X_te, y_te, scale, tr, te = split(table, opts)
     s2 = scale["y_std"] ** 2  # MSE back to the target's units

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from wdlab.config import shown
+from wdlab.data.tables import UserTable, prepare
 from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, cut_at_divergence, split
-from wdlab.userdata import UserTable, prepare
 
 #: Integer targets with at most this many distinct values are class labels.
 MAX_CLASSES = 20
@@ -98,7 +98,7 @@ def load_for_mlp(path, target: str, features, *, dropna: bool, task: str):
     """``read_user_table``, the task, then ``prepare`` (the linear fit's validation)."""
     from pathlib import Path
 
-    from wdlab.userdata import read_user_table
+    from wdlab.data.tables import read_user_table
 
     df = read_user_table(path)
     task, df, classes = resolve_task(df, target, task)

@@ -11,9 +11,9 @@ from wdlab.cli._common import check_fit_size, one_line_errors
 
 
 def parse_lams(text: str) -> list[float]:
-    """The λ grid, in ``wdlab sweep``'s grammar (``wdlab.spec.parse_values``): ``lo:hi:count``
+    """The λ grid, in ``wdlab sweep``'s grammar (``wdlab.config.values.parse_values``): ``lo:hi:count``
     (log-spaced, inclusive), ``lo:hi:count:lin`` and/or comma-separated values."""
-    from wdlab.spec import parse_values
+    from wdlab.config.values import parse_values
 
     try:
         lams = parse_values(text)
@@ -89,8 +89,8 @@ def fit(
         os.environ["WDLAB_SVG"] = "1"
     import warnings
 
+    from wdlab.data.tables import check_split, load
     from wdlab.fitrun import FitOptions
-    from wdlab.userdata import check_split, load
 
     # 1. validate every option and the data before anything is created
     lams = parse_lams(lam)
@@ -132,7 +132,7 @@ def fit(
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
     if table.skipped_non_numeric:
-        from wdlab.userdata import printable
+        from wdlab.data.tables import printable
 
         names = ", ".join(printable(c) for c in table.skipped_non_numeric[:20])
         typer.echo(f"note: skipping non-numeric columns {names} "

@@ -14,9 +14,9 @@ def fit_mlp(*, data: Path, target: str, names, options: dict, dropna: bool, out,
     import warnings
 
     from wdlab.cli._common import check_fit_size
+    from wdlab.data.tables import check_split
     from wdlab.fitrun_nets import NetFitOptions, load_for_mlp, parse_hidden
     from wdlab.nets.mlp import ACTIVATIONS
-    from wdlab.userdata import check_split
 
     sizes = parse_hidden(hidden)
     if activation not in ACTIVATIONS:

@@ -65,7 +65,8 @@ def sweep(
         from wdlab import figure_worker as worker
 
         worker.start()
-    from wdlab.spec import build_spec, flag_overrides, load_raw, merge
+    from wdlab.cli.flags import flag_overrides
+    from wdlab.config.load import build_spec, load_raw, merge
     from wdlab.sweep import resume_sweep, run_sweep
 
     flags = dict(preset=preset, lam=lam, lr=lr, optimizer=optimizer, regularizer=regularizer,

@@ -14,7 +14,7 @@ MSE over lr x lam for SGD (momentum 0.9) with coupled L2 (``weight_decay``) vs d
 torch.optim.AdamW) vs fully decoupled (``independent``: w <- w - eta_t*lam*w, not x lr) --
 Loshchilov & Hutter (2019), Fig. 2, at toy scale on a linear model. ``double-descent``: test
 MSE against n_train / n_features for lam -> 0 and for the best lam, trained by full-batch GD
-from w0 = 0, with the closed-form ridge and the theory (``wdlab.theory``) overlaid --
+from w0 = 0, with the closed-form ridge and the theory (``wdlab.exact.theory``) overlaid --
 Nakkiran, Venkat, Kakade & Ma (2021).
 
 Importing this module imports nothing heavy (no pydantic, torch or demo code), so the CLI's
@@ -105,7 +105,7 @@ def experiment(name: str):
     lookup(name, EXPERIMENT, hint=False)
     if name not in _BUILT:
         from wdlab.config.models import DataConfig, ExperimentConfig, TrainConfig
-        from wdlab.data import D2L_DATA, SEED_DATA
+        from wdlab.data.synthetic import D2L_DATA, SEED_DATA
 
         if name == "seed":  # Adam lr 0.05, full batch, 100 epochs, mean(r^2) + lam * mean(w^2)
             cfg = ExperimentConfig(

@@ -81,7 +81,7 @@ SpecPreset = Literal[SPEC_PRESETS]
 
 
 class SweepData(_Frozen):
-    """Synthetic draws y = X w* + b* + eps (see ``wdlab.data.make_linear``)."""
+    """Synthetic draws y = X w* + b* + eps (see ``wdlab.data.synthetic.make_linear``)."""
 
     n_features: Annotated[int, BeforeValidator(no_bool), Field(ge=1, le=MAX_FEATURES)] = 200  # d
     n_train: tuple[Samples, ...] = (10,)  # training samples per draw (axis)
@@ -209,7 +209,7 @@ class SweepRecord(_Frozen):
     every: Epochs | None = None  # record epochs 0, k, 2k, ..., and the last
     log_points: Annotated[int, BeforeValidator(no_bool), Field(ge=2, le=MAX_AXIS)] | None = None  # ~N log-spaced epochs
     dist_to_ridge: bool = False  # also record the distance to the closed-form ridge solution
-    dist_to_limit: bool = False  # decoupled Adam(W): the distance to its l-inf limit (wdlab.linf)
+    dist_to_limit: bool = False  # decoupled Adam(W): the distance to its l-inf limit (wdlab.exact.linf)
 
     def epochs(self, total: int) -> list[int]:
         """The recorded epochs for a run of ``total`` epochs (always 0 and ``total``).
@@ -266,7 +266,7 @@ class SweepSpec(_Frozen):
 
 def check_spec(spec: SweepSpec) -> None:
     """Cross-field checks that name the key; raises ``ConfigError``."""
-    from wdlab.engine.registry import check_pair
+    from wdlab.optim.registry import check_pair
 
     t, d, v = spec.train, spec.data, spec.validation
     check_model(spec)

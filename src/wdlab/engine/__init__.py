@@ -9,8 +9,8 @@ from wdlab.engine.core import (
     train,
 )
 from wdlab.engine.fast import ENGINES, EngineFallbackWarning
-from wdlab.engine.registry import OPTIMIZERS, PAIRS, build_chain, check_pair
-from wdlab.engine.schedule import schedule_multiplier
+from wdlab.optim.registry import OPTIMIZERS, PAIRS, build_chain, check_pair
+from wdlab.optim.schedule import schedule_multiplier
 
 __all__ = [
     "DIVERGENCE_FACTOR",

@@ -25,7 +25,7 @@ from wdlab.conventions import (
     has_closed_form,
     penalty_value_scale,
 )
-from wdlab.data import Problem
+from wdlab.data.synthetic import Problem
 from wdlab.engine import eager
 from wdlab.engine.dispatch import resolve
 from wdlab.engine.fast import (
@@ -38,9 +38,9 @@ from wdlab.engine.fast import (
     observe_extra,
     run_full_batch,
 )
-from wdlab.engine.registry import build_chain, check_pair
-from wdlab.engine.rules import StepContext, apply_chain, init_chain
-from wdlab.engine.schedule import schedule_multiplier
+from wdlab.optim.registry import build_chain, check_pair
+from wdlab.optim.rules import StepContext, apply_chain, init_chain
+from wdlab.optim.schedule import schedule_multiplier
 
 Tensor = torch.Tensor
 
@@ -247,8 +247,8 @@ def train(
         engine: ``"eager"`` (in-place torch ops, ``engine.eager``), ``"compiled"``
             (``torch.compile`` of the full-batch epoch; falls back to eager with an
             ``EngineFallbackWarning`` where it cannot compile), ``"triton"`` (all epochs in
-            one fused Triton kernel, ``engine.fused``), ``"native"`` (all epochs in one C++
-            kernel on CPU, ``engine.native``) or ``"auto"``. The engine is resolved once per
+            one fused Triton kernel, ``engine.kernels.triton``), ``"native"`` (all epochs in one C++
+            kernel on CPU, ``engine.kernels.native``) or ``"auto"``. The engine is resolved once per
             call (``engine.dispatch.resolve``); a kernel that cannot run falls back to
             compiled or eager with an ``EngineFallbackWarning``. Minibatch runs always run
             eagerly.

@@ -23,8 +23,9 @@ from typing import NamedTuple
 
 import torch
 
-from wdlab.engine import fast, native
-from wdlab.engine.kernels import Plan, plan_chain
+from wdlab.engine import fast
+from wdlab.engine.kernels import native
+from wdlab.engine.kernels.common import Plan, plan_chain
 
 
 class Resolution(NamedTuple):

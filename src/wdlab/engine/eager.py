@@ -7,7 +7,7 @@ For configuration k (draw g) each epoch, with r = X_g theta_k - y_g at the epoch
 
 The chain runs as the kernels' flags (``kernels.plan_chain``: [AddL2] -> [TraceMomentum |
 ScaleByAdam] -> [AddDecayedWeights] -> ScaleByLearningRate -> [AddScheduledDecay]), each
-rule as the SAME element-wise operations, in the same order, as ``engine.rules`` (so for
+rule as the SAME element-wise operations, in the same order, as ``optim.rules`` (so for
 SGD chains every bit equals ``epoch_step`` run eagerly), but written into five preallocated (K, D1) buffers
 (theta, two moments, the update, one scratch) instead of ~20 fresh tensors per epoch, with
 per-run constants (1 - beta, the AddL2 coefficient) formed once. Where only the intercept
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from wdlab.engine.fast import _in_place, _set_mses, full_batch_start, observe_extra
-from wdlab.engine.kernels import DIVERGENCE_FACTOR
+from wdlab.engine.kernels.common import DIVERGENCE_FACTOR
 
 Tensor = torch.Tensor
 

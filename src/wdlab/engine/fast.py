@@ -17,10 +17,10 @@ Engines:
     ``compiled``  ``torch.compile`` of the same function; on CUDA with small K, many epochs
                   are captured in one CUDA graph and replayed;
     ``triton``    every epoch in one Triton kernel that keeps each configuration's theta and
-                  optimizer state in registers (``engine.fused``; CUDA, or Triton's CPU
+                  optimizer state in registers (``engine.kernels.triton``; CUDA, or Triton's CPU
                   interpreter under ``TRITON_INTERPRET=1``);
     ``native``    every epoch in one C++ kernel that keeps blocks of configurations' state in
-                  cache (``engine.native``; CPU, built once per machine by the system C++
+                  cache (``engine.kernels.native``; CPU, built once per machine by the system C++
                   compiler);
     ``auto``      on CUDA ``triton`` when Triton imports and the kernel covers the run; on CPU
                   ``native`` when a C++ compiler is present; else ``compiled`` when a compiler
@@ -39,9 +39,9 @@ from typing import NamedTuple
 import torch
 
 from wdlab.conventions import ENGINES
-from wdlab.engine.kernels import DIVERGENCE_FACTOR
-from wdlab.engine.rules import StepContext, apply_chain
-from wdlab.engine.schedule import schedule_multiplier
+from wdlab.engine.kernels.common import DIVERGENCE_FACTOR
+from wdlab.optim.rules import StepContext, apply_chain
+from wdlab.optim.schedule import schedule_multiplier
 
 Tensor = torch.Tensor
 
@@ -94,7 +94,7 @@ def native_possible(device: torch.device) -> bool:
     registered chain, float32 and float64). Cheap: nothing is built here."""
     if device.type != "cpu":
         return False
-    from wdlab.engine import native
+    from wdlab.engine.kernels import native
 
     return native.compiler_present()
 
@@ -307,7 +307,7 @@ class EpochRunner:
 def triton_unavailable(device: torch.device, chain, dtype: torch.dtype, d1: int) -> str | None:
     """None when the Triton kernel can run this (device, chain or its plan, dtype, width),
     else why not."""
-    from wdlab.engine import fused
+    from wdlab.engine.kernels import triton as fused
 
     if not fused.available(device):
         if device.type == "cuda":
@@ -317,7 +317,8 @@ def triton_unavailable(device: torch.device, chain, dtype: torch.dtype, d1: int)
 
 
 def _kernel_module(name: str):
-    from wdlab.engine import fused, native
+    from wdlab.engine.kernels import native
+    from wdlab.engine.kernels import triton as fused
 
     return fused if name == "triton" else native
 

@@ -2,7 +2,7 @@
 
 Every loader returns a frozen ``NetDataset`` of float64 inputs (int64 labels for
 classification), drawn from ``torch.Generator``/``random_state`` seeds on named streams
-(``wdlab.data.stream_seed(seed, "data")`` for samples, ``"split"`` for the train/test split),
+(``wdlab.data.synthetic.stream_seed(seed, "data")`` for samples, ``"split"`` for the train/test split),
 never the global RNG, so the same parameters give bitwise-identical tensors.
 
 * ``digits``, ``iris``, ``wine``, ``breast_cancer``: scikit-learn's bundled tables (offline),
@@ -13,7 +13,7 @@ never the global RNG, so the same parameters give bitwise-identical tensors.
   n_train + n_test samples are drawn as one block and split, as ``wdlab.data`` does.
 * ``modular(p, op, train_fraction)``: every pair (a, b) in Z_p x Z_p (b != 0 for "/"), label
   (a op b) mod p, input one_hot(a) ++ one_hot(b) in R^{2p}; a seeded random split.
-* ``table(path, target, ...)``: a CSV/Parquet file through ``wdlab.userdata``'s reader.
+* ``table(path, target, ...)``: a CSV/Parquet file through ``wdlab.data.tables``'s reader.
 
 ``DATASETS`` maps a name to its loader and ``load(name, **params)`` calls it with validated
 parameters, so a sweep spec can name a dataset; ``load(d.name, **d.params)`` rebuilds ``d``.
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wdlab.data import stream_seed
+from wdlab.data.synthetic import stream_seed
 
 TASKS = ("classification", "regression")
 OPS = ("+", "-", "*", "/")
@@ -375,7 +375,7 @@ def modular(p: int = 97, op: str = "+", train_fraction: float = 0.5, seed: int =
 def table(path: str, target: str, features: list[str] | None = None,
           task: str = "classification", test_size: float = 0.25, seed: int = 0,
           standardize: bool = True, dropna: bool = False) -> NetDataset:
-    """A user's CSV/Parquet table, read and checked by ``wdlab.userdata.load``.
+    """A user's CSV/Parquet table, read and checked by ``wdlab.data.tables.load``.
 
     Classification targets must hold integer values; the distinct values, sorted, become
     labels 0..C-1 (``classes`` keeps them) and the split is stratified. Regression
@@ -392,7 +392,7 @@ def table(path: str, target: str, features: list[str] | None = None,
         standardize: scale features by the training rows' mean and std.
         dropna: drop incomplete rows instead of failing.
     """
-    from wdlab import userdata
+    from wdlab.data import tables as userdata
 
     if task not in TASKS:
         raise ValueError(f"task: unknown task {task!r}; expected one of {TASKS}")

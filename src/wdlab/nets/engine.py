@@ -5,7 +5,7 @@ Configuration k (on data draw g(k), configurations draw-major) minimises
     objective_k(theta) = L(f_theta(X), y) + P_k(theta_decayed)
 
 with the data loss L of ``nets.losses`` (cross_entropy, mse, half_mse) and the regularizer's
-penalty P (none for the optimizer decays), by the rule chain of ``engine.registry`` -- the
+penalty P (none for the optimizer decays), by the rule chain of ``optim.registry`` -- the
 same rules, registry, schedules and divergence rule as the linear engine. The loop runs
 over epochs and minibatches, never over configurations.
 """
@@ -19,13 +19,13 @@ import torch
 from wdlab.conventions import penalty_value_scale
 from wdlab.engine import Hyper
 from wdlab.engine.fast import DIVERGENCE_FACTOR
-from wdlab.engine.registry import build_chain, check_pair
-from wdlab.engine.schedule import SCHEDULES, schedule_multiplier
 from wdlab.nets.losses import LOSSES, Targets, n_correct
 from wdlab.nets.mlp import MLP
 from wdlab.nets.program import MLPProgram
 from wdlab.nets.result import NetResult
 from wdlab.nets.update import ChainUpdate
+from wdlab.optim.registry import build_chain, check_pair
+from wdlab.optim.schedule import SCHEDULES, schedule_multiplier
 
 Tensor = torch.Tensor
 
@@ -226,7 +226,7 @@ def train(
         X_test, y_test: optional held-out set (same form), scored each recorded epoch.
         loss: "cross_entropy", "mse" or "half_mse".
         label_smoothing: cross_entropy's smoothing eps in [0, 1).
-        optimizer, regularizer: a pair of ``engine.registry.PAIRS``.
+        optimizer, regularizer: a pair of ``optim.registry.PAIRS``.
         lam, lr, beta1, beta2: per-configuration hyperparameters, scalars or (K,) sequences
             (beta1 is SGD's momentum); lam in the regularizer's convention.
         eps: Adam's epsilon.

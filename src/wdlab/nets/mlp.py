@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wdlab.data import stream_seed
+from wdlab.data.synthetic import stream_seed
 
 Tensor = torch.Tensor
 

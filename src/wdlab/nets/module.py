@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from wdlab.data import stream_seed
+from wdlab.data.synthetic import stream_seed
 from wdlab.nets.losses import Targets, loss_value
 from wdlab.nets.mlp import Layout
 

@@ -1,11 +1,11 @@
-"""The rule chain of ``engine.registry`` as one in-place update on preallocated buffers.
+"""The rule chain of ``optim.registry`` as one in-place update on preallocated buffers.
 
-theta <- theta + chain(grad), for the chains ``engine.kernels.plan_chain`` covers:
+theta <- theta + chain(grad), for the chains ``engine.kernels.common.plan_chain`` covers:
 
     [AddL2] -> [TraceMomentum | ScaleByAdam] -> [AddDecayedWeights] -> ScaleByLearningRate
             -> [AddScheduledDecay]
 
-Each rule is the SAME element-wise operations, in the same order, as ``engine.rules``
+Each rule is the SAME element-wise operations, in the same order, as ``optim.rules``
 (so the values equal ``apply_chain`` run eagerly), written into four (K, P) buffers (the
 update, one scratch, the two moments) instead of ~20 fresh tensors per step. A chain the
 plan does not cover falls back to ``apply_chain`` itself. Frozen (diverged)
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from wdlab.engine.kernels import plan_chain
-from wdlab.engine.rules import StepContext, apply_chain, init_chain
+from wdlab.engine.kernels.common import plan_chain
+from wdlab.optim.rules import StepContext, apply_chain, init_chain
 
 Tensor = torch.Tensor
 

@@ -4,7 +4,7 @@ The closed form is read, never computed: every run with a closed form writes
 ``ridge.parquet`` (test, and for sweeps validation, MSE along lam) and
 ``ridge_coefficients.parquet`` (the coefficient path on its first draw) when it trains
 (``wdlab.experiment.closed_form_tables``, ``wdlab.sweep.reference``). Theory curves are
-formulas of the recorded config (``wdlab.theory``). A run without a table gets ``None``
+formulas of the recorded config (``wdlab.exact.theory``). A run without a table gets ``None``
 (no overlay); no data is regenerated here.
 """
 
@@ -51,13 +51,13 @@ def theory_reference(configs: pd.DataFrame, manifest: dict[str, Any],
                      lams: np.ndarray | None = None) -> pd.DataFrame | None:
     """Asymptotic ridge test MSE (risk + sigma^2) along ``lams`` for each coupled regularizer.
 
-    Uses ``wdlab.theory.ridge_risk`` with gamma = d / (n_train - 1) (the fitted intercept
+    Uses ``wdlab.exact.theory.ridge_risk`` with gamma = d / (n_train - 1) (the fitted intercept
     centres the design) and lam translated from the group's convention to the theory's
     ``mse+sum``. Only for isotropic synthetic data with one (n_train, n_features); else None.
     Columns ``regularizer, loss, lam, risk``.
     """
     try:
-        from wdlab import theory
+        from wdlab.exact import theory
     except ImportError:  # theory curves are an overlay, not a requirement
         return None
     from wdlab.conventions import translate
@@ -90,7 +90,7 @@ def double_descent_theory(n_features: int, ratios: np.ndarray, *, w_star: float,
     ``optimal``: the asymptotic risk at lam* (``theory.optimal_risk``), gamma = d / (n - 1).
     Columns ``ratio, curve, risk``.
     """
-    from wdlab import theory
+    from wdlab.exact import theory
 
     d, sigma2 = int(n_features), float(noise) ** 2
     r2 = float(w_star) ** 2 * d

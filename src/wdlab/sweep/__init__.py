@@ -1,6 +1,6 @@
 """Sweeps: grid -> chunk plan -> one engine call per chunk -> tidy tables; resume; progress.
 
-    spec (wdlab.spec) -> plan (groups x chunks, sized to memory)      wdlab.sweep.plan
+    spec (wdlab.config.schema) -> plan (groups x chunks, sized to memory)      wdlab.sweep.plan
                       -> run_chunk(spec, i): data from seeds, ONE     wdlab.sweep.chunk
                          engine call, the chunk's tables
                       -> chunks/<i>.curves|configs.parquet (atomic)    wdlab.sweep.files

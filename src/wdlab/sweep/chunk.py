@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wdlab.config.nets import is_nets
+from wdlab.config.schema import SweepSpec
 from wdlab.conventions import COUPLED, DTYPES, has_closed_form
-from wdlab.data import init_weights, stack_problem
+from wdlab.data.synthetic import init_weights, stack_problem
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.experiment import engine_spec, hyper_table
 from wdlab.results import configs_frame, curves_frame
-from wdlab.spec import SweepSpec
-from wdlab.spec_nets import is_nets
 from wdlab.sweep import grid
 from wdlab.sweep.draws import ModelDraw, unit_draws
 from wdlab.sweep.grid import ChunkResult, as_spec, cached_plan, group_columns
@@ -38,7 +38,7 @@ class ChunkInputs:
     plan: grid.SweepPlan
     chunk: grid.Chunk
     group: grid.Group
-    problem: Any  # wdlab.data.Problem, G = units x models_per_config draws
+    problem: Any  # wdlab.data.synthetic.Problem, G = units x models_per_config draws
     engine_spec: EngineSpec
     hyper: Hyper  # (K,) per model
     theta0: torch.Tensor  # (K, D1)
@@ -105,8 +105,8 @@ def _ridge_reference(spec: SweepSpec, group: grid.Group, draws: list[ModelDraw],
 def _limit_reference(spec: SweepSpec, group: grid.Group, draws: list[ModelDraw],
                      lams: np.ndarray, lrs: np.ndarray,
                      momentum: np.ndarray) -> torch.Tensor | None:
-    """(n_draws * M, D1) where each decoupled model ends (``wdlab.linf.limit_theta``), or None."""
-    from wdlab.linf import limit_theta
+    """(n_draws * M, D1) where each decoupled model ends (``wdlab.exact.linf.limit_theta``), or None."""
+    from wdlab.exact.linf import limit_theta
 
     t = spec.train
     refs = [limit_theta(dr.X, dr.y, lams, optimizer=group.optimizer, regularizer=group.regularizer,

@@ -1,4 +1,4 @@
-"""A sweep's data, regenerated from seeds on separate streams (``wdlab.data.stream_seed``).
+"""A sweep's data, regenerated from seeds on separate streams (``wdlab.data.synthetic.stream_seed``).
 
 Training and test samples of draw ``seed`` are ``make_linear(seed)``'s, the same numbers as
 ``wdlab reproduce``; holdout validation samples come from the ``val<seed>`` stream and the
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from wdlab.data import Dataset, make_linear, stream_seed
-from wdlab.spec import SweepSpec, split_count
+from wdlab.config.schema import SweepSpec
+from wdlab.config.values import split_count
+from wdlab.data.synthetic import Dataset, make_linear, stream_seed
 
 
 def draw_unit(spec: SweepSpec, n_train: int, noise: float, seed: int) -> Dataset:

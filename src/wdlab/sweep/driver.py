@@ -19,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from wdlab.spec import SweepSpec, spec_from_json
-from wdlab.spec_nets import is_nets
+from wdlab.config.load import spec_from_json
+from wdlab.config.nets import is_nets
+from wdlab.config.schema import SweepSpec
 from wdlab.store import (
     MANIFEST,
     RunDir,
@@ -83,7 +84,7 @@ def _seeds_record(spec: SweepSpec) -> dict[str, Any]:
             "init_seeds": "data" if t.init_seed == "data" else list(t.init_seed),
             "batch_seed": t.batch_seed, "validation_seed": v.seed,
             "streams": "data: stream 'data', init: 'init', holdout: 'val<seed>', "
-                       "split/kfold: '<method><seed>' (wdlab.data.stream_seed)"}
+                       "split/kfold: '<method><seed>' (wdlab.data.synthetic.stream_seed)"}
 
 
 def _emit(on_event, event: SweepEvent) -> None:
@@ -217,7 +218,8 @@ def engine_available(engine: str, device: str) -> bool:
     """Can ``engine`` run on ``device`` here (a C++ compiler for native, Triton...)?"""
     import torch
 
-    from wdlab.engine import fast, fused
+    from wdlab.engine import fast
+    from wdlab.engine.kernels import triton as fused
 
     dev = torch.device(device)
     if engine == "native":

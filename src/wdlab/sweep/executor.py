@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from wdlab.spec import SweepSpec
+from wdlab.config.schema import SweepSpec
 from wdlab.sweep.chunk import ChunkResult, run_chunk
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wdlab.spec import SweepSpec, spec_from_json
+from wdlab.config.load import spec_from_json
+from wdlab.config.schema import SweepSpec
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Nets sweeps (``model.family = "mlp"``): plan, chunks as ``wdlab.nets.train`` calls, tables.
 
-The grid of a nets spec (``wdlab.spec_nets``) is cut exactly like the linear one
+The grid of a nets spec (``wdlab.config.nets``) is cut exactly like the linear one
 (``wdlab.sweep.plan``), with these groups: one per static structure of the engine --
 optimizer pair, architecture (hidden, activation, bias), decay policy, loss, epochs, batch
 size, schedule -- and dataset draw (a combination of the dataset's parameter axes and one
@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wdlab.spec import SweepSpec
+from wdlab.config.schema import SweepSpec
 from wdlab.sweep.grid import (
     Chunk,
     ChunkResult,

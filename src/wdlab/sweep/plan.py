@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from wdlab.config.nets import is_nets
+from wdlab.config.schema import SweepSpec
 from wdlab.conventions import DTYPES
-from wdlab.spec import SweepSpec
-from wdlab.spec_nets import is_nets
 from wdlab.sweep.grid import Chunk, Group, SweepPlan, n_per_draw, per_draw, split_even
 
 #: Final metrics and curve columns, in table order (dist_to_ridge/_limit only when recorded).

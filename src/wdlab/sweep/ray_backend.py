@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from wdlab.spec import SweepSpec
+from wdlab.config.schema import SweepSpec
 from wdlab.sweep.chunk import ChunkResult, as_spec, run_chunk
 from wdlab.sweep.executor import ChunkFailure
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wdlab.config.schema import SweepSpec
 from wdlab.conventions import COUPLED, has_closed_form, penalty_grad_scale
+from wdlab.exact.ridge import ridge_solve
 from wdlab.experiment import coefficient_path, lam_grid
-from wdlab.ridge import ridge_solve
-from wdlab.spec import SweepSpec
 from wdlab.sweep.draws import draw_unit, unit_draws
 
 
@@ -80,8 +80,8 @@ def _eval_mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, coef: torch.Ten
     return (w[:, :, None] * r * r).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-300)  # (B, L)
 
 
-#: ``wdlab.ridge.ridge_path`` for B draws at once, each on its samples (0/1 weights): the
-#: one batched, weighted closed form, ``wdlab.ridge.ridge_solve``.
+#: ``wdlab.exact.ridge.ridge_path`` for B draws at once, each on its samples (0/1 weights): the
+#: one batched, weighted closed form, ``wdlab.exact.ridge.ridge_solve``.
 ridge_paths = ridge_solve
 
 
@@ -89,7 +89,7 @@ def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> p
     """Closed-form ridge validation and test errors per lam, averaged over the sweep's draws.
 
     For each coupled (loss, regularizer) of the grid and each (n_train, noise), the exact
-    minimiser of  c_L mean(r^2) + P_lam(w)  (``ridge_paths``, = ``wdlab.ridge.ridge_path``) on
+    minimiser of  c_L mean(r^2) + P_lam(w)  (``ridge_paths``, = ``wdlab.exact.ridge.ridge_path``) on
     the same training samples as the trained models, scored by the same validation rule
     (holdout samples, the split's held-out part, or the mean over folds) and on the test
     samples. The lam grid is the sweep's lams joined with ``n_dense`` log-spaced values over

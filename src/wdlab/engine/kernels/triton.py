@@ -9,7 +9,7 @@ their rows of theta, m, v (K, D1) in registers for all epochs e0 <= e < e1:
     theta_k <- theta_k + chain(grad_k)                        (alive configurations only)
 
 with chain = [AddL2] -> [TraceMomentum | ScaleByAdam] -> [AddDecayedWeights] ->
-ScaleByLearningRate -> [AddScheduledDecay], the same rules as ``engine.rules`` in the same
+ScaleByLearningRate -> [AddScheduledDecay], the same rules as ``optim.rules`` in the same
 float32 operation order (IEEE division and square root; Adam's beta^t as a float64 running
 product rounded to float32, t = e + 1 since a configuration counts steps only while alive and
 never revives). On a recorded epoch the program also
@@ -26,7 +26,7 @@ import functools
 
 import torch
 
-from wdlab.engine.kernels import (
+from wdlab.engine.kernels.common import (
     DIVERGENCE_FACTOR,
     Plan,
     as_plan,
@@ -86,7 +86,7 @@ def _kernel(interpret: bool):
     """The jitted kernel, built in the current interpreter mode (``triton.jit`` reads it)."""
     import importlib
 
-    from wdlab.engine import _fused_kernel as mod
+    from wdlab.engine.kernels import _triton_kernel as mod
 
     if mod.INTERPRET != interpret:
         mod = importlib.reload(mod)

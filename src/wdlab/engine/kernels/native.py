@@ -1,13 +1,13 @@
 """Every epoch of a full-batch CPU run in one C++ kernel (engine ``native``).
 
-The CPU twin of ``engine.fused`` (the Triton kernel): the same rule chains, the same
+The CPU twin of ``engine.kernels.triton`` (the Triton kernel): the same rule chains, the same
 operation order, the same metrics. Configurations are the vector lanes (16 float32 or 8
 float64 per block); a block keeps its theta and optimizer state transposed in a thread-local
 buffer for all the epochs of a call, so the run is compute-bound, not memory-bound (see
-``_cpu_kernel.cpp``). Torch's thread count (``torch.get_num_threads()``) sets the number of
+``native.cpp``). Torch's thread count (``torch.get_num_threads()``) sets the number of
 threads, each running a contiguous range of blocks (ctypes releases the GIL).
 
-The library is built at first use by ``wdlab._native`` (system C++ compiler, cached per
+The library is built at first use by ``wdlab.engine.kernels.native_build`` (system C++ compiler, cached per
 machine); where that is impossible the caller falls back with a warning.
 """
 
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from wdlab.engine.kernels import DIVERGENCE_FACTOR, as_plan, kernel_inputs
+from wdlab.engine.kernels.common import DIVERGENCE_FACTOR, as_plan, kernel_inputs
 
 Tensor = torch.Tensor
 
@@ -47,7 +47,7 @@ def unavailable(chain, dtype: torch.dtype) -> str | None:
     why = covers(chain, dtype)
     if why is not None:
         return why
-    from wdlab._native import NativeUnavailable, load
+    from wdlab.engine.kernels.native_build import NativeUnavailable, load
 
     try:
         load()
@@ -58,7 +58,7 @@ def unavailable(chain, dtype: torch.dtype) -> str | None:
 
 def compiler_present() -> bool:
     """Cheap check (no build): is there a C++ compiler to build the kernel with?"""
-    from wdlab._native import compiler
+    from wdlab.engine.kernels.native_build import compiler
 
     return compiler() is not None
 
@@ -66,12 +66,12 @@ def compiler_present() -> bool:
 def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     """All epochs of a full-batch CPU run; returns (theta, diverged).
 
-    Args as ``engine.fused.run``: theta (K, D1) initial parameters (not modified), diverged
+    Args as ``engine.kernels.triton.run``: theta (K, D1) initial parameters (not modified), diverged
     (K,) int64, C the run's ``fast.Consts``, chain (``covers`` must accept it), etas (E,),
     slot epoch -> metric slot, buf (n_met, R, K) metric buffer filled at recorded epochs
     < E, loss0 (K,) initial train MSE.
     """
-    from wdlab._native import Args, load
+    from wdlab.engine.kernels.native_build import Args, load
 
     lib = load()
     if not buf.is_contiguous() or buf.dtype != theta.dtype:

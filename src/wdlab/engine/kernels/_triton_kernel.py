@@ -1,4 +1,4 @@
-"""The Triton kernel of ``engine.fused`` (imported only once Triton is known to import).
+"""The Triton kernel of ``engine.kernels.triton`` (imported only once Triton is known to import).
 
 ``triton.jit`` reads ``TRITON_INTERPRET`` when this module is executed; ``fused._kernel``
 reloads it when the mode has changed since. It imports only ``engine.kernels`` (no circle).
@@ -7,7 +7,7 @@ reloads it when the mode has changed since. It imports only ``engine.kernels`` (
 import triton
 import triton.language as tl
 
-from wdlab.engine.kernels import interpreting
+from wdlab.engine.kernels.common import interpreting
 
 INTERPRET = interpreting()
 

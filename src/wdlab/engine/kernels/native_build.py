@@ -1,4 +1,4 @@
-"""Build and load the CPU kernel of engine ``native`` (``engine/_cpu_kernel.cpp``).
+"""Build and load the CPU kernel of engine ``native`` (``engine/kernels/native.cpp``).
 
 The kernel is compiled once per machine by the system C++ compiler and cached, like
 ``torch.compile``'s and Triton's caches:
@@ -27,7 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-SOURCE = Path(__file__).resolve().parent / "engine" / "_cpu_kernel.cpp"
+SOURCE = Path(__file__).resolve().with_name("native.cpp")
 #: Must equal ``wdlab_native_abi()`` in the source (the layout of ``Args`` below).
 ABI = 1
 FLAGS = ("-O3", "-fno-math-errno", "-fPIC", "-shared", "-std=c++17")
@@ -39,7 +39,7 @@ class NativeUnavailable(RuntimeError):
 
 
 class Args(ctypes.Structure):
-    """Mirror of ``Args<T>`` in _cpu_kernel.cpp (pointers to T, scalars as double)."""
+    """Mirror of ``Args<T>`` in native.cpp (pointers to T, scalars as double)."""
 
     _fields_ = [(name, ctypes.c_void_p) for name in (
         "theta", "m", "v", "a", "aT", "y", "w", "c", "bounds", "lam", "lr", "b1", "b2", "l2",

@@ -13,7 +13,7 @@ or ``independent`` only.
 from __future__ import annotations
 
 from wdlab.conventions import COUPLED, OPTIMIZERS, PAIRS, check_pair, penalty_grad_scale
-from wdlab.engine.rules import (
+from wdlab.optim.rules import (
     AddDecayedWeights,
     AddL2,
     AddScheduledDecay,

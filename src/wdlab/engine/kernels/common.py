@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from wdlab.engine.rules import (
+from wdlab.optim.rules import (
     AddDecayedWeights,
     AddL2,
     AddScheduledDecay,

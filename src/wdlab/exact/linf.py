@@ -345,7 +345,7 @@ def limit_theta(X, y, lams, *, optimizer: str, regularizer: str, lr=None,
     ``decoupled_sgd_fixed_point``. The engine's ``reference=`` layout ([w, b] with an
     intercept, else w), for recording ``dist_to_limit``. With ``decay_bias`` the intercept is
     decayed too, so it joins the box or the ridge (the ones column becomes a decayed
-    variable). None for a coupled regularizer (its answer is ``wdlab.ridge``).
+    variable). None for a coupled regularizer (its answer is ``wdlab.exact.ridge``).
     """
     if regularizer not in LINF_REGULARIZERS or optimizer not in ("sgd", "adam", "adamw"):
         return None

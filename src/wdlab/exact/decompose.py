@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 
 from wdlab.conventions import sklearn_alpha
-from wdlab.ridge import _as64, _nonnull, _svd_filters
+from wdlab.exact.ridge import _as64, _nonnull, _svd_filters
 
 Tensor = torch.Tensor
 

@@ -1,6 +1,6 @@
 // Every epoch of a full-batch run in one CPU kernel (engine "native").
 //
-// The CPU twin of the Triton kernel in _fused_kernel.py, with the same rule chain in the
+// The CPU twin of the Triton kernel in _triton_kernel.py, with the same rule chain in the
 // same operation order:
 //
 //   r_n   = x_{g,n} . theta_k - y_{g,n}                     (train rows; every row set when recorded)
@@ -18,7 +18,7 @@
 // a contiguous range of blocks. Arithmetic is IEEE (no fast-math): division and square root
 // are exact; only the dot products' summation order differs from the matmul engines.
 //
-// Built by wdlab._native with the system C++ compiler (-O3 -march=native -fno-math-errno),
+// Built by wdlab.engine.kernels.native_build with the system C++ compiler (-O3 -march=native -fno-math-errno),
 // loaded with ctypes. GCC/Clang vector extensions only; no intrinsics except MXCSR on x86.
 
 #include <cmath>
@@ -45,7 +45,7 @@ template <> struct Lanes<double> {
 constexpr int RB = 8;  // rows per forward pass (independent accumulators)
 constexpr int DB = 4;  // coordinates per gradient pass (independent accumulators)
 
-// Field order and types match wdlab._native.Args (ctypes); pointers are T* for T = float or
+// Field order and types match wdlab.engine.kernels.native_build.Args (ctypes); pointers are T* for T = float or
 // double, scalars are double whatever T is.
 template <typename T>
 struct Args {
@@ -218,7 +218,7 @@ void run_block(const Args<T>& A, int64_t start, int n_live, void* scratch) {
     }
     const V lr_eta = lr * eta;
     const V eta_lam = eta * lam;
-    // one coordinate's step, given its gradient (the rule chain, in engine.rules' order)
+    // one coordinate's step, given its gradient (the rule chain, in optim.rules' order)
     auto step = [&](int64_t d, V grad) {
       const V t = th[d];
       const T md = A.mask[d];
@@ -308,7 +308,7 @@ int run(const Args<T>* A, int64_t opt, int64_t b0, int64_t b1) {
 
 extern "C" {
 
-// ABI version of Args and of these entry points (checked by wdlab._native).
+// ABI version of Args and of these entry points (checked by wdlab.engine.kernels.native_build).
 int64_t wdlab_native_abi() { return 1; }
 
 // Configurations per block (vector lanes) for float32 and float64.
