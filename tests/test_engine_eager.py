@@ -146,9 +146,14 @@ def test_fused_adam_bits_do_not_depend_on_tiles_threads_or_neighbours(monkeypatc
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        two = train(prob, spec, hyper, theta0, engine="eager")
+        small = train(prob, spec, hyper, theta0, engine="eager")  # too small to share: 1 thread
+        assert torch.get_num_threads() == 2
+        with monkeypatch.context() as mp:
+            mp.setattr(core, "MIN_ENTRIES_PER_THREAD", 1)
+            two = train(prob, spec, hyper, theta0, engine="eager")
     finally:
         torch.set_num_threads(threads)
+    assert "tiles" not in small.extra and torch.equal(small.theta, base.theta)
     assert two.extra["tiles"] == 2  # one tile per thread, side by side
     assert torch.equal(two.theta, base.theta)
     assert torch.get_num_threads() == threads
@@ -172,3 +177,19 @@ def test_fused_adam_groups_follow_runs_of_shared_hyperparameters():
     C.lr, C.beta1, C.beta2 = (x.float()[:, None] for x in (hyper.lr, hyper.beta1, hyper.beta2))
     assert [g[:2] for g in eager._groups(C)] == [(0, 2), (2, 4), (4, 6)]
     assert eager.fused_adam_available(torch.device("cpu"))
+
+
+def test_eager_threads_follow_the_work_size(monkeypatch):
+    """Eager tiles run side by side only with >= MIN_ENTRIES_PER_THREAD entries per thread
+    (and one tile of 64 configurations each); a small CPU run takes one thread, and torch's count returns."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    per = core.MIN_ENTRIES_PER_THREAD
+    assert core._tile_workers("eager", 2 * per // 201, 201) == 2
+    assert core._tile_workers("eager", 2 * per // 201 - 1, 201) == 1
+    assert core._tile_workers("eager", 64, 10**7) == 1  # one tile of 64 configurations
+    assert core._tile_workers("compiled", 10**6, 201) == 1
+    cpu = torch.device("cpu")
+    assert core._small_eager("eager", cpu, True, 1000, 201)
+    assert not core._small_eager("eager", cpu, True, 10_000, 201)
+    assert not core._small_eager("eager", cpu, False, 1000, 201)  # minibatch: untouched
+    assert not core._small_eager("native", cpu, True, 1000, 201)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -160,16 +161,47 @@ def _cpu_tile(problem: Problem, spec: EngineSpec, K: int, resolved: str,
     D1 = problem.X.shape[2]
     itemsize = torch.empty((), dtype=spec.dtype).element_size()
     tile = max(64, CPU_TILE_BYTES // (6 * D1 * itemsize))
-    workers = _tile_workers(resolved)
+    workers = _tile_workers(resolved, K, D1)
     if workers > 1:  # at least one tile per thread, each a multiple of 64 configurations
         tile = min(tile, max(64, -(-K // (64 * workers)) * 64))
     return tile if K > tile else None
 
 
-def _tile_workers(resolved: str) -> int:
+#: Fewest (configuration x parameter) entries per thread for eager work to be shared
+#: between threads. Below it the threads' many small ops cost more than they share
+#: (2 EPYC cores, seed problem D1 = 201, 2 torch threads: K = 1e3 in two tiles ran at
+#: 0.69-0.93M config-steps/s, on one thread 1.4M; K = 1e4 in two tiles 1.34-1.64M against
+#: 1.21-1.26M on one thread).
+MIN_ENTRIES_PER_THREAD = 2048 * 201
+
+
+def _tile_workers(resolved: str, K: int, D1: int) -> int:
     """Threads that run eager tiles side by side: torch's intra-op thread count (each tile
-    then runs on one thread; the compiled engine's tiles run one after another)."""
-    return torch.get_num_threads() if resolved == "eager" else 1
+    then runs on one thread; the compiled engine's tiles run one after another), at most
+    one per ``MIN_ENTRIES_PER_THREAD`` entries and per tile of 64 configurations."""
+    if resolved != "eager":
+        return 1
+    return max(1, min(torch.get_num_threads(), K * D1 // MIN_ENTRIES_PER_THREAD, -(-K // 64)))
+
+
+def _small_eager(resolved: str, dev: torch.device, full_batch: bool, K: int, D1: int) -> bool:
+    """A CPU eager run too small to share between threads: it runs on one thread."""
+    return (resolved == "eager" and dev.type == "cpu" and full_batch
+            and K * D1 < 2 * MIN_ENTRIES_PER_THREAD)
+
+
+@contextmanager
+def _one_thread(active: bool):
+    """Run the block on one intra-op thread when ``active`` (torch's count restored)."""
+    threads = torch.get_num_threads()
+    if not active or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _map_tiles(fn, ranges, workers: int) -> list:
@@ -281,15 +313,20 @@ def train(
     run = lambda prob, hyp, th0, ref: _train(  # noqa: E731
         prob, spec, hyp, th0, chain, used, plan, full_batch, record_epochs=record_epochs,
         reference=ref)
+    D1 = problem.X.shape[2]
+    workers = _tile_workers(used, K, D1)
+    small = _small_eager(used, dev, full_batch, K, D1)  # faster on one thread (tiny ops)
     if tile is None:
-        return run(problem, hyper, theta0, reference)
+        with _one_thread(small):
+            return run(problem, hyper, theta0, reference)
     def one(rng):  # one cache tile of configurations, all its epochs
         g0, g1, a, b = rng
         sub = Hyper(hyper.lam[a:b], hyper.lr[a:b], hyper.beta1[a:b], hyper.beta2[a:b])
         return run(problem.draws(g0, g1), sub, theta0[a:b],
                    None if reference is None else reference[a:b])
 
-    parts = _map_tiles(one, _tile_ranges(G, K // G, tile), _tile_workers(used))
+    with _one_thread(small):
+        parts = _map_tiles(one, _tile_ranges(G, K // G, tile), workers)
     first = parts[0]
     return TrainResult(
         first.epochs,
