@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import torch
 
-from wdlab.engine.fast import _in_place, _set_mses, full_batch_start, observe_extra
 from wdlab.engine.kernels.common import DIVERGENCE_FACTOR
+from wdlab.engine.observer import _set_mses, full_batch_start, observe, observe_extra
 
 Tensor = torch.Tensor
 
@@ -243,8 +243,18 @@ def run_adam(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     return theta, diverged
 
 
+def in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E):
+    """The run in place from its start (``observer.full_batch_start``), as
+    ``fast.run_full_batch`` returns: (theta, diverged, "eager", metrics buffer)."""
+    go = run_adam if plan[0] == 2 and fused_adam_available(theta.device) else run
+    theta, diverged = go(theta, diverged, loss0, etas, epochs, C, plan, slot, buf)
+    if E in slot:
+        buf[:, slot[E]] = observe(theta, C)[0]
+    return theta, diverged, "eager", buf
+
+
 def run_full_batch(theta, diverged, C, plan, spec, slot, R):
     """All epochs of a full-batch eager run; returns (theta, diverged, "eager", metrics
     buffer (S + 3 [+1], R, K)), as ``fast.run_full_batch``."""
     etas, epochs, loss0, buf = full_batch_start(theta, C, spec, R)
-    return _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, spec.epochs)
+    return in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, spec.epochs)
