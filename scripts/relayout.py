@@ -25,7 +25,8 @@ and pyproject's package data. A module that becomes a package (``wdlab.data``,
 for the names that module defines. Imports are re-sorted with ``ruff --select I --fix``.
 
 Idempotent: a move already made is skipped, and a second run changes nothing. ``--check``
-changes nothing, prints what would change and exits 1 when something would. ``--touched FILE``
+(and ``--diff``, which implies it) changes nothing, prints what would change and exits 1 when
+something would. ``--touched FILE``
 writes every path it moved, created, deleted or rewrote (for ``git commit --pathspec-from-file``).
 """
 
@@ -718,12 +719,14 @@ def git(root: Path, *args: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a run would")
-    ap.add_argument("--diff", action="store_true", help="print a unified diff of each rewrite")
+    ap.add_argument("--diff", action="store_true",
+                    help="print a unified diff of each rewrite (implies --check: changes nothing)")
     ap.add_argument("--only", default=",".join(GROUPS), help=f"groups, of {', '.join(GROUPS)}")
     ap.add_argument("--touched", help="write every path moved, created, deleted or rewritten")
     ap.add_argument("--no-ruff", action="store_true", help="do not re-sort imports with ruff")
     ap.add_argument("--root", default=".", help="the repository root")
     args = ap.parse_args(argv)
+    args.check = args.check or args.diff  # a diff is a dry run: it never applies
     root = Path(args.root).resolve()
     groups = set(args.only.split(","))
     if not groups <= set(GROUPS) or not (root / "src" / "wdlab").is_dir():
