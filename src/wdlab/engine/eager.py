@@ -97,6 +97,15 @@ def _epoch_start(theta, e, C, slot, buf, scratch, decay, limit, alive, all_alive
     return r, alive, all_alive, diverged
 
 
+def _setup(theta, C):
+    """(X, G, N, D1, K, M, dtype, device, decay) of a full-batch run: X (G, N, D1), K
+    configurations, M = K / G per data draw."""
+    X = C.X
+    G, N, D1 = X.shape
+    K = theta.shape[0]
+    return X, G, N, D1, K, K // G, theta.dtype, theta.device, _Decay(C.mask)
+
+
 def run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     """Every epoch of a full-batch run, in place; returns (theta, diverged).
 
@@ -108,12 +117,7 @@ def run(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
         buf: (n_met, R, K) metric buffer, filled at the recorded epochs < E.
     """
     opt, scale, decoupled, independent, eps = plan
-    X = C.X
-    G, N, D1 = X.shape
-    K = theta.shape[0]
-    M = K // G
-    dt, dev = theta.dtype, theta.device
-    decay = _Decay(C.mask)
+    X, G, N, D1, K, M, dt, dev, decay = _setup(theta, C)
     u = torch.empty_like(theta)  # (K, D1) the update direction
     tmp = torch.empty_like(theta)  # (K, D1) scratch
     m = torch.zeros_like(theta) if opt >= 1 else None  # first moment / momentum buffer
@@ -190,12 +194,7 @@ def run_adam(theta, diverged, loss0, etas, epochs, C, plan, slot, buf):
     (lr_t lam) or independent (eta_t lam) decay of the epoch-start weights is subtracted.
     """
     _, scale, decoupled, independent, eps = plan
-    X = C.X
-    G, N, D1 = X.shape
-    K = theta.shape[0]
-    M = K // G
-    dt, dev = theta.dtype, theta.device
-    decay = _Decay(C.mask)
+    X, G, N, D1, K, M, dt, dev, decay = _setup(theta, C)
     Dp = -(-D1 // PAD) * PAD
     pad = lambda: torch.zeros(K, Dp, device=dev, dtype=dt)  # noqa: E731
     P, Gp, Mp, Vp = pad(), pad(), pad(), pad()  # (K, Dp) theta, gradient, m, v; pads stay 0
