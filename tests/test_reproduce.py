@@ -187,6 +187,33 @@ def test_one_engine_spec_builder_for_reproduce_and_sweeps():
     assert HYPER_COLUMNS[0] == "config_id"
 
 
+
+def test_the_estimators_spec_comes_from_the_same_builder(monkeypatch):
+    """cvfit.engine_spec (every estimator fit) is EngineSpec.from_settings, the builder the
+    reproduce and sweep pipelines use (experiment.engine_spec): numpy scalars from a
+    parameter grid become Python values, an estimator's missing fields (eps) the defaults."""
+    import numpy as np
+    import torch
+
+    from wdlab import cvfit
+    from wdlab.engine import EngineSpec
+    from wdlab.estimator import WeightDecayRegressor
+    from wdlab.experiment import engine_spec
+
+    assert engine_spec.__func__ is EngineSpec.from_settings.__func__
+    est = WeightDecayRegressor(optimizer="sgd", regularizer="half_sum", epochs=np.int64(7),
+                               batch_size=np.int64(4), dtype="float64")
+    calls = []
+    real = EngineSpec.from_settings.__func__
+    monkeypatch.setattr(EngineSpec, "from_settings",
+                        classmethod(lambda cls, *a, **k: calls.append(k) or real(cls, *a, **k)))
+    spec = cvfit.engine_spec(est, np.int64(3))
+    assert calls and spec == EngineSpec(
+        optimizer="sgd", regularizer="half_sum", loss=est.loss, epochs=7, batch_size=4,
+        batch_seed=3, schedule=est.schedule, decay_bias=bool(est.decay_bias),
+        dtype=torch.float64, device=est.device)
+    assert type(spec.epochs) is int and type(spec.batch_seed) is int and spec.eps == 1e-8
+
 def test_renamed_collisions_are_gone():
     """One meaning per name: the sweep's plan is SweepPlan (engine.kernels keeps Plan), the
     user-table reader is read_user_table (store keeps read_table), the sweep's metric tuple

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wdlab.conventions import DTYPES, LOSS_GRAD_SCALE, penalty_grad_scale
+from wdlab.conventions import LOSS_GRAD_SCALE, penalty_grad_scale
 from wdlab.data.synthetic import EvalSet, Problem, init_weights
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.exact.ridge import ridge_solve
@@ -61,13 +61,10 @@ class BatchFit:
 
 def engine_spec(est, batch_seed: int = 0) -> EngineSpec:
     """The engine's static spec from an estimator's (validated) parameters."""
-    return EngineSpec(
-        optimizer=est.optimizer, regularizer=est.regularizer, loss=est.loss,
-        epochs=int(est.epochs),
+    return EngineSpec.from_settings(  # the one builder; sklearn parameters may be numpy scalars
+        est, epochs=int(est.epochs),
         batch_size=None if est.batch_size is None else int(est.batch_size),
-        batch_seed=int(batch_seed), schedule=est.schedule, decay_bias=bool(est.decay_bias),
-        dtype=DTYPES[est.dtype], device=est.device,
-    )
+        batch_seed=int(batch_seed), decay_bias=bool(est.decay_bias))
 
 
 def compressed_rows(X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor, fit_intercept: bool):

@@ -31,9 +31,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from wdlab.config import MAX_EPOCHS, MAX_LR, MAX_SCALE
-from wdlab.conventions import COUPLED, LOSSES, REGULARIZERS
+from wdlab.conventions import COUPLED, DTYPES, LOSSES, REGULARIZERS
 from wdlab.cvfit import (
-    DTYPES,
     GRADIENT_TOL,
     closed_form_fold_mse,
     cv_results,

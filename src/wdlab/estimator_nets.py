@@ -32,8 +32,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from wdlab.config import MAX_EPOCHS, MAX_LR
-from wdlab.conventions import REGULARIZERS
-from wdlab.cvfit import DTYPES, mean_sem, select
+from wdlab.conventions import DTYPES, REGULARIZERS
+from wdlab.cvfit import mean_sem, select
 from wdlab.engine import OPTIMIZERS, check_pair
 from wdlab.estimator import _check_finite, _check_magnitude, _diverged_error, _seeds
 from wdlab.nets import MLP, train

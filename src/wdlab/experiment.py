@@ -28,25 +28,10 @@ from wdlab.exact.ridge import ridge_path
 from wdlab.results import configs_frame, curves_frame
 
 #: The ``EngineSpec`` fields a run's settings give (a ``TrainConfig``, a sweep's train section).
-ENGINE_FIELDS = ("optimizer", "regularizer", "loss", "epochs", "batch_size", "batch_seed",
-                 "schedule", "eps", "decay_bias", "dtype", "device")
-
-
-def engine_spec(settings: Any = None, **overrides: Any) -> EngineSpec:
-    """The engine's static spec from a run's settings.
-
-    Args:
-        settings: any object with the ``ENGINE_FIELDS`` attributes (a ``TrainConfig``, a
-            sweep spec's ``train``); a field given in ``overrides`` is not read from it (a
-            sweep group's optimizer, regularizer, loss, epochs, batch size, schedule).
-        **overrides: field values; ``dtype`` is a name of ``conventions.DTYPES``,
-            ``batch_size`` 0 or None is full batch.
-    """
-    kw = {f: overrides[f] if f in overrides else getattr(settings, f) for f in ENGINE_FIELDS}
-    if isinstance(kw["dtype"], str):
-        kw["dtype"] = DTYPES[kw["dtype"]]
-    kw["batch_size"] = kw["batch_size"] or None
-    return EngineSpec(**kw)
+#: The one builder of an engine spec from a run's settings (``EngineSpec.from_settings``): a
+#: field given in ``overrides`` is not read from the settings (a sweep group's optimizer,
+#: regularizer, loss, epochs, batch size, schedule); ``dtype`` by name from ``DTYPES``.
+engine_spec = EngineSpec.from_settings
 
 
 def first_moment(cfg: TrainConfig) -> float:

@@ -16,11 +16,13 @@ import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 
 from wdlab.conventions import (
+    DTYPES,
     LOSS_GRAD_SCALE,
     LOSS_VALUE_SCALE,
     has_closed_form,
@@ -62,6 +64,27 @@ class EngineSpec:
     decay_bias: bool = False
     dtype: torch.dtype = torch.float32
     device: str = "cpu"
+
+    @classmethod
+    def from_settings(cls, settings: Any = None, **overrides: Any) -> EngineSpec:
+        """The one builder of every run's spec (reproduce, sweep chunks, fit, the estimators).
+
+        Each field is taken from ``overrides``, else from the attribute of that name on
+        ``settings`` (a ``TrainConfig``, a sweep spec's ``train``, an estimator), else its
+        default; ``dtype`` may be a name of ``conventions.DTYPES``, and ``batch_size`` 0 or
+        None is full batch.
+        """
+        kw = {}
+        for f in fields(cls):
+            if f.name in overrides:
+                kw[f.name] = overrides[f.name]
+            elif hasattr(settings, f.name):
+                kw[f.name] = getattr(settings, f.name)
+        if isinstance(kw.get("dtype"), str):
+            kw["dtype"] = DTYPES[kw["dtype"]]
+        if "batch_size" in kw:
+            kw["batch_size"] = kw["batch_size"] or None
+        return cls(**kw)
 
     def __post_init__(self):
         check_pair(self.optimizer, self.regularizer)
