@@ -161,6 +161,14 @@ class _NetBase(BaseEstimator):
                     else record_epochs, dtype=DTYPES[self.dtype], device=self.device, **extra)
         return mlp, res
 
+    def _fit_one(self, X, target, n_out, sw):
+        """One network at ``lam`` on the validated (X, target); a divergence is one line."""
+        mlp, res = self._train(X, target, n_out, sw[None], np.array([float(self.lam)]))
+        if bool(res.diverged[0]):
+            raise _diverged_error(int(res.diverged_epoch[0]), self.lr)
+        self._set_net(mlp, res, 0)
+        return self
+
     def _set_net(self, mlp: MLP, res, k: int) -> None:
         self.net_ = mlp
         self.coefs_, self.intercepts_ = _layers(mlp, res.theta[k].double().numpy())
@@ -275,11 +283,7 @@ class WeightDecayMLPClassifier(_ClassifierFace, _NetBase):
     def fit(self, X, y, sample_weight=None):
         """Train on (X, y) with optional per-sample weights; returns self."""
         X, y, target, n_out, sw = self._validate(X, y, sample_weight)
-        mlp, res = self._train(X, target, n_out, sw[None], np.array([float(self.lam)]))
-        if bool(res.diverged[0]):
-            raise _diverged_error(int(res.diverged_epoch[0]), self.lr)
-        self._set_net(mlp, res, 0)
-        return self
+        return self._fit_one(X, target, n_out, sw)
 
 
 class WeightDecayMLPRegressor(_RegressorFace, _NetBase):
@@ -318,11 +322,7 @@ class WeightDecayMLPRegressor(_RegressorFace, _NetBase):
         """Train on (X, y) with optional per-sample weights; returns self."""
         X, y, target, n_out, sw = self._validate(X, y, sample_weight)
         self._multi = np.ndim(y) == 2
-        mlp, res = self._train(X, target, n_out, sw[None], np.array([float(self.lam)]))
-        if bool(res.diverged[0]):
-            raise _diverged_error(int(res.diverged_epoch[0]), self.lr)
-        self._set_net(mlp, res, 0)
-        return self
+        return self._fit_one(X, target, n_out, sw)
 
 
 # ------------------------------------------------------------------------------------------
