@@ -324,3 +324,22 @@ def test_cv_float32_on_compressed_rows_is_no_worse_than_on_the_rows(diabetes, mo
     score = lambda m: m.cv_results_["mean_test_mse"]  # noqa: E731
     err_fast = np.abs(score(fast) / score(exact) - 1).max()
     assert err_fast <= 4 * np.abs(score(rows) / score(exact) - 1).max() + 8 * ulp
+
+
+def test_cv_full_batch_on_compressed_rows_stays_full_batch(diabetes, monkeypatch):
+    """A batch size at least every set's weighted row count is full batch on the rows; the
+    compressed sets (D + 2 = 12 rows here, more than the batch size 11) must stay full batch
+    too, not be cut into minibatches of the synthetic rows."""
+    X, y = diabetes
+    sw = np.zeros(len(y))
+    sw[np.random.default_rng(3).choice(len(y), 10, replace=False)] = 1.0  # 10 weighted rows
+    args = dict(lams=[0.003, 0.1, 3.0], cv=3, epochs=100, init_scale=0.1, random_state=0,
+                batch_size=11, optimizer="sgd", regularizer="half_sum", lr=0.05)
+    fast = WeightDecayRegressorCV(**args).fit(X, y, sample_weight=sw)
+    real = cvfit_module.fit_batch
+    monkeypatch.setattr("wdlab.estimator.fit_batch",
+                        lambda *a, **k: real(*a, **{**k, "compress": False}))
+    rows = WeightDecayRegressorCV(**args).fit(X, y, sample_weight=sw)
+    for key in ("mean_test_mse", "mean_train_mse"):
+        assert_allclose(fast.cv_results_[key], rows.cv_results_[key], rtol=1e-10)
+    assert_allclose(fast.coef_path_, rows.coef_path_, rtol=1e-10, atol=1e-10)

@@ -11,7 +11,7 @@ This module imports torch, numpy and wdlab's pure modules only (no scikit-learn)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -199,6 +199,8 @@ def fit_batch(X: np.ndarray, Y: np.ndarray, train_weights: np.ndarray, lams, est
     problem = Problem(Xg, Yg, W, evals, fi)
 
     spec = engine_spec(est, seeds[1])
+    if full_batch:  # the compressed sets' m rows must not be cut into batches either
+        spec = replace(spec, batch_size=None)
     theta0 = init_weights([seeds[0]] * K, D, float(est.init_scale), fit_intercept=fi,
                           dtype=torch.float64)  # (K, D1)
     if fi:  # b0 = each draw's weighted mean target (the bias rows' ybar when compressed)
