@@ -28,34 +28,40 @@ from wdlab.nets.mlp import MLP
 
 Tensor = torch.Tensor
 
-def _act(name: str, z: Tensor, inplace: bool) -> Tensor:
-    """act(z); in place (z is overwritten) when the backward needs only h = act(z)."""
+def _act(name: str, z: Tensor, out: Tensor | None = None) -> Tensor:
+    """h = act(z) written into out: in place when out is z (the backward then needs only h),
+    a fresh tensor when out is None."""
+    if name == "identity":
+        return z if out is None or out is z else out.copy_(z)
+    if out is None:
+        if name == "gelu":
+            return torch.nn.functional.gelu(z)
+        return z * z if name == "quadratic" else getattr(torch, name)(z)
     if name == "relu":
-        return torch.relu_(z) if inplace else torch.relu(z)
+        return torch.relu_(z) if out is z else torch.relu(z, out=out)
     if name == "tanh":
-        return torch.tanh_(z) if inplace else torch.tanh(z)
+        return torch.tanh_(z) if out is z else torch.tanh(z, out=out)
     if name == "gelu":
-        return torch.nn.functional.gelu(z)
-    if name == "quadratic":
-        return z * z
-    return z
+        return torch.ops.aten.gelu.out(z, out=out)
+    return torch.mul(z, z, out=out)  # quadratic
 
 
 #: activations whose derivative is a function of h = act(z) alone (z need not be kept)
 _FROM_OUTPUT = ("relu", "tanh", "identity")
 
 
-def _act_backward(name: str, delta: Tensor, z: Tensor | None, h: Tensor) -> Tensor:
-    """delta * act'(z), with the kernels torch's autograd uses (h = act(z))."""
+def _act_backward(name: str, delta: Tensor, z: Tensor | None, h: Tensor, out: Tensor) -> Tensor:
+    """delta * act'(z) written into out (which may be delta), with the kernels torch's
+    autograd uses (h = act(z)). For the quadratic, z is overwritten with 2 z."""
     if name == "relu":
-        return torch.ops.aten.threshold_backward(delta, h, 0.0)
+        return torch.ops.aten.threshold_backward.grad_input(delta, h, 0.0, grad_input=out)
     if name == "gelu":
-        return torch.ops.aten.gelu_backward(delta, z)
+        return torch.ops.aten.gelu_backward.grad_input(delta, z, grad_input=out)
     if name == "tanh":
-        return torch.ops.aten.tanh_backward(delta, h)
+        return torch.ops.aten.tanh_backward.grad_input(delta, h, grad_input=out)
     if name == "quadratic":
-        return delta * (2.0 * z)
-    return delta
+        return torch.mul(delta, z.mul_(2.0), out=out)
+    return delta if out is delta else out.copy_(delta)
 
 
 def _transposed_dw(fan_out: int, fan_in: int) -> bool:
@@ -123,11 +129,7 @@ class MLPProgram:
             if bn is not None:
                 z.add_(self.layout.view(theta, bn).unsqueeze(1))  # + b_l (K, 1, out)
             if layer < L - 1:
-                if from_out or ws is None:
-                    h = _act(act, z, inplace=from_out)
-                else:
-                    h = ws.h[layer]
-                    h.copy_(_act(act, z, inplace=False))
+                h = _act(act, z, out=z if from_out else None if ws is None else ws.h[layer])
                 zs.append(None if from_out else z)
                 hs.append(h)
         return z, hs, zs
@@ -158,14 +160,7 @@ class MLPProgram:
                 torch.sum(delta, 1, out=lay.view(grad, bn))  # (K, out)
             if layer:
                 d = torch.bmm(delta, lay.view(theta, wn), out=ws.delta[layer - 1])  # (K, N, in)
-                h = hs[layer]
-                if act == "relu":  # in place: delta * 1[h > 0], autograd's kernel
-                    delta = torch.ops.aten.threshold_backward.grad_input(d, h, 0.0,
-                                                                         grad_input=d)
-                elif act == "tanh":
-                    delta = torch.ops.aten.tanh_backward.grad_input(d, h, grad_input=d)
-                else:
-                    delta = _act_backward(act, d, zs[layer - 1], h)
+                delta = _act_backward(act, d, zs[layer - 1], hs[layer], out=d)  # in place
         return val, z, grad
 
     def loss(self, theta: Tensor, x: Tensor, tgt: Targets, loss: str, smoothing: float):
