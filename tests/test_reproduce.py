@@ -213,6 +213,8 @@ def test_the_estimators_spec_comes_from_the_same_builder(monkeypatch):
         batch_seed=3, schedule=est.schedule, decay_bias=bool(est.decay_bias),
         dtype=torch.float64, device=est.device)
     assert type(spec.epochs) is int and type(spec.batch_seed) is int and spec.eps == 1e-8
+    with pytest.raises(TypeError, match=r"unknown field\(s\) \['batchsize'\]"):
+        EngineSpec.from_settings(est, batchsize=3)  # a misspelt override is no silent no-op
 
 def test_renamed_collisions_are_gone():
     """One meaning per name: the sweep's plan is SweepPlan (engine.kernels keeps Plan), the

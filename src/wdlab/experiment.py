@@ -27,7 +27,6 @@ from wdlab.exact.linf import limit_theta
 from wdlab.exact.ridge import ridge_path
 from wdlab.results import configs_frame, curves_frame
 
-#: The ``EngineSpec`` fields a run's settings give (a ``TrainConfig``, a sweep's train section).
 #: The one builder of an engine spec from a run's settings (``EngineSpec.from_settings``): a
 #: field given in ``overrides`` is not read from the settings (a sweep group's optimizer,
 #: regularizer, loss, epochs, batch size, schedule); ``dtype`` by name from ``DTYPES``.

@@ -74,6 +74,10 @@ class EngineSpec:
         default; ``dtype`` may be a name of ``conventions.DTYPES``, and ``batch_size`` 0 or
         None is full batch.
         """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"EngineSpec.from_settings: unknown field(s) {unknown}")
         kw = {}
         for f in fields(cls):
             if f.name in overrides:
@@ -170,8 +174,9 @@ CPU_TILE_BYTES = 8 * 2**20
 
 
 def _cpu_tile(problem: Problem, spec: EngineSpec, K: int, resolved: str,
-              full_batch: bool) -> int | None:
-    """Configurations per cache tile, or None when the run is not tiled.
+              full_batch: bool, workers: int) -> int | None:
+    """Configurations per cache tile, or None when the run is not tiled (``workers``: the
+    threads that run tiles side by side, ``_tile_workers``).
 
     CPU full-batch runs are tiled: they are memory-bound once the state falls out of cache
     (measured on 2 EPYC cores, K = 1e5, compiled: 0.65M config-steps/s untiled, 2.1M tiled;
@@ -184,7 +189,6 @@ def _cpu_tile(problem: Problem, spec: EngineSpec, K: int, resolved: str,
     D1 = problem.X.shape[2]
     itemsize = torch.empty((), dtype=spec.dtype).element_size()
     tile = max(64, CPU_TILE_BYTES // (6 * D1 * itemsize))
-    workers = _tile_workers(resolved, K, D1)
     if workers > 1:  # at least one tile per thread, each a multiple of 64 configurations
         tile = min(tile, max(64, -(-K // (64 * workers)) * 64))
     return tile if K > tile else None
@@ -332,12 +336,12 @@ def train(
     if why_not is not None and full_batch:
         warnings.warn(f"engine: {why_not}; running {used} instead", EngineFallbackWarning,
                       stacklevel=2)
-    tile = _cpu_tile(problem, spec, K, used, full_batch)
+    D1 = problem.X.shape[2]
+    workers = _tile_workers(used, K, D1)
+    tile = _cpu_tile(problem, spec, K, used, full_batch, workers)
     run = lambda prob, hyp, th0, ref: _train(  # noqa: E731
         prob, spec, hyp, th0, chain, used, plan, full_batch, record_epochs=record_epochs,
         reference=ref)
-    D1 = problem.X.shape[2]
-    workers = _tile_workers(used, K, D1)
     small = _small_eager(used, dev, full_batch, K, D1)  # faster on one thread (tiny ops)
     if tile is None:
         with _one_thread(small):
