@@ -239,14 +239,14 @@ def fit_warnings_mlp(results: FitResults, folds: int) -> list[dict]:
 
 def mlp_report(run_dir) -> str:
     """report.html of an MLP fit: answer, selection (accuracy or MSE), figures, every config,
-    the config; self-contained (``wdlab.report.html.page``), every user string escaped."""
+    the config; self-contained (``wdlab.report.html.page``), every user string escaped.
+    plotly.js comes from ``wdlab.report.sections.plotly_js`` (no plotly import)."""
     import base64
     import json
     from pathlib import Path
 
-    import plotly.offline
-
     from wdlab.report.html import esc, fmt, page, table
+    from wdlab.report.sections import plotly_js
     from wdlab.store import write_text
 
     run_dir = Path(run_dir)
@@ -294,7 +294,7 @@ def mlp_report(run_dir) -> str:
                                          table_id="config"),
     ] if p)
     data = {"validation": None, "training": None, "heatmaps": [], "double_descent": None}
-    html = page(title=title, body=body, data=data, plotly_js=plotly.offline.get_plotlyjs())
+    html = page(title=title, body=body, data=data, plotly_js=plotly_js())
     return write_text(run_dir / "report.html", html)
 
 
