@@ -241,10 +241,10 @@ def mlp_report(run_dir) -> str:
     """report.html of an MLP fit: answer, selection (accuracy or MSE), figures, every config,
     the config; self-contained (``wdlab.report.html.page``), every user string escaped.
     plotly.js comes from ``wdlab.report.sections.plotly_js`` (no plotly import)."""
-    import base64
     import json
     from pathlib import Path
 
+    from wdlab.report import static_figures
     from wdlab.report.html import esc, fmt, page, table
     from wdlab.report.sections import plotly_js
     from wdlab.store import write_text
@@ -267,13 +267,7 @@ def mlp_report(run_dir) -> str:
                      f"{esc(fmt(r[f'test_{key}_1se']))})</li>")
     base = manifest.get("baseline", {})
     base_v = base.get("test_accuracy", base.get("test_mse"))
-    figs = []
-    for name in ("cv_curve", "training"):
-        png = run_dir / "figures" / f"{name}.png"
-        if png.is_file():
-            data = base64.b64encode(png.read_bytes()).decode("ascii")
-            figs.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>figures/{esc(name)}.png</figcaption></figure>")
+    figs = static_figures(run_dir, ("cv_curve", "training"))
     warn = "".join(f"<li>{esc(w.get('code', ''))}: {esc(w.get('message', ''))}</li>"
                    for w in manifest.get("warnings", []))
     settings = {k: cfg.get(k) for k in ("data", "target", "model", "hidden", "activation",
@@ -287,7 +281,7 @@ def mlp_report(run_dir) -> str:
         f"test {esc(key)} {esc(fmt(base_v))}</p>",
         f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else "",
         "<h2>Model selection</h2>" + table(selection, table_id="selection"),
-        ('<h2>Figures</h2><div class="figs">' + "".join(figs) + "</div>") if figs else "",
+        ("<h2>Figures</h2>" + figs) if figs else "",
         "<h2>Every configuration</h2>" + f'<div class="wide">{table(configs, table_id="results", sortable=True)}</div>',
         "<h2>Configuration</h2>" + table(pd.DataFrame({"setting": list(settings),
                                                        "value": [str(v) for v in settings.values()]}),

@@ -34,7 +34,8 @@ from wdlab.report.sections import (
     shared_settings,
 )
 
-__all__ = ["build_report", "heatmap_stats", "load_run", "reading", "write_report"]
+__all__ = ["build_report", "heatmap_stats", "load_run", "reading", "static_figures",
+           "write_report"]
 
 
 #: Selection-table columns that are results, not settings: (column, header).
@@ -103,8 +104,9 @@ def _answer_section(selection: pd.DataFrame | None, manifest: dict[str, Any]) ->
         "No warning: the optimum is inside the grid and well determined, nothing diverged.")
 
 
-def _static_figures(run_dir: Path, names: tuple[str, ...]) -> str:
-    """The run's own PNG figures (``figures/NAME.png``), embedded as data: URIs."""
+def static_figures(run_dir: Path, names: tuple[str, ...]) -> str:
+    """The run's own PNG figures (``figures/NAME.png``, those that exist, in order), embedded
+    as data: URIs in one ``<div class="figs">``; "" when there is none (linear and MLP fits)."""
     import base64
 
     cells = []
@@ -176,7 +178,7 @@ def build_report(run: dict[str, Any], *, ridge: pd.DataFrame | None = None,
     parts.append(results_table(configs, run.get("summary")))
     parts.append(config_section(manifest))
     js = plotly_js()
-    figs = figures() if figures is not None else _static_figures(run["path"], EMBEDDED)
+    figs = figures() if figures is not None else static_figures(run["path"], EMBEDDED)
     if figs:
         parts[at_figures] = "<h2>Figures</h2>" + figs
     return page(title=title, body="\n".join(p for p in parts if p), data=data, plotly_js=js)
@@ -263,6 +265,6 @@ def _figures_then_embed(run_dir: Path | str, run: dict[str, Any], ridge, theory)
             from wdlab.report.figures import write_figures
 
             write_figures(run_dir, run, ridge=ridge, theory=theory)
-        return _static_figures(run_dir, EMBEDDED)
+        return static_figures(run_dir, EMBEDDED)
 
     return render
