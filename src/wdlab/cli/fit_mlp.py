@@ -16,7 +16,7 @@ def fit_mlp(*, data: Path, target: str, names, options: dict, dropna: bool, out,
     from wdlab.cli._common import check_fit_size
     from wdlab.data.tables import check_split
     from wdlab.fitrun_nets import NetFitOptions, load_for_mlp, parse_hidden
-    from wdlab.nets.mlp import ACTIVATIONS
+    from wdlab.nets.mlp import ACTIVATIONS, MLP
 
     sizes = parse_hidden(hidden)
     if activation not in ACTIVATIONS:
@@ -32,7 +32,7 @@ def fit_mlp(*, data: Path, target: str, names, options: dict, dropna: bool, out,
     check_split(table.X.shape[0], options["test_size"], folds)
     n, d = table.X.shape
     widths = (d, *sizes, max(len(classes), 1))
-    params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+    params = MLP(d, sizes, widths[-1]).layout.size  # with biases
     # per model: ~16 parameter-sized rows (state, moments, grads) and ~4 activations per unit
     check_fit_size(len(lams) * len(pairs) * (folds + 1), params, n * sum(widths[1:]) * 4 // 3,
                    options["dtype"])

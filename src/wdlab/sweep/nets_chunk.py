@@ -140,13 +140,15 @@ def make_nets_plan(spec: SweepSpec) -> SweepPlan:
 def nets_auto_chunk_size(spec: SweepSpec, budget: int = 1 << 30) -> int:
     """Models per call so that parameters, optimizer state and activations of the chunk stay
     within ``budget`` bytes (about 8 floats per parameter, 4 per activation entry)."""
+    from wdlab.nets.mlp import MLP
+
     ds = load_unit(spec, 0)
     N = ds.n_train + ds.n_test
     item = 4 if spec.train.dtype == "float32" else 8
     worst = 1
     for hidden in spec.model.hidden:
         widths = (ds.n_features, *hidden, ds.out_features)
-        P = sum(widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(widths) - 1))
+        P = MLP(ds.n_features, tuple(hidden), ds.out_features).layout.size  # biases counted
         worst = max(worst, item * (8 * P + 4 * N * sum(widths[1:])))
     return int(max(1, min(DEFAULT_CHUNK * 16, budget // worst)))
 
@@ -233,6 +235,8 @@ def _param_value(kind: str, v: Any):
 
 def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) -> pd.DataFrame:
     """Hyperparameter columns of the chunk's configurations (config_id order)."""
+    from wdlab.nets.mlp import MLP
+
     t, m, st = spec.train, spec.model, group.static
     ds = load_unit(spec, st["unit"])
     params_json, data_seed = plan.units[st["unit"]]
@@ -245,9 +249,7 @@ def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chun
     per = {k: v[chunk.m0:chunk.m1] for k, v in group.per_draw.items()}
     K = chunk.m1 - chunk.m0
     init_seed = np.where(per["init_seed"] < 0, data_seed, per["init_seed"]).astype(np.int64)
-    widths = (ds.n_features, *st["hidden"], ds.out_features)
-    P = sum(widths[i] * widths[i + 1] + (widths[i + 1] if st["bias"] else 0)
-            for i in range(len(widths) - 1))
+    P = MLP(ds.n_features, tuple(st["hidden"]), ds.out_features, bias=st["bias"]).layout.size
     frame: dict[str, Any] = {
         "config_id": np.arange(group.offset + chunk.m0, group.offset + chunk.m1, dtype=np.int64),
         "family": m.family, "dataset": spec.dataset.name}
