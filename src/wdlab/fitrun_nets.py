@@ -246,7 +246,7 @@ def mlp_report(run_dir) -> str:
 
     from wdlab.report import static_figures
     from wdlab.report.html import esc, fmt, page, table
-    from wdlab.report.sections import plotly_js
+    from wdlab.report.sections import page_header, plotly_js
     from wdlab.store import write_text
 
     run_dir = Path(run_dir)
@@ -274,9 +274,7 @@ def mlp_report(run_dir) -> str:
                                         "lr", "epochs", "batch_size", "schedule", "folds",
                                         "test_size", "standardize", "seed", "dtype")}
     body = "\n".join(p for p in [
-        f"<h1>{esc(title)}</h1>",
-        f'<p class="meta">run directory: {esc(run_dir.resolve())} · kind: fit (MLP {esc(task)})'
-        f" · status: complete</p>",
+        page_header(title, run_dir, manifest, f" (MLP {esc(task)})"),
         f"<h2>Answer</h2><ul>{''.join(lines)}</ul><p>baseline ({esc(base.get('kind', '?'))}): "
         f"test {esc(key)} {esc(fmt(base_v))}</p>",
         f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else "",
