@@ -191,9 +191,9 @@ def ci_range(lams, val: np.ndarray, sem: np.ndarray, i_min: int,
     (Student t over the ``folds`` folds' standard error ``sem[i_min]``) and the contiguous
     lam range within it (``wdlab.answer.lam_range``)."""
     from wdlab.answer import lam_range
-    from wdlab.selection import _t975
+    from wdlab.selection import t975
 
-    ci = float(_t975(np.asarray([folds - 1]))[0] * sem[i_min])
+    ci = float(t975(np.asarray([folds - 1]))[0] * sem[i_min])
     lo, hi, count = lam_range(lams, val, ci, float(lams[i_min]))
     return ci, lo, hi, count
 

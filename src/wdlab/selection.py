@@ -63,9 +63,6 @@ def t975(dof: np.ndarray) -> np.ndarray:
     return out
 
 
-_t975 = t975  # the name fitrun.py and fitrun_nets.py import
-
-
 def summarize(configs: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and 95% CI over seeds per hyperparameter group (diverged runs excluded).
 

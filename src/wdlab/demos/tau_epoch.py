@@ -64,8 +64,9 @@ def tau_spec(*, reduced: bool = False, seeds: int | None = None, **train: Any):
 
 
 def t_ci(values: np.ndarray) -> tuple[float, float]:
-    """Mean and 95% Student-t CI half-width (NaN half-width for one value)."""
-    from scipy import stats
+    """Mean and 95% Student-t CI half-width (NaN half-width for one value), with the sweep's
+    t quantiles (``selection.t975``: scipy's values, no scipy import)."""
+    from wdlab.selection import t975
 
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -73,7 +74,7 @@ def t_ci(values: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     if len(v) == 1:
         return float(v[0]), math.nan
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    half = float(t975(np.asarray([len(v) - 1]))[0] * v.std(ddof=1) / math.sqrt(len(v)))
     return float(v.mean()), half
 
 

@@ -83,10 +83,10 @@ def _ridge_reference(spec: SweepSpec, group: grid.Group, draws: list[ModelDraw],
                      lams: np.ndarray) -> torch.Tensor | None:
     """(n_draws * M, D1) closed-form ridge solution of each model, or None (no closed form).
 
-    One batched solve over the chunk's draws (``reference.ridge_paths``); draws with fewer
+    One batched solve over the chunk's draws (``wdlab.exact.ridge.ridge_solve``); draws with fewer
     training samples are zero-padded with weight 0.
     """
-    from wdlab.sweep.reference import ridge_paths
+    from wdlab.exact.ridge import ridge_solve
 
     if not has_closed_form(group.regularizer, spec.train.decay_bias):
         return None
@@ -96,7 +96,7 @@ def _ridge_reference(spec: SweepSpec, group: grid.Group, draws: list[ModelDraw],
     X = torch.stack([pad(dr.X) for dr in draws])  # (G, N, D)
     y = torch.stack([pad(dr.y) for dr in draws])  # (G, N)
     w = torch.stack([pad(dr.w) for dr in draws])  # (G, N)
-    coef, icpt = ridge_paths(X, y, w, torch.as_tensor(lams), group.loss, group.regularizer,
+    coef, icpt = ridge_solve(X, y, w, torch.as_tensor(lams), group.loss, group.regularizer,
                              fit_intercept=spec.train.fit_intercept)  # (G, M, D) (G, M)
     theta = torch.cat([coef, icpt[..., None]], -1) if spec.train.fit_intercept else coef
     return theta.reshape(-1, theta.shape[-1])  # (G * M, D1)

@@ -80,16 +80,11 @@ def _eval_mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, coef: torch.Ten
     return (w[:, :, None] * r * r).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-300)  # (B, L)
 
 
-#: ``wdlab.exact.ridge.ridge_path`` for B draws at once, each on its samples (0/1 weights): the
-#: one batched, weighted closed form, ``wdlab.exact.ridge.ridge_solve``.
-ridge_paths = ridge_solve
-
-
 def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> pd.DataFrame | None:
     """Closed-form ridge validation and test errors per lam, averaged over the sweep's draws.
 
     For each coupled (loss, regularizer) of the grid and each (n_train, noise), the exact
-    minimiser of  c_L mean(r^2) + P_lam(w)  (``ridge_paths``, = ``wdlab.exact.ridge.ridge_path``) on
+    minimiser of  c_L mean(r^2) + P_lam(w)  (``wdlab.exact.ridge.ridge_solve``, = ``ridge_path`` per draw) on
     the same training samples as the trained models, scored by the same validation rule
     (holdout samples, the split's held-out part, or the mean over folds) and on the test
     samples. The lam grid is the sweep's lams joined with ``n_dense`` log-spaced values over
@@ -119,7 +114,7 @@ def closed_form_frame(spec: SweepSpec, n_dense: int = 121, batch: int = 64) -> p
                 st = {k: torch.stack([getattr(dr, k) for dr in draws])
                       for k in ("X", "y", "w", "X_test", "y_test", "X_val", "y_val", "w_val")}
                 for loss, reg in combos:
-                    coef, icpt = ridge_paths(st["X"], st["y"], st["w"], lam_t, loss, reg,
+                    coef, icpt = ridge_solve(st["X"], st["y"], st["w"], lam_t, loss, reg,
                                              fit_intercept=t.fit_intercept)
                     val = _eval_mse(st["X_val"], st["y_val"], st["w_val"], coef, icpt)  # (B, L)
                     test = _eval_mse(st["X_test"], st["y_test"], torch.ones_like(st["y_test"]),
