@@ -113,7 +113,9 @@ def grid_slopes(configs: pd.DataFrame, metric: str = "test_loss") -> pd.DataFram
     from wdlab.answer import edge_check
 
     rows = []
-    ok = configs[configs["status"] == "ok"] if "status" in configs else configs
+    from wdlab.figdata import ok_rows
+
+    ok = ok_rows(configs)
     for (opt, reg, seed), part in ok.groupby(["optimizer", "regularizer", "data_seed"], sort=True):
         grid = part.pivot_table(index="lam", columns="lr", values=metric, aggfunc="mean")
         grid = grid.dropna(axis=1, how="all")  # (n_lam, n_lr)
@@ -228,7 +230,9 @@ def fig2net_figure(configs: pd.DataFrame, top: int = 10):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(14, 8))
-    ok = configs[configs["status"] == "ok"] if "status" in configs else configs
+    from wdlab.figdata import ok_rows
+
+    ok = ok_rows(configs)
     for ax, (opt, reg) in zip(axes.ravel(), LABELS, strict=True):
         part = ok[(ok["optimizer"] == opt) & (ok["regularizer"] == reg)]
         ax.set_title(LABELS[(opt, reg)], fontsize=10)

@@ -81,9 +81,10 @@ def t_ci(values: np.ndarray) -> tuple[float, float]:
 def best_per_seed(configs: pd.DataFrame, metric: str = "val_loss") -> pd.DataFrame:
     """Per (n_train, data_seed): the argmin lam of ``metric`` (diverged configurations left
     out), its tau_iter / tau_epoch (``wdlab.frameworks``) and whether it is on the grid edge."""
+    from wdlab.figdata import ok_rows
     from wdlab.frameworks import tau_epoch, tau_iter
 
-    ok = configs[configs["status"] == "ok"] if "status" in configs else configs
+    ok = ok_rows(configs)
     grid = np.sort(configs["lam"].unique())
     rows = []
     for (n, seed), g in ok.groupby(["n_train", "data_seed"], sort=True):
@@ -189,7 +190,9 @@ def tau_figure(best: pd.DataFrame, table: pd.DataFrame, configs: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    ok = configs[configs["status"] == "ok"]
+    from wdlab.figdata import ok_rows
+
+    ok = ok_rows(configs)
     for n, g in ok.groupby("n_train"):
         m = g.groupby("lam")["val_loss"].mean()
         a.plot(m.index, m.to_numpy(), "o-", ms=3, label=f"N = {n}")
