@@ -233,19 +233,23 @@ def _param_value(kind: str, v: Any):
     return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
-def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk) -> pd.DataFrame:
-    """Hyperparameter columns of the chunk's configurations (config_id order)."""
+def nets_hyper_frame(spec: SweepSpec, plan: SweepPlan, group: Group, chunk: Chunk,
+                     splits: list[tuple[torch.Tensor, Any]] | None = None) -> pd.DataFrame:
+    """Hyperparameter columns of the chunk's configurations (config_id order). ``splits``:
+    the draw's ``unit_splits`` where the caller has them (formed here when None)."""
     from wdlab.nets.mlp import MLP
 
     t, m, st = spec.train, spec.model, group.static
     ds = load_unit(spec, st["unit"])
     params_json, data_seed = plan.units[st["unit"]]
     params = json.loads(params_json)
-    n_rows = unit_splits(spec, ds.n_train, data_seed)[-1]
+    if splits is None:
+        splits = unit_splits(spec, ds.n_train, data_seed)
+    n_rows = splits[-1]
     n_fit = int(n_rows[0].numel())
     n_val = 0 if n_rows[1] is None else int(n_rows[1].numel())
     if spec.validation.method == "kfold":
-        n_val = int(unit_splits(spec, ds.n_train, data_seed)[0][1].numel())
+        n_val = int(splits[0][1].numel())
     per = {k: v[chunk.m0:chunk.m1] for k, v in group.per_draw.items()}
     K = chunk.m1 - chunk.m0
     init_seed = np.where(per["init_seed"] < 0, data_seed, per["init_seed"]).astype(np.int64)
@@ -377,7 +381,7 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
         cut = np.repeat(np.where(diverged >= 0, diverged, np.iinfo(np.int64).max), R)
         curves = curves[curves["epoch"].to_numpy() < cut].reset_index(drop=True)
 
-    configs = nets_hyper_frame(spec, plan, group, chunk)
+    configs = nets_hyper_frame(spec, plan, group, chunk, splits)
     ok = diverged < 0
     configs["status"] = np.where(ok, "ok", "diverged")
     configs["diverged_epoch"] = pd.array(diverged, dtype="int64")
