@@ -47,15 +47,22 @@ class NetFitOptions(FitOptions):
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """``64,64`` -> (64, 64); one-line error naming --hidden."""
-    parts = [s.strip() for s in str(text).split(",")]
+    """``64,64`` -> (64, 64), parsed by the spec's own ``wdlab.config.nets._architecture``;
+    an empty field (``""``, ``64,,64``, ``64,``) is refused, and every width must lie in
+    [1, ``MAX_WIDTH``]. One-line errors naming --hidden."""
+    from wdlab.config.nets import MAX_WIDTH, _architecture
+
+    text = str(text)
     try:
-        sizes = tuple(int(s) for s in parts)
+        sizes = _architecture(text)
     except ValueError:
+        sizes = None
+    if sizes is None or len(sizes) != text.count(",") + 1:  # a field was not an integer
         raise ValueError(f"--hidden: expected comma-separated positive integers, got "
-                         f"{shown(text, 40)}") from None
-    if not sizes or any(h < 1 or h > 65536 for h in sizes):
-        raise ValueError(f"--hidden: widths must lie in [1, 65536], got {shown(text, 40)}")
+                         f"{shown(text, 40)}")
+    if any(h < 1 or h > MAX_WIDTH for h in sizes):
+        raise ValueError(f"--hidden: widths must lie in [1, {MAX_WIDTH}], got "
+                         f"{shown(text, 40)}")
     return sizes
 
 
