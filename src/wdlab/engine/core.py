@@ -29,7 +29,6 @@ from wdlab.conventions import (
     penalty_value_scale,
 )
 from wdlab.data.synthetic import Problem
-from wdlab.engine import eager
 from wdlab.engine.dispatch import resolve
 from wdlab.engine.fast import (
     DIVERGENCE_FACTOR,
@@ -411,11 +410,7 @@ def _train(problem: Problem, spec: EngineSpec, hyper: Hyper, theta0: Tensor, cha
     names = ["train_mse", *[f"{k}_mse" for k in evals], "penalty", "objective", "w_norm"]
     if ref is not None:
         names.append("dist_to_ridge")
-    if full_batch and used == "eager" and plan is not None:  # in place (engine.eager)
-        with flush_denormals(dev):
-            theta, diverged, used, stacked = eager.run_full_batch(
-                theta, diverged, consts, plan, spec, slot, len(rec))
-    elif full_batch:
+    if full_batch:  # eager with a kernel plan runs in place there (engine.eager.in_place)
         with flush_denormals(dev):
             theta, diverged, used, stacked = run_full_batch(
                 used, dev, theta, states, t, alive, diverged, consts, chain, spec, slot,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from wdlab.engine.kernels.common import DIVERGENCE_FACTOR
-from wdlab.engine.observer import _set_mses, full_batch_start, observe, observe_extra
+from wdlab.engine.observer import _set_mses, observe, observe_extra
 
 Tensor = torch.Tensor
 
@@ -250,10 +250,3 @@ def in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E):
     if E in slot:
         buf[:, slot[E]] = observe(theta, C)[0]
     return theta, diverged, "eager", buf
-
-
-def run_full_batch(theta, diverged, C, plan, spec, slot, R):
-    """All epochs of a full-batch eager run; returns (theta, diverged, "eager", metrics
-    buffer (S + 3 [+1], R, K)), as ``fast.run_full_batch``."""
-    etas, epochs, loss0, buf = full_batch_start(theta, C, spec, R)
-    return in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, spec.epochs)

@@ -39,6 +39,7 @@ from typing import NamedTuple
 import torch
 
 from wdlab.conventions import ENGINES
+from wdlab.engine import eager
 from wdlab.engine.kernels.common import DIVERGENCE_FACTOR
 from wdlab.engine.observer import _set_mses, full_batch_start, observe, observe_extra
 from wdlab.optim.rules import StepContext, apply_chain
@@ -313,7 +314,7 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
                 buf[:, slot[E]] = observe(th, C)[0]
             return th, div, name, buf
     if engine == "eager" and plan is not None:  # a kernel's fallback: the in-place engine
-        return _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
+        return eager.in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
     runner = EpochRunner(engine, device, first_fails=plan is not None)
     e0 = 0
     if runner.engine == "compiled" and device.type == "cuda" and theta.numel() <= GRAPH_MAX_ELEMENTS:
@@ -326,19 +327,12 @@ def run_full_batch(engine, device, theta, states, t, alive, diverged, C, chain, 
                 theta, states, t, alive, diverged, loss0, epochs[e], etas[e], C, chain,
                 record=rec)
         except _FirstCallFailed:  # nothing ran yet: the whole run in place, eagerly
-            return _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
+            return eager.in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
         if rec:
             buf[:, slot[e]] = met
     if E in slot:
         buf[:, slot[E]] = observe(theta, C)[0]
     return theta, diverged, runner.used, buf
-
-
-def _in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E):
-    """The run by the in-place eager engine (``engine.eager.in_place``)."""
-    from wdlab.engine import eager
-
-    return eager.in_place(theta, diverged, C, plan, etas, epochs, loss0, buf, slot, E)
 
 
 def run_graphs(runner, theta, states, t, alive, diverged, loss0, epochs, etas, C, chain, slot,
