@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wdlab.figdata import best_lr_slice, group_label, group_list, in_group, ok_rows
+from wdlab.figdata import best_lr_slice, group_label, group_list, in_group, lr_note, ok_rows
 
 
 def _g(v: float) -> str:
@@ -64,7 +64,7 @@ def _group_sentence(ok: pd.DataFrame, group: tuple[str, str], by: str) -> str | 
     base_test = float(score.loc[base_lam, "test_mse"])
     name = group_label(*group) if group != ("", "") else "this run"
     how = "" if by == "test_mse" else f" (chosen by {by.replace('_mse', '')} error)"
-    lr = f" at lr = {_g(rows['lr'].iloc[0])}" if "lr" in ok and ok["lr"].nunique() > 1 else ""
+    lr = lr_note(rows, ok)  # the figures' own note: the page never disagrees with them
     edge = ""
     if best_lam == float(score.index.max()) and len(score) > 1:
         edge = " (the largest λ of the grid: the optimum may lie beyond it)"
