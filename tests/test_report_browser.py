@@ -14,11 +14,13 @@ import pytest
 
 from browser import launch_browser
 from wdlab.config import DataConfig, ExperimentConfig, TrainConfig
-from wdlab.config.presets import SEED
+from wdlab.config.presets import experiment
 from wdlab.experiment import run_experiment
 from wdlab.pipeline import reproduce_experiment
 from wdlab.report import write_report
 from wdlab.store import RunDir, provenance
+
+SEED = experiment("seed")
 
 pytestmark = pytest.mark.browser
 

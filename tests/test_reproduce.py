@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from wdlab.cli import app
 from wdlab.config import ConfigError, ExperimentConfig, TrainConfig, validate
-from wdlab.config.presets import SEED
+from wdlab.config.presets import experiment
+
+SEED = experiment("seed")
 
 runner = CliRunner()
 

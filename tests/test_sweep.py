@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from oracle import assert_f32_close
 from wdlab.config.load import build_spec
-from wdlab.config.presets import SEED
+from wdlab.config.presets import experiment
 from wdlab.engine import Hyper
 from wdlab.experiment import run_experiment
 from wdlab.selection import select, summarize
@@ -33,6 +33,8 @@ from wdlab.sweep import (
     stability_warnings,
 )
 from wdlab.sweep.chunk import hyper_frame
+
+SEED = experiment("seed")
 
 
 def tiny(**over) -> dict:

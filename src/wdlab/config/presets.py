@@ -18,9 +18,9 @@ from w0 = 0, with the closed-form ridge and the theory (``wdlab.exact.theory``) 
 Nakkiran, Venkat, Kakade & Ma (2021).
 
 Importing this module imports nothing heavy (no pydantic, torch or demo code), so the CLI's
-help can list the names: the experiments' configs are built on first use (``experiment``,
-``SEED``, ``D2L``, ``EXPERIMENTS``), and a preset's ``runner`` is a ``module:function`` path
-its caller imports only to run it.
+help can list the names: the experiments' configs are built on first use
+(``experiment(name)``), and a preset's ``runner`` is a ``module:function`` path its caller
+imports only to run it.
 """
 
 from __future__ import annotations
@@ -127,17 +127,6 @@ def experiment(name: str):
             )
         _BUILT[name] = cfg
     return _BUILT[name]
-
-
-def __getattr__(name: str):
-    """``SEED``, ``D2L`` and ``EXPERIMENTS`` (name -> ExperimentConfig), built on first use."""
-    if name == "SEED":
-        return experiment("seed")
-    if name == "D2L":
-        return experiment("d2l")
-    if name == "EXPERIMENTS":
-        return {n: experiment(n) for n in names(EXPERIMENT)}
-    raise AttributeError(f"module 'wdlab.config.presets' has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------------------
