@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from wdlab.store import cpu_model
+
 DRIVER = r"""
 import json, sys, time
 T0 = time.perf_counter()
@@ -105,11 +107,6 @@ with open(sys.argv[1], "w") as fh:
 PHASES = ("imports", "plan", "data", "engine", "tables", "figures", "report")
 
 
-def cpu_name() -> str:
-    out = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True)
-    return out.stdout.split(":")[-1].strip()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lam", default="1e-3:1e2:20")
@@ -126,7 +123,7 @@ def main() -> None:
 
     n_lam = int(args.lam.split(":")[2]) if args.lam.count(":") == 2 else len(args.lam.split(","))
     K = n_lam * args.seeds
-    print(f"CPU: {cpu_name()}; torch threads {torch.get_num_threads()}; "
+    print(f"CPU: {cpu_model()}; torch threads {torch.get_num_threads()}; "
           f"load {os.getloadavg()[0]:.2f}")
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "wdlab", "sweep", "--help"], capture_output=True,
@@ -168,7 +165,7 @@ def main() -> None:
         print(f"  seed loop {seed_rate:,.0f} steps/s -> the seed's way {seed_s:,.0f} s; "
               f"{row['ratio_to_seed_way']:.0f}x; curves.parquet {row['curves_mb']:.1f} MB, "
               f"report.html {row['report_mb']:.1f} MB; load {row['load']:.2f}")
-    print(json.dumps({"cpu": cpu_name(), "rows": rows}))
+    print(json.dumps({"cpu": cpu_model(), "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 import warnings
 
@@ -42,6 +41,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from wdlab import WeightDecayMLPClassifier, WeightDecayMLPClassifierCV
+from wdlab.store import cpu_model
 
 
 def best_time(fn, repeats: int):
@@ -51,16 +51,6 @@ def best_time(fn, repeats: int):
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def matmul_flops(widths, n: int) -> float:
@@ -116,7 +106,7 @@ def main() -> None:
     diff = float(np.abs(cv.cv_results_["mean_test_score"]
                         - grid.cv_results_["mean_test_score"]).max())
     out = {
-        "cpu": cpu_name(), "load_1min": os.getloadavg()[0], "torch_threads": a.threads,
+        "cpu": cpu_model(), "load_1min": os.getloadavg()[0], "torch_threads": a.threads,
         "torch": torch.__version__, "data": a.data, "n_train": len(y_tr), "n_test": len(y_te),
         "grid": f"{a.lams} lams x {a.folds} folds", "hidden": a.hidden, "epochs": a.epochs,
         "dtype": a.dtype, "device": a.device,

@@ -26,12 +26,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import time
 
 import torch
 from torch import nn
+
+from wdlab.store import cpu_model
 
 #: name -> (dataset, widths, K, batch_size or None, epochs for (b)/(c), models and epochs for (a))
 SHAPES = {
@@ -192,20 +193,10 @@ def _load(name: str, widths):
     return d.X_train.float(), d.y_train
 
 
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def run_shapes(shapes: dict, repeats: int) -> dict:
     """Every measurement and ratio, plus the machine it ran on."""
     rate = gemm_rate()
-    out = {"cpu": _cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    out = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
            "load_before": list(os.getloadavg()), "gemm_1024_flops_per_s": rate, "shapes": {}}
     for name, s in shapes.items():
         X, y = _load(s["data"], s["widths"])

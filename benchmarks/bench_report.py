@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from wdlab.store import cpu_model
 
 CHILD = r"""
 import json, sys, time
@@ -35,16 +36,6 @@ print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() -
                   "bytes": path.stat().st_size,
                   "figures": sorted(p.name for p in (path.parent / "figures").iterdir())}))
 """
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _once(src: Path, run_dir: Path) -> dict:
@@ -65,7 +56,7 @@ def main() -> None:
     args = ap.parse_args()
     this = Path(__file__).resolve().parents[1] / "src"
     sides = {"this": this} | ({"baseline": args.baseline_src.resolve()} if args.baseline_src else {})
-    print(f"cpu: {_cpu_name()} ({os.cpu_count()} logical); load before: {os.getloadavg()}")
+    print(f"cpu: {cpu_model()} ({os.cpu_count()} logical); load before: {os.getloadavg()}")
     res: dict[str, list[dict]] = {k: [] for k in sides}
     for _ in range(args.repeats):
         for name, src in sides.items():  # alternate: both sides see the same load

@@ -363,13 +363,16 @@ def device_name(device: str) -> str:
 
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
-    model = platform.processor() or platform.machine()
+    return f"{cpu_model()} ({os.cpu_count()} cores)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s, as ``lscpu`` prints it), else platform's."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model} ({os.cpu_count()} cores)"
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def provenance(device: str = "cpu") -> dict[str, Any]:
