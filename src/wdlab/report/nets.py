@@ -64,8 +64,14 @@ def _lam_label(v: float) -> str:
     return "0" if v == 0 else f"{v:.3g}"
 
 
-def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame) -> dict | None:
-    """Validation and test loss (left) and accuracy (right) against λ, one colour per group."""
+def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame, *, mark_best: bool = False,
+                     spread: str = "95% CI over seeds",
+                     loss_title: str = "loss (data loss, no penalty)") -> dict | None:
+    """Validation and test loss (left) and accuracy (right) against λ, one colour per group.
+
+    ``mark_best`` adds a ★ at each group's selected λ (``best_lam``) on its validation
+    curves; ``spread`` names the error bars (``<col>_ci95``), ``loss_title`` the loss axis.
+    """
     if summary is None or not len(summary) or selection is None or not len(selection):
         return None
     sel = best_lr(selection).head(MAX_GROUPS)
@@ -97,12 +103,26 @@ def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame) -> dict | N
                     trace["error_y"] = {"type": "data", "array": charts._r(ci.fillna(0)),
                                         "visible": True, "thickness": 1}
                 data.append(trace)
+            best = row.get("best_lam", math.nan)
+            hit = grp[np.isclose(grp["lam"], best)] if mark_best and pd.notna(best) else grp[:0]
+            if len(hit):
+                data.append({"type": "scatter", "mode": "markers", "x": [_lam_label(best)],
+                             "y": charts._r(hit[f"val_{what}_mean"].iloc[:1]), "meta": i,
+                             "name": f"{name}: chosen λ", "legendgroup": str(i),
+                             "showlegend": False,
+                             "marker": {"symbol": "star", "size": 14, "color": color,
+                                        "line": {"color": "black", "width": 1}},
+                             "hovertemplate": f"{name}<br>chosen λ = %{{x}}<br>val {what} = "
+                                              "%{y:.4g}<extra></extra>",
+                             "xaxis": f"x{axis}" if axis > 1 else "x",
+                             "yaxis": f"y{axis}" if axis > 1 else "y"})
+    star = ", ★ chosen λ" if mark_best else ""
     layout = {**charts._BASE,
-              "title": {"text": "Validation curve (dashed val ± 95% CI over seeds, solid test)",
+              "title": {"text": f"Validation curve (dashed val ± {spread}, solid test{star})",
                         "font": {"size": 13}},
               "xaxis": {"type": "category", "title": {"text": "λ"},
                         "domain": [0, 0.46] if acc else [0, 1]},
-              "yaxis": {"title": {"text": "loss (data loss, no penalty)"}}}
+              "yaxis": {"title": {"text": loss_title}}}
     if acc:
         layout.update(xaxis2={"type": "category", "title": {"text": "λ"}, "domain": [0.54, 1],
                               "anchor": "y2"},
@@ -112,8 +132,9 @@ def validation_chart(summary: pd.DataFrame, selection: pd.DataFrame) -> dict | N
 
 def training_chart(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.DataFrame
                    ) -> dict | None:
-    """Per λ of the best group: loss, accuracy (train dotted, test solid) and the l2 norm of
-    each parameter tensor over training, means over seeds."""
+    """Per λ of the best group: loss, accuracy (classification; train dotted, test solid) and
+    the l2 norm of each parameter tensor over training, means over seeds. ``best``: the
+    index in ``lams`` of the group's selected λ (None when it is not among them)."""
     if curves is None or not len(curves) or selection is None or not len(selection):
         return None
     best = ordered(selection).iloc[0].to_dict()
@@ -149,16 +170,23 @@ def training_chart(curves: pd.DataFrame, configs: pd.DataFrame, selection: pd.Da
         lams.append(_lam_label(float(lam)))
         panels.append(data)
     label = charts._esc(labels(ordered(selection))[0])
+    what = "loss, accuracy" if acc else "loss"
+    seeds = "means over seeds; " if part.groupby("lam").size().max() > 1 else ""
+    norm_x = [0.7, 1] if acc else [0.55, 1]
     layout = {**charts._BASE,
-              "title": {"text": f"{label}: loss, accuracy and parameter norms (means over "
-                                "seeds; dotted train, solid test)", "font": {"size": 13}},
-              "xaxis": {"domain": [0, 0.3], "title": {"text": "epoch"}},
+              "title": {"text": f"{label}: {what} and parameter norms ({seeds}dotted train, "
+                                "solid test)", "font": {"size": 13}},
+              "xaxis": {"domain": [0, 0.3] if acc else [0, 0.45], "title": {"text": "epoch"}},
               "yaxis": {"type": "log", "title": {"text": "loss"}},
-              "xaxis2": {"domain": [0.35, 0.65], "title": {"text": "epoch"}, "anchor": "y2"},
-              "yaxis2": {"title": {"text": "accuracy"}, "anchor": "x2"},
-              "xaxis3": {"domain": [0.7, 1], "title": {"text": "epoch"}, "anchor": "y3"},
+              "xaxis3": {"domain": norm_x, "title": {"text": "epoch"}, "anchor": "y3"},
               "yaxis3": {"title": {"text": "‖tensor‖₂"}, "anchor": "x3"}}
-    return {"lams": lams, "panels": panels, "layout": layout}
+    if acc:
+        layout.update(xaxis2={"domain": [0.35, 0.65], "title": {"text": "epoch"}, "anchor": "y2"},
+                      yaxis2={"title": {"text": "accuracy"}, "anchor": "x2"})
+    chosen = [i for i, v in enumerate(sorted(part["lam"].unique()))
+              if pd.notna(best.get("best_lam")) and np.isclose(v, best["best_lam"])]
+    return {"lams": lams, "panels": panels, "layout": layout,
+            "best": chosen[0] if chosen else None}
 
 
 def heatmaps(configs: pd.DataFrame) -> list[dict]:

@@ -129,11 +129,13 @@ def group_select(groups: list[str]) -> str:
             "</select></div>")
 
 
-def lam_slider(heading: str, n: int) -> str:
-    """A section with the lambda slider over ``n`` values and the training chart."""
+def lam_slider(heading: str, n: int, start: int | None = None) -> str:
+    """A section with the lambda slider over ``n`` values (at ``start``, default the last)
+    and the training chart."""
+    start = n - 1 if start is None else start
     return (f'<h2>{esc(heading)}</h2><div class="slider"><label for="lam-slider">λ</label>'
             f'<input type="range" id="lam-slider" min="0" max="{n - 1}" step="1" '
-            f'value="{n - 1}"><span>λ = <b id="lam-value"></b></span></div>'
+            f'value="{start}"><span>λ = <b id="lam-value"></b></span></div>'
             '<div id="training-plot" class="chart"></div>')
 
 
