@@ -21,7 +21,8 @@ import pandas as pd
 
 from wdlab.config import shown
 from wdlab.data.tables import UserTable, prepare
-from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, cut_at_divergence, split
+from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, split
+from wdlab.results import cut_at_divergence
 
 #: Integer targets with at most this many distinct values are class labels.
 MAX_CLASSES = 20
@@ -117,6 +118,7 @@ def run_fit_mlp(table: UserTable, opts: NetFitOptions) -> FitResults:
     """Cross-validate every lam for every pair, refit, score on the test split."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    from wdlab.cvfit import mean_sem
     from wdlab.estimator_nets import (
         WeightDecayMLPClassifierCV,
         WeightDecayMLPRegressorCV,
@@ -167,6 +169,8 @@ def run_fit_mlp(table: UserTable, opts: NetFitOptions) -> FitResults:
             "val_sem": r["sem_test_error"] * (1.0 if clf else s2),
         })
         if clf:
+            folds_ce = _fold_cross_entropy(cv, X_tr, y_tr, folds.split(X_tr, y_tr), L)
+            frame["val_loss"], frame["val_loss_sem"] = mean_sem(folds_ce)  # (L,) (L,)
             frame["val_accuracy"] = 1.0 - r["mean_test_error"]
             frame["train_accuracy"] = res.metrics["train_accuracy"][-1].double().numpy()[refit]
             frame["test_accuracy"] = (z.argmax(2) == y_te[None]).mean(1)
@@ -179,7 +183,8 @@ def run_fit_mlp(table: UserTable, opts: NetFitOptions) -> FitResults:
         frame["n_train"], frame["n_test"] = len(tr), len(te)
         frame["n_features"], frame["folds"], frame["dtype"] = X_tr.shape[1], F, opts.dtype
         for col in ("train_loss", "val_error", "val_accuracy", "test_accuracy", "test_loss",
-                    "train_accuracy", "val_mse", "test_mse", "test_r2"):
+                    "train_accuracy", "val_mse", "test_mse", "test_r2", "val_loss",
+                    "val_loss_sem"):
             if col in frame:
                 frame.loc[~ok, col] = np.nan
         configs.append(frame)
@@ -218,12 +223,33 @@ def _selection_row(frame, cv, opt, reg, lams, opts, clf: bool) -> dict[str, Any]
     return row
 
 
+def _fold_cross_entropy(cv, X: np.ndarray, y: np.ndarray, splits, L: int) -> np.ndarray:
+    """(F, L) held-out cross-entropy of every fold network: mean over the fold's rows of
+    ``logsumexp(z) - z[y]`` (the data loss, no penalty); NaN where the network diverged.
+    ``splits`` must be the folds the estimator used (the same seeded splitter)."""
+    from scipy.special import logsumexp
+
+    from wdlab.estimator_nets import _forward
+
+    res = cv.net_result_
+    splits = list(splits)
+    out = np.full((len(splits), L), np.nan)
+    for f, (_, va) in enumerate(splits):  # loop over folds to score, not over configs
+        z = _forward(cv.net_, res.theta[f * L:(f + 1) * L], X[va])  # (L, n_va, C)
+        picked = np.take_along_axis(z, y[va][None, :, None], axis=2)[..., 0]  # (L, n_va)
+        out[f] = (logsumexp(z, axis=2) - picked).mean(1)
+    div = res.diverged_epoch.numpy().reshape(len(splits) + 1, L)[:-1] >= 0  # (F, L)
+    return np.where(div, np.nan, out)
+
+
 def _curves(res, refit: np.ndarray, ids: np.ndarray, clf: bool) -> pd.DataFrame:
-    """Long-form curves of the full-train refit of every lam (loss in the loss's units)."""
+    """Long-form curves of the full-train refit of every lam (loss in the loss's units) and
+    ``norm/<state_dict name>``, the l2 norm of each parameter tensor."""
     epochs = np.asarray(res.epochs)
     R, L = len(epochs), len(ids)
     cols: dict[str, Any] = {"config_id": np.repeat(ids, R), "epoch": np.tile(epochs, L)}
     names = ["train_loss", "test_loss"] + (["train_accuracy", "test_accuracy"] if clf else [])
+    names += [n for n in res.metrics if n.startswith("norm/")]
     for name in names:
         cols[name] = res.metrics[name].double().numpy()[:, refit].T.reshape(-1)
     return cut_at_divergence(pd.DataFrame(cols), res.diverged_epoch.numpy()[refit], R)
@@ -245,56 +271,16 @@ def fit_warnings_mlp(results: FitResults, folds: int) -> list[dict]:
 
 
 def mlp_report(run_dir) -> str:
-    """report.html of an MLP fit: answer, selection (accuracy or MSE), figures, every config,
-    the config; self-contained (``wdlab.report.html.page``), every user string escaped.
-    plotly.js comes from ``wdlab.report.sections.plotly_js`` (no plotly import)."""
-    import json
+    """Write report.html of an MLP fit (``wdlab.report.fit_mlp``): answer, selection, the
+    nets report's interactive charts (validation curve in loss and accuracy, training curves
+    and per-tensor weight norms per λ, lr x λ heatmaps when both vary), every config and the
+    config; self-contained, every user string escaped."""
     from pathlib import Path
 
-    from wdlab.report import static_figures
-    from wdlab.report.html import esc, fmt, page, table
-    from wdlab.report.sections import page_header, plotly_js
+    from wdlab.report.fit_mlp import build_fit_mlp_report
     from wdlab.store import write_text
 
-    run_dir = Path(run_dir)
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    configs = pd.read_parquet(run_dir / "configs.parquet")
-    selection = pd.read_parquet(run_dir / "selection.parquet")
-    cfg = manifest.get("config", {})
-    task = manifest.get("split", {}).get("task", "?")
-    clf = task == "classification"
-    key = "accuracy" if clf else "mse"
-    title = f"wdlab report: {run_dir.name}"
-    lines = []
-    for r in selection.to_dict("records"):
-        lines.append(f"<li>{esc(r['optimizer'])} + {esc(r['regularizer'])}: best λ = "
-                     f"{esc(fmt(r['best_lam']))} (CV {esc(key)} {esc(fmt(r[f'best_val_{key}']))}, "
-                     f"test {esc(key)} {esc(fmt(r[f'best_test_{key}']))}); 1-SE λ = "
-                     f"{esc(fmt(r['lam_1se']))} (test {esc(key)} "
-                     f"{esc(fmt(r[f'test_{key}_1se']))})</li>")
-    base = manifest.get("baseline", {})
-    base_v = base.get("test_accuracy", base.get("test_mse"))
-    figs = static_figures(run_dir, ("cv_curve", "training"))
-    warn = "".join(f"<li>{esc(w.get('code', ''))}: {esc(w.get('message', ''))}</li>"
-                   for w in manifest.get("warnings", []))
-    settings = {k: cfg.get(k) for k in ("data", "target", "model", "hidden", "activation",
-                                        "lr", "epochs", "batch_size", "schedule", "folds",
-                                        "test_size", "standardize", "seed", "dtype")}
-    body = "\n".join(p for p in [
-        page_header(title, run_dir, manifest, f" (MLP {esc(task)})"),
-        f"<h2>Answer</h2><ul>{''.join(lines)}</ul><p>baseline ({esc(base.get('kind', '?'))}): "
-        f"test {esc(key)} {esc(fmt(base_v))}</p>",
-        f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else "",
-        "<h2>Model selection</h2>" + table(selection, table_id="selection"),
-        ("<h2>Figures</h2>" + figs) if figs else "",
-        "<h2>Every configuration</h2>" + f'<div class="wide">{table(configs, table_id="results", sortable=True)}</div>',
-        "<h2>Configuration</h2>" + table(pd.DataFrame({"setting": list(settings),
-                                                       "value": [str(v) for v in settings.values()]}),
-                                         table_id="config"),
-    ] if p)
-    data = {"validation": None, "training": None, "heatmaps": [], "double_descent": None}
-    html = page(title=title, body=body, data=data, plotly_js=plotly_js())
-    return write_text(run_dir / "report.html", html)
+    return write_text(Path(run_dir) / "report.html", build_fit_mlp_report(run_dir))
 
 
 def write_fit_run_mlp(run, results: FitResults, manifest: dict[str, Any], *, report: bool):
