@@ -208,3 +208,17 @@ def test_pages_render_offline_in_chromium(clf_run, reg_run):
                     assert HOSTILE in page.inner_text("body")  # shown literally, as text
             finally:
                 page.close()
+
+
+def test_wdlab_report_rewrites_the_same_page(clf_run, tmp_path):
+    """``wdlab report RUN_DIR`` on an MLP fit writes the page the fit wrote."""
+    import shutil
+
+    from wdlab.report import write_report
+
+    first = (clf_run / "report.html").read_bytes()
+    copy = tmp_path / clf_run.name  # same name: the page's title
+    shutil.copytree(clf_run, copy)
+    (copy / "report.html").unlink()
+    page = write_report(copy).read_bytes()
+    assert page == first.replace(str(clf_run.resolve()).encode(), str(copy.resolve()).encode())

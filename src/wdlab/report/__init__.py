@@ -233,6 +233,11 @@ def write_report(run_dir: Path | str, *, references: bool = True, figures: bool 
 
     if is_nets_run(run):  # a nets sweep: its own sections on the same page (report/nets.py)
         return write_nets_report(run_dir, run)
+    if run["manifest"].get("kind") == "fit" and run["manifest"].get("config", {}).get(
+            "model") == "mlp":  # wdlab fit --model mlp (report/fit_mlp.py)
+        from wdlab.report.fit_mlp import build_fit_mlp_report
+
+        return write_text(Path(run_dir) / "report.html", build_fit_mlp_report(run_dir))
     ridge = theory = None
     if references:
         from wdlab.report.references import ridge_for, theory_reference
