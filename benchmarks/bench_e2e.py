@@ -75,9 +75,11 @@ def wrap(mod, name, phase):
             if stack:
                 stack[-1] += dt - imp
     setattr(mod, name, inner)
-import wdlab.sweep.chunk as ch, wdlab.sweep.driver as dr, wdlab.sweep.plan as pl
-import wdlab.sweep.files as fl
-import wdlab.report as rp, wdlab.report.figures as rf
+from wdlab.cli._common import heavy_imports
+with heavy_imports():  # as wdlab sweep loads them (no cyclic GC while they load)
+    import wdlab.sweep.chunk as ch, wdlab.sweep.driver as dr, wdlab.sweep.plan as pl
+    import wdlab.sweep.files as fl
+    import wdlab.report as rp, wdlab.report.figures as rf
 wrap(pl, "make_plan", "plan"); wrap(dr, "make_plan", "plan"); wrap(ch, "make_plan", "plan")
 wrap(ch, "prepare_chunk", "data"); wrap(ch, "train", "engine")
 wrap(ch, "chunk_tables", "tables"); wrap(dr, "write_chunk", "tables"); wrap(dr, "assemble", "tables")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from wdlab.cli._app import app
-from wdlab.cli._common import EXIT_BAD_INPUT, fail, one_line_errors
+from wdlab.cli._common import EXIT_BAD_INPUT, fail, heavy_imports, one_line_errors
 from wdlab.config.presets import SPEC_PRESETS, listed
 
 _AXIS = "Axis flags take a value, a list 'a,b,c' or a log range 'start:stop:num'."
@@ -65,9 +65,10 @@ def sweep(
         from wdlab import figure_worker as worker
 
         worker.start()
-    from wdlab.cli.flags import flag_overrides
-    from wdlab.config.load import build_spec, load_raw, merge
-    from wdlab.sweep import resume_sweep, run_sweep
+    with heavy_imports():
+        from wdlab.cli.flags import flag_overrides
+        from wdlab.config.load import build_spec, load_raw, merge
+        from wdlab.sweep import resume_sweep, run_sweep
 
     flags = dict(preset=preset, lam=lam, lr=lr, optimizer=optimizer, regularizer=regularizer,
                  pairs=pairs, loss=loss, momentum=momentum, epochs=epochs,
