@@ -18,6 +18,7 @@ import pandas as pd
 
 from wdlab.conventions import COUPLED
 from wdlab.data.tables import UserTable
+from wdlab.results import cut_at_divergence
 
 #: Recorded epochs per curve (evenly spaced, the last epoch always included).
 CURVE_POINTS = 100
@@ -261,14 +262,6 @@ def _curves(bf, ids: np.ndarray, F: int, s2: float) -> pd.DataFrame:
         cols[name] = (part * s2).T.reshape(-1)  # (R, L) -> config-major
     cols["w_norm"] = bf.curve("w_norm")[:, F, 0].T.reshape(-1) * np.sqrt(s2)
     return cut_at_divergence(pd.DataFrame(cols), bf.diverged_epoch[F, 0], R)
-
-
-def cut_at_divergence(curves: pd.DataFrame, diverged_epoch, R: int) -> pd.DataFrame:
-    """Long-form curves (R rows per configuration, config-major) without the epochs at and
-    after each configuration's divergence (``diverged_epoch`` (L,), -1 = never)."""
-    div = np.asarray(diverged_epoch)
-    cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
-    return curves[curves["epoch"].to_numpy() < cut].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import pandas as pd
 
 from wdlab.config import shown
 from wdlab.data.tables import UserTable, prepare
-from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, cut_at_divergence, split
+from wdlab.fitrun import CURVE_POINTS, FitOptions, FitResults, _r2, split
+from wdlab.results import cut_at_divergence
 
 #: Integer targets with at most this many distinct values are class labels.
 MAX_CLASSES = 20

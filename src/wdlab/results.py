@@ -28,12 +28,29 @@ def curves_frame(result: TrainResult, config_ids: np.ndarray | list[int]) -> pd.
     frame = {"config_id": np.repeat(ids, R), "epoch": np.tile(epochs, K)}
     for name in metric_names(result):
         frame[name] = result.metrics[name].to("cpu").double().numpy().T.reshape(-1)
-    df = pd.DataFrame(frame)
-    div = result.diverged_epoch.numpy()
-    if (div >= 0).any():
-        cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)
-        df = df[df["epoch"].to_numpy() < cut].reset_index(drop=True)
-    return df
+    return cut_at_divergence(pd.DataFrame(frame), result.diverged_epoch.numpy(), R)
+
+
+def cut_at_divergence(curves: pd.DataFrame, diverged_epoch, R: int) -> pd.DataFrame:
+    """Long-form curves without the rows at and after each configuration's divergence.
+
+    Keeps row (k, epoch) iff ``diverged_epoch[k] < 0`` or ``epoch < diverged_epoch[k]``, so no
+    non-finite value reaches a curve. The one divergence cut of every curves table (sweep
+    chunks, linear and nets; ``wdlab fit``, linear and MLP).
+
+    Args:
+        curves: R rows per configuration, config-major, with an ``epoch`` column.
+        diverged_epoch: (K,) the epoch each configuration diverged at, -1 = never.
+        R: recorded epochs per configuration.
+
+    Returns:
+        ``curves`` itself when no configuration diverged, else the kept rows, index reset.
+    """
+    div = np.asarray(diverged_epoch)  # (K,)
+    if not (div >= 0).any():
+        return curves
+    cut = np.repeat(np.where(div >= 0, div, np.iinfo(np.int64).max), R)  # (K * R,)
+    return curves[curves["epoch"].to_numpy() < cut].reset_index(drop=True)
 
 
 def final_metrics(result: TrainResult) -> dict[str, np.ndarray]:

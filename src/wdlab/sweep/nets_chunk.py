@@ -58,6 +58,7 @@ import pandas as pd
 import torch
 
 from wdlab.config.schema import SweepSpec
+from wdlab.results import cut_at_divergence
 from wdlab.sweep.grid import (
     Chunk,
     ChunkResult,
@@ -374,12 +375,9 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
     norms = [metric[n] for n in curve_cols if n.startswith("norm/") and n[5:] in mlp.layout.names]
     metric["w_norm"] = np.sqrt(sum(v * v for v in norms))
     ids = np.arange(group.offset + chunk.m0, group.offset + chunk.m1, dtype=np.int64)
-    curves = pd.DataFrame({"config_id": np.repeat(ids, R),
-                           "epoch": np.tile(np.asarray(res.epochs, dtype=np.int64), M),
-                           **{n: metric[n].T.reshape(-1) for n in curve_cols}})
-    if (diverged >= 0).any():
-        cut = np.repeat(np.where(diverged >= 0, diverged, np.iinfo(np.int64).max), R)
-        curves = curves[curves["epoch"].to_numpy() < cut].reset_index(drop=True)
+    curves = cut_at_divergence(pd.DataFrame({
+        "config_id": np.repeat(ids, R), "epoch": np.tile(np.asarray(res.epochs, dtype=np.int64), M),
+        **{n: metric[n].T.reshape(-1) for n in curve_cols}}), diverged, R)
 
     configs = nets_hyper_frame(spec, plan, group, chunk, splits)
     ok = diverged < 0
