@@ -8,7 +8,6 @@ local backend.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 ray = pytest.importorskip("ray")
 
+from runs import assert_same_run, cli_env, status  # noqa: E402
 from wdlab.config.load import build_spec  # noqa: E402
 from wdlab.sweep import SweepEvent, resume_sweep, run_sweep  # noqa: E402
 from wdlab.sweep.ray_backend import (  # noqa: E402
@@ -84,23 +83,6 @@ def spec():
 @pytest.fixture(scope="module")
 def reference(spec, tmp_path_factory):
     return run_sweep(spec, tmp_path_factory.mktemp("local") / "run", csv=False, report=False)
-
-
-def _assert_same_run(out: Path, ref: Path) -> None:
-    for name in ("configs", "curves", "summary", "selection"):
-        a = pd.read_parquet(out / f"{name}.parquet")
-        b = pd.read_parquet(ref / f"{name}.parquet")
-        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
-        num = a.select_dtypes("number").columns
-        assert a[num].to_numpy().tobytes() == b[num].to_numpy().tobytes(), name
-    configs = pd.read_parquet(out / "configs.parquet")
-    assert configs["config_id"].is_unique and len(configs) == N_CONFIGS
-    curves = pd.read_parquet(out / "curves.parquet")
-    assert not curves.duplicated(["config_id", "epoch"]).any()
-
-
-def _status(out: Path) -> str:
-    return json.loads((out / "manifest.json").read_text())["status"]
 
 
 # ----------------------------------------------------------------------------- security
@@ -165,7 +147,7 @@ def test_ray_backend_equals_local_bitwise(cluster, spec, reference, tmp_path):
     events: list[SweepEvent] = []
     out = run_sweep(spec, tmp_path / "run", csv=False, report=False, executor=RayExecutor(),
                     on_event=events.append)
-    _assert_same_run(out, reference)
+    assert_same_run(out, reference, N_CONFIGS)
     done = [e.chunks_done for e in events if e.kind == "chunk"]
     assert done == list(range(1, N_CHUNKS + 1))  # progress advances once per chunk
     assert ray.is_initialized()  # a joined connection is left as it was
@@ -196,8 +178,8 @@ def test_worker_sigkill_mid_task_is_retried(cluster, spec, reference, tmp_path, 
     os.kill(pid, signal.SIGKILL)
     thread.join(timeout=240)
     assert not thread.is_alive() and not errors, errors
-    assert _status(out) == "complete"
-    _assert_same_run(out, reference)
+    assert status(out) == "complete"
+    assert_same_run(out, reference, N_CONFIGS)
     attempts = {t.attempt_number for t in list_tasks(filters=[("name", "=", name)], detail=True)}
     assert 1 in attempts  # Ray resubmitted the killed task
 
@@ -208,7 +190,7 @@ def test_failed_chunk_is_marked_and_resume_retries_it(cluster, spec, reference, 
     events: list[SweepEvent] = []
     out = run_sweep(spec, tmp_path / "run", csv=False, report=False, executor=RayExecutor(),
                     on_event=events.append)
-    assert _status(out) == "incomplete"
+    assert status(out) == "incomplete"
     assert [e.chunk for e in events if e.kind == "failed"] == [5]
     configs = pd.read_parquet(out / "configs.parquet")
     ref = pd.read_parquet(reference / "configs.parquet")
@@ -221,8 +203,8 @@ def test_failed_chunk_is_marked_and_resume_retries_it(cluster, spec, reference, 
     pd.testing.assert_frame_equal(good, ref.loc[~bad].reset_index(drop=True), check_exact=True)
     monkeypatch.delenv(FAIL_CHUNK_ENV)
     resume_sweep(out, report=False)  # the other backend (local) retries the failed chunk
-    assert _status(out) == "complete"
-    _assert_same_run(out, reference)
+    assert status(out) == "complete"
+    assert_same_run(out, reference, N_CONFIGS)
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -233,9 +215,7 @@ def _cli(*args: str, **env: str) -> list[str]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)  # carries RAY_AUTH_MODE=token and the loopback switch
-    n = str(torch.get_num_threads())
-    env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, **extra)
+    env = cli_env(**extra)  # carries RAY_AUTH_MODE=token and the loopback switch
     env.pop(SLOW_CHUNK_ENV, None)
     env.pop(FAIL_CHUNK_ENV, None)
     return env
@@ -250,12 +230,12 @@ def test_driver_sigkill_then_resume_with_ray(cluster, reference, tmp_path):
                             env=_env(WDLAB_TEST_KILL_AFTER_CHUNK="4"), capture_output=True,
                             text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert _status(out) == "running"
+    assert status(out) == "running"
     done = sorted(p.name for p in (out / "chunks").glob("*.configs.parquet"))
     assert "00004.configs.parquet" in done and len(done) < N_CHUNKS
     resumed = subprocess.run(_cli("--resume", str(out), "--backend", "ray", "--address", cluster,
                                   "--no-report"), env=_env(), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert _status(out) == "complete"
-    _assert_same_run(out, reference)
+    assert status(out) == "complete"
+    assert_same_run(out, reference, N_CONFIGS)

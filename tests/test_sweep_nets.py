@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typer.testing import CliRunner
 from browser import launch_browser
 from nets_reference import torch_run
 from oracle import assert_f32_close
+from runs import assert_same_run, cli_env, status
 from wdlab.cli import app
 from wdlab.config import ConfigError
 from wdlab.config.load import build_spec, load_spec, spec_from_json
@@ -272,31 +272,6 @@ chunk_size = 2
 N_KILL_CHUNKS = 8  # 2 pairs x 2 seeds x 2 chunks of 2 configs
 
 
-def _env(**extra) -> dict:
-    env = dict(os.environ)
-    n = str(torch.get_num_threads())
-    env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, **extra)
-    return env
-
-
-def _status(out) -> str:
-    return json.loads((out / "manifest.json").read_text())["status"]
-
-
-def _assert_same_run(out, ref, n_configs):
-    for name in ("configs", "curves", "summary", "selection"):
-        a = pd.read_parquet(out / f"{name}.parquet")
-        b = pd.read_parquet(ref / f"{name}.parquet")
-        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
-        num = a.select_dtypes("number").columns
-        assert a[num].to_numpy().tobytes() == b[num].to_numpy().tobytes(), name
-    configs = pd.read_parquet(out / "configs.parquet")
-    assert configs["config_id"].is_unique and len(configs) == n_configs
-    curves = pd.read_parquet(out / "curves.parquet")
-    assert not curves.duplicated(["config_id", "epoch"]).any()
-    assert set(curves["config_id"]) == set(configs["config_id"])
-
-
 @pytest.fixture(scope="module")
 def kill_spec(tmp_path_factory):
     path = tmp_path_factory.mktemp("spec") / "killnets.toml"
@@ -316,16 +291,16 @@ def test_mlp_sweep_killed_and_resumed_equals_uninterrupted(kill_spec, tmp_path, 
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", "from wdlab.cli import app; app(prog_name='wdlab')", "sweep",
            str(path), "--out", str(out), "--no-report", "--no-csv"]
-    proc = subprocess.run(cmd, env=_env(**env), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=cli_env(**env), capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert _status(out) == "running"
+    assert status(out) == "running"
     done = sorted(p.name for p in (out / "chunks").glob("*.configs.parquet"))
     expect = {"chunk": 5, "mid-chunk": 2, "final": N_KILL_CHUNKS}[left]
     assert len(done) == expect
     res = runner.invoke(app, ["sweep", "--resume", str(out), "--no-report"])
     assert res.exit_code == 0, res.output
-    assert _status(out) == "complete"
-    _assert_same_run(out, ref, 16)
+    assert status(out) == "complete"
+    assert_same_run(out, ref, 16)
 
 
 # ----------------------------------------------------------------------------- Ray
@@ -345,7 +320,7 @@ def test_mlp_sweep_on_ray_equals_local_bitwise(kill_spec, tmp_path):
                         executor=RayExecutor())
     finally:
         ray.shutdown()
-    _assert_same_run(out, ref, 16)
+    assert_same_run(out, ref, 16)
 
 
 # ----------------------------------------------------------------------------- report

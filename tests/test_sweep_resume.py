@@ -8,8 +8,6 @@ chunks are being written. Both hooks are test-only.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
 import subprocess
@@ -17,11 +15,10 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
+from runs import assert_same_run, cli_env, status
 from wdlab.cli import app
 from wdlab.config.load import load_spec
 from wdlab.sweep import run_sweep
@@ -47,14 +44,7 @@ log_points = 8
 chunk_size = {chunk}
 engine = "eager"
 """
-N_CHUNKS = 10  # 2 groups x 5 seeds, one seed (8 configs) per chunk
-
-
-def _env(**extra) -> dict:
-    env = dict(os.environ)
-    n = str(torch.get_num_threads())  # the same thread count as this process
-    env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, **extra)
-    return env
+N_CHUNKS, N_CONFIGS = 10, 80  # 2 groups x 5 seeds, one seed (8 configs) per chunk
 
 
 def _cmd(spec_path, out) -> list[str]:
@@ -76,37 +66,18 @@ def reference(spec_path, tmp_path_factory):
     return out
 
 
-def _status(out) -> str:
-    return json.loads((out / "manifest.json").read_text())["status"]
-
-
-def _assert_same_run(out, ref):
-    for name in ("configs", "curves", "summary", "selection"):
-        a = pd.read_parquet(out / f"{name}.parquet")
-        b = pd.read_parquet(ref / f"{name}.parquet")
-        assert list(a.columns) == list(b.columns), name
-        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
-        num = a.select_dtypes("number").columns
-        assert a[num].to_numpy().tobytes() == b[num].to_numpy().tobytes(), name
-    configs = pd.read_parquet(out / "configs.parquet")
-    assert configs["config_id"].is_unique and len(configs) == 80
-    curves = pd.read_parquet(out / "curves.parquet")
-    assert not curves.duplicated(["config_id", "epoch"]).any()
-    assert set(curves["config_id"]) == set(configs["config_id"])
-
-
 def _resume(out):
     res = runner.invoke(app, ["sweep", "--resume", str(out), "--no-report"])
     assert res.exit_code == 0, res.output
-    assert _status(out) == "complete"
+    assert status(out) == "complete"
     return res
 
 
 def _killed(spec_path, out, **env):
-    proc = subprocess.run(_cmd(spec_path, out), env=_env(**env), capture_output=True, text=True,
+    proc = subprocess.run(_cmd(spec_path, out), env=cli_env(**env), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert _status(out) == "running"
+    assert status(out) == "running"
     return proc
 
 
@@ -117,7 +88,7 @@ def test_kill_at_a_random_chunk_boundary(spec_path, reference, tmp_path):
     done = sorted(p.name for p in (out / "chunks").glob("*.configs.parquet"))
     assert done == [f"{i:05d}.configs.parquet" for i in range(k + 1)]
     _resume(out)
-    _assert_same_run(out, reference)
+    assert_same_run(out, reference, N_CONFIGS)
 
 
 def test_kill_mid_write_of_a_chunk(spec_path, reference, tmp_path):
@@ -129,7 +100,7 @@ def test_kill_mid_write_of_a_chunk(spec_path, reference, tmp_path):
     assert list(chunks.glob(".00003.configs.parquet.*.tmp"))  # the interrupted write
     _resume(out)
     assert not (out / "chunks").exists()
-    _assert_same_run(out, reference)
+    assert_same_run(out, reference, N_CONFIGS)
 
 
 def test_kill_mid_write_of_the_final_table(spec_path, reference, tmp_path):
@@ -138,7 +109,7 @@ def test_kill_mid_write_of_the_final_table(spec_path, reference, tmp_path):
     assert not (out / "curves.parquet").exists()
     assert len(list((out / "chunks").glob("*.configs.parquet"))) == N_CHUNKS
     _resume(out)
-    _assert_same_run(out, reference)
+    assert_same_run(out, reference, N_CONFIGS)
 
 
 def test_external_sigkill_while_chunks_are_written(tmp_path):
@@ -147,7 +118,7 @@ def test_external_sigkill_while_chunks_are_written(tmp_path):
     spec_path.write_text(SPEC.format(chunk=2))
     ref = run_sweep(load_spec(spec_path), tmp_path / "ref", csv=False, report=False)
     out = tmp_path / "run"
-    proc = subprocess.Popen(_cmd(spec_path, out), env=_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_cmd(spec_path, out), env=cli_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     target = random.Random(7).randrange(2, 12)
     deadline = time.monotonic() + 240
@@ -158,9 +129,9 @@ def test_external_sigkill_while_chunks_are_written(tmp_path):
         time.sleep(0.005)
     proc.wait(timeout=60)
     if proc.returncode == -signal.SIGKILL:
-        assert _status(out) == "running"
+        assert status(out) == "running"
     _resume(out)
-    _assert_same_run(out, ref)
+    assert_same_run(out, ref, N_CONFIGS)
 
 
 def test_resume_of_a_complete_run_is_a_no_op(reference):
