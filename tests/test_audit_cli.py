@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from runs import one_line_error
 from wdlab.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "audit_buggy.py"
@@ -35,14 +36,6 @@ def raises():
 
 def invoke(*args):
     return CliRunner().invoke(app, ["audit", *map(str, args)], terminal_width=200)
-
-
-def one_line_error(res, *needles):
-    assert res.exit_code == 2, res.output
-    out = res.output.strip()
-    assert "Traceback" not in out and out.startswith("error:") and out.count("\n") == 0, out
-    for n in needles:
-        assert n in out, out
 
 
 def test_buggy_example_prints_table_and_flags(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from runs import one_line_error
 from wdlab.cli import app
 
 runner = CliRunner()
@@ -21,13 +22,6 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 @pytest.fixture
 def no_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-
-
-def _one_line(res) -> str:
-    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, res.output
-    assert "Traceback" not in res.output
-    return lines[0]
 
 
 @pytest.mark.parametrize("argv", [
@@ -44,9 +38,7 @@ def test_every_command_refuses_an_unavailable_device(no_cuda, tmp_path, argv):
     argv = [a.replace("{csv}", str(csv)) for a in argv]
     if argv[0] != "bench":
         argv += ["--out", str(out)]
-    res = runner.invoke(app, argv)
-    assert res.exit_code == 2, res.output
-    line = _one_line(res)
+    line = one_line_error(runner.invoke(app, argv))
     assert line == "error: --device: 'cuda' requested but CUDA is not available here"
     assert not out.exists()
 
@@ -56,8 +48,7 @@ def test_spec_device_is_named_as_the_spec_field(no_cuda, tmp_path):
     spec.write_text((EXAMPLES / "tiny.toml").read_text().replace("[train]", '[train]\ndevice = "cuda:1"'))
     out = tmp_path / "run"
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(out)])
-    assert res.exit_code == 2, res.output
-    assert _one_line(res) == "error: train.device: 'cuda:1' requested but CUDA is not available here"
+    assert one_line_error(res) == "error: train.device: 'cuda:1' requested but CUDA is not available here"
     assert not out.exists()
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from runs import one_line_error
 from wdlab.cli import app
 
 runner = CliRunner()
@@ -25,12 +26,10 @@ TINY = ["--epochs", "5", "--no-report", "--no-csv"]
 
 
 def _line(res, code: int = 2) -> str:
-    """The one line of a refused command (exit ``code``), never a traceback."""
-    assert res.exit_code == code, (res.exit_code, res.output, res.exception)
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, res.output
-    assert "Traceback" not in res.output and len(lines[0]) < 300
-    return lines[0]
+    """The one short line of a refused command (exit ``code``), never a traceback."""
+    line = one_line_error(res, code=code)
+    assert len(line) < 300, line
+    return line
 
 
 def _spec(tmp_path: Path, text: str, name: str = "s.toml") -> Path:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from runs import one_line_error
 from wdlab.cli import app
 from wdlab.cli.flags import flag_overrides
 from wdlab.config.load import build_spec, load_spec
@@ -96,12 +97,8 @@ def test_bad_spec_is_one_line_exit_2_nothing_written(tmp_path, name, text, needl
     path = tmp_path / name
     path.write_text(text)
     out = tmp_path / "run"
-    res = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--no-report"])
-    assert res.exit_code == 2, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
-    assert needle in lines[0]
-    assert "Traceback" not in res.output
+    one_line_error(runner.invoke(app, ["sweep", str(path), "--out", str(out), "--no-report"]),
+                   needle)
     assert not out.exists()
 
 
@@ -118,9 +115,7 @@ def test_bad_flags_are_one_line(tmp_path, args, needle):
     out = tmp_path / "run"
     res = runner.invoke(app, ["sweep", "--preset", "seed", *args, "--out", str(out)]
                         if "--preset" not in args else ["sweep", *args, "--out", str(out)])
-    assert res.exit_code == 2, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.output
+    one_line_error(res, needle)
     assert not out.exists()
 
 

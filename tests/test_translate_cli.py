@@ -7,20 +7,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from runs import one_line_error
 from wdlab.cli import app
 from wdlab.frameworks import translate_framework
 
 
 def invoke(*args):
     return CliRunner().invoke(app, ["translate", *map(str, args)], terminal_width=200)
-
-
-def one_line_error(res, *needles):
-    assert res.exit_code == 2, res.output
-    out = res.output.strip()
-    assert "Traceback" not in out and out.startswith("error:") and out.count("\n") == 0, out
-    for n in needles:
-        assert n in out, out
 
 
 def test_seed_to_d2l_needs_no_n_train():
