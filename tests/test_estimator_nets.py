@@ -9,8 +9,9 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
-from tests.oracle import assert_f32_close
 
+from nets_reference import torch_run
+from oracle import assert_f32_close
 from wdlab import (
     WeightDecayMLPClassifier,
     WeightDecayMLPClassifierCV,
@@ -26,25 +27,21 @@ def digits():
     return StandardScaler().fit_transform(X[keep]), y[keep]
 
 
-def _replay(est, X, y, loss_fn, dtype=torch.float64):
-    """The fit replayed in plain PyTorch from init_coefs_: MLP.to_module() + torch.optim."""
-    net = est.net_.to_module().to(dtype)
+def _replay(est, X, y, loss, dtype=torch.float64):
+    """The fit replayed in plain PyTorch from init_coefs_: MLP.to_module() trained by
+    tests/nets_reference.torch_run (torch.optim, weights decayed, biases not)."""
+    net = est.net_.to_module().to(torch.float64)
     state = {}
     for layer, (W, b) in enumerate(zip(est.init_coefs_, est.init_intercepts_, strict=True)):
         state[f"{2 * layer}.weight"] = torch.tensor(W.T)
         state[f"{2 * layer}.bias"] = torch.tensor(b)
     net.load_state_dict(state)
+    optimizer = "adam" if est.optimizer == "adamw" else est.optimizer  # adamw: adam+decoupled
+    torch_run(net, torch.tensor(X), torch.as_tensor(y), loss=loss, optimizer=optimizer,
+              regularizer=est.regularizer, lam=est.lam, lr=est.lr, beta1=0.9, beta2=0.999,
+              epochs=est.epochs, dtype=dtype)
     weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in net.named_parameters() if n.endswith("bias")]
-    groups = [{"params": weights, "weight_decay": est.lam}, {"params": biases, "weight_decay": 0.0}]
-    opt = {"adamw": lambda: torch.optim.AdamW(groups, lr=est.lr),
-           "adam": lambda: torch.optim.Adam(groups, lr=est.lr),
-           "sgd": lambda: torch.optim.SGD(groups, lr=est.lr, momentum=0.9)}[est.optimizer]()
-    Xt, yt = torch.tensor(X, dtype=dtype), torch.as_tensor(y)
-    for _ in range(est.epochs):
-        opt.zero_grad()
-        loss_fn(net(Xt), yt).backward()
-        opt.step()
     return [p.detach().double().T.numpy() for p in weights], [p.detach().double().numpy() for p in biases]
 
 
@@ -57,7 +54,7 @@ def test_classifier_replays_in_torch_optim(digits, optimizer, regularizer):
     est.fit(X, y)
     assert [c.shape for c in est.coefs_] == [(64, 12), (12, 7), (7, 10)]
     assert [b.shape for b in est.intercepts_] == [(12,), (7,), (10,)]
-    W, b = _replay(est, X, np.searchsorted(est.classes_, y), torch.nn.functional.cross_entropy)
+    W, b = _replay(est, X, np.searchsorted(est.classes_, y), "cross_entropy")
     for a, r in zip(est.coefs_ + est.intercepts_, W + b, strict=True):
         np.testing.assert_allclose(a, r, rtol=0, atol=1e-10)
     assert est.n_iter_ == 25 and est.loss_curve_.shape == (25,)
@@ -73,7 +70,7 @@ def test_classifier_float32_held_to_float64(digits):
     e32 = WeightDecayMLPClassifier(dtype="float32", **kw).fit(X, y)
     e64 = WeightDecayMLPClassifier(dtype="float64", **kw).fit(X, y)
     lab = np.searchsorted(e64.classes_, y)
-    t32 = _replay(e64, X, lab, torch.nn.functional.cross_entropy, dtype=torch.float32)
+    t32 = _replay(e64, X, lab, "cross_entropy", dtype=torch.float32)
     for i in range(2):
         assert_f32_close(torch.tensor(e32.coefs_[i]), torch.tensor(t32[0][i]),
                          torch.tensor(e64.coefs_[i]), msg=f"coefs_[{i}]")
@@ -84,11 +81,7 @@ def test_regressor_replays_in_torch_optim(digits):
     y = X[:, 20] + 0.5 * X[:, 36] ** 2
     Xf = np.delete(X, [20, 36], axis=1)
     est = WeightDecayMLPRegressor((10,), lam=0.1, lr=0.02, epochs=30, random_state=1).fit(Xf, y)
-
-    def half_mse(z, t):
-        return 0.5 * torch.nn.functional.mse_loss(z[:, 0], t)
-
-    W, b = _replay(est, Xf, y, half_mse)
+    W, b = _replay(est, Xf, y, "half_mse")
     for a, r in zip(est.coefs_ + est.intercepts_, W + b, strict=True):
         np.testing.assert_allclose(a, r, rtol=0, atol=1e-10)
     assert est.predict(Xf).shape == (len(y),)
