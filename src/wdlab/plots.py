@@ -264,7 +264,7 @@ def coef_path(coefs: pd.DataFrame, *, max_lines: int = 12) -> Figure:
     ax.set_xlabel("λ")
     ax.set_ylabel("coefficient w_j")
     what = "all" if len(shown) == len(feats) else f"{len(shown)} of {len(feats)}"
-    ax.set_title(f"Closed-form ridge coefficient path ({what} coefficients; the exact "
+    ax.set_title(f"Closed-form ridge coefficient path ({what} coefficients;\nthe exact "
                  "minimiser from w = 0, not the trained weights)", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
     if len(shown) <= 12:

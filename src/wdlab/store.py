@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import functools
 import json
 import os
 import platform
@@ -293,14 +294,66 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return pd.read_parquet(Path(path).with_suffix(".parquet"))
 
 
+#: Resolution of the static figures written by ``save_figure``.
+FIGURE_DPI = 130
+
+
 def save_figure(fig, path: Path | str, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Atomically save a matplotlib figure under ``path`` with each suffix in ``formats``."""
+    """Atomically save a matplotlib figure under ``path`` with each suffix in ``formats``.
+
+    A figure with a layout engine (every ``wdlab.plots`` figure is constrained) whose drawn
+    content stays inside it is laid out and drawn once, on an Agg canvas at ``FIGURE_DPI``:
+    its PNG is that canvas's pixels, the bytes ``savefig(dpi=FIGURE_DPI)`` writes, without
+    savefig's dry-run draw and tight-bounding-box pass (about a third of a sweep's figure
+    time); other formats are saved in the same layout. A figure whose content leaves its
+    bounds, or that has no layout engine, is saved with ``bbox_inches="tight"`` as before,
+    so nothing is cut off.
+    """
+    pixels = _drawn_inside(fig) if fig.get_layout_engine() is not None else None
     out = []
     for ext in formats:
         target = Path(path).with_suffix(f".{ext}")
-        out.append(_atomic(target, lambda p, e=ext: fig.savefig(p, format=e, dpi=130,
-                                                                 bbox_inches="tight")))
+        if pixels is not None and ext == "png":
+            write = functools.partial(_write_png, pixels=pixels)
+        else:
+            tight = {} if pixels is not None else {"bbox_inches": "tight"}
+            write = functools.partial(fig.savefig, format=ext, dpi=FIGURE_DPI, **tight)
+        out.append(_atomic(target, write))
     return out
+
+
+def _drawn_inside(fig):
+    """(H, W, 4) uint8 RGBA of ``fig`` drawn once on an Agg canvas at ``FIGURE_DPI`` (its
+    layout engine runs in that draw), or None when the drawn content leaves the figure (or
+    the figure lives on another backend's canvas)."""
+    import numpy as np
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if type(fig.canvas) is FigureCanvasBase:  # a bare Figure(), as wdlab.plots makes
+        canvas = FigureCanvasAgg(fig)
+    elif isinstance(fig.canvas, FigureCanvasAgg):  # pyplot's Agg figures
+        canvas = fig.canvas
+    else:
+        return None
+    dpi = fig.dpi
+    fig.set_dpi(FIGURE_DPI)
+    try:
+        canvas.draw()
+        box = fig.get_tightbbox(canvas.get_renderer())  # inches
+        width, height = fig.get_size_inches()
+        tol = 0.5 / FIGURE_DPI  # half a pixel
+        if box.x0 < -tol or box.y0 < -tol or box.x1 > width + tol or box.y1 > height + tol:
+            return None
+        return np.array(canvas.buffer_rgba())  # (H, W, 4), a copy
+    finally:
+        fig.set_dpi(dpi)
+
+
+def _write_png(path: Path, *, pixels) -> None:
+    import matplotlib.image
+
+    matplotlib.image.imsave(path, pixels, format="png", dpi=FIGURE_DPI, origin="upper")
 
 
 def save_png(fig, path: Path | str, dpi: int = 100) -> bytes:
