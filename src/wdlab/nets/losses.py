@@ -79,6 +79,11 @@ def _logsumexp(z: Tensor) -> Tensor:
         m = torch.maximum(m, c)
     m = m.masked_fill(torch.isinf(m), 0.0)
     s = None
+    if z.requires_grad:  # autograd (from_module): no in-place op on what backward reads
+        for c in zs:
+            e = torch.exp(c - m)
+            s = e if s is None else s + e
+        return (torch.log(s) + m)[..., None]
     for c in zs:
         e = torch.exp(c - m)
         s = e if s is None else s.add_(e)
