@@ -9,7 +9,8 @@
            torch.optim.AdamW over the stacked leaves (a single shared (lr, weight_decay), which
            is easier than our task); one ``.tolist()`` of the K losses every epoch.
 (c) wdlab  wdlab.nets.train with K different (lr, lam) settings (adamw + decoupled decay),
-           metrics recorded every epoch.
+           metrics recorded every epoch, its default engine (auto: native, the C++ kernel,
+           where a compiler is found); the eager engine (batched matmuls) is timed beside it.
 (d) roof   model-steps/s if every FLOP of a training step ran at the rate of one 1024^3 float32
            GEMM measured in this run. FLOPs per layer of fan_in x fan_out on n rows: forward
            2 n fan_in fan_out, backward 2 n fan_in fan_out for dW plus the same for dX except
@@ -164,7 +165,7 @@ def bench_vmap(X, y, widths, batch, K: int, epochs: int, repeats: int) -> float:
     return K * epochs * steps_per_epoch(len(y), batch) / seconds
 
 
-def bench_wdlab(X, y, widths, batch, K: int, epochs: int, repeats: int):
+def bench_wdlab(X, y, widths, batch, K: int, epochs: int, repeats: int, engine: str = "auto"):
     """(c): model-steps/s of wdlab.nets.train with K (lr, lam) settings; None if absent."""
     try:
         from wdlab.nets import MLP, train
@@ -178,7 +179,7 @@ def bench_wdlab(X, y, widths, batch, K: int, epochs: int, repeats: int):
     def run(n_epochs):
         train(model, X, y, loss="cross_entropy", optimizer="adamw", regularizer="decoupled",
               lam=lam, lr=lr, seed=torch.arange(K), epochs=n_epochs, batch_size=batch,
-              dtype=torch.float32)
+              dtype=torch.float32, engine=engine)
 
     run(1)
     seconds = _timed(lambda: run(epochs), repeats)
@@ -191,6 +192,17 @@ def _load(name: str, widths):
     d = datasets.moons(n_train=200) if name == "moons" else datasets.load(name)
     assert d.n_features == widths[0] and d.n_classes == widths[-1], (name, widths)
     return d.X_train.float(), d.y_train
+
+
+def _auto_engine(widths) -> str | None:
+    """The engine ``train``'s default (auto) runs for this shape here."""
+    try:
+        from wdlab.nets import MLP, train
+    except ImportError:
+        return None
+    mlp = MLP(widths[0], tuple(widths[1:-1]), widths[-1])
+    X = torch.zeros(2, widths[0])
+    return train(mlp, X, torch.zeros(2, dtype=torch.int64), epochs=1).extra["engine"]
 
 
 def run_shapes(shapes: dict, repeats: int) -> dict:
@@ -206,6 +218,9 @@ def run_shapes(shapes: dict, repeats: int) -> dict:
                                   s["loop_epochs"], repeats),
                "vmap": bench_vmap(X, y, s["widths"], s["batch"], s["K"], s["epochs"], repeats),
                "wdlab": bench_wdlab(X, y, s["widths"], s["batch"], s["K"], s["epochs"], repeats),
+               "wdlab_engine": _auto_engine(s["widths"]),
+               "wdlab_eager": bench_wdlab(X, y, s["widths"], s["batch"], s["K"], s["epochs"],
+                                          repeats, engine="eager"),
                "roofline": rate / flops}
         c = row["wdlab"]
         row["ratios"] = {k: (None if c is None else c / row[k]) for k in ("loop", "vmap",
@@ -231,7 +246,8 @@ def report(res: dict) -> str:
                      f"{r['flops_per_step'] / 1e6:.3f} MFLOP/model-step  (model-steps/s)")
         lines.append(f"  (a) one-model loop   {_fmt(r['loop']):>14}")
         lines.append(f"  (b) vmap + AdamW     {_fmt(r['vmap']):>14}")
-        lines.append(f"  (c) wdlab.nets       {_fmt(r['wdlab']):>14}")
+        lines.append(f"  (c) wdlab.nets       {_fmt(r['wdlab']):>14}   (engine {r['wdlab_engine']})")
+        lines.append(f"      wdlab eager      {_fmt(r['wdlab_eager']):>14}   (for reference)")
         lines.append(f"  (d) GEMM roofline    {_fmt(r['roofline']):>14}")
         q = r["ratios"]
         if r["wdlab"] is None:

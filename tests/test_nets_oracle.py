@@ -4,7 +4,8 @@ Every registry pair x {cross_entropy, mse} x {float64, float32} (in one case) x 
 decay {"matrices", "all"}; K = 6 configurations with randomized lr, lam, betas, init seeds
 and init scales; >= 40 steps. Activation, depth and schedule rotate over the cases.
 float64: rtol 1e-10. float32: held to the float64 one-network run, with the bound set by
-torch.optim's own float32 error (``oracle.assert_f32_close``).
+torch.optim's own float32 error (``oracle.assert_f32_close``). Both engines, eager
+(batched matmuls) and native (the C++ kernel), are held to the same references.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ import torch
 
 from nets_reference import torch_run
 from oracle import assert_f32_close
+from wdlab.engine.kernels import native_build
 from wdlab.nets import MLP, train
 from wdlab.nets.mlp import ACTIVATIONS
 from wdlab.optim.registry import PAIRS
 
 K = 6
 N = 24
+#: both nets engines against the same references (native: the C++ kernel, nets.native,
+#: where a C++ compiler can build it)
+ENGINES = ("eager", "native") if native_build.compiler() is not None else ("eager",)
 HIDDEN = [(5,), (4, 4), ()]
 SCHEDULES = ["constant", "cosine", "warmup_cosine"]
 
@@ -80,27 +85,34 @@ def test_nets_match_torch_optim(case):
                   warmup=5 if schedule == "warmup_cosine" else 0,
                   batch_size=None if batch == "full" else 10, batch_seed=int(i),
                   epochs=40 if batch == "full" else 14)  # 40 or 42 steps
-    res32 = train(mlp, X, y, **hp, **run_kw, dtype=torch.float32)
-    hp64 = {n: hp[n] for n in ("lr", "lam", "beta1", "beta2")}
-    res64 = train(mlp, X, y, **hp64, **run_kw, theta0=res32.theta0.double(), dtype=torch.float64)
-    assert res32.theta.dtype == torch.float32 and res64.theta.dtype == torch.float64
-    assert not bool(res32.diverged.any() | res64.diverged.any())
+    runs = {}  # engine -> (float32 result, float64 result)
+    for engine in ENGINES:
+        res32 = train(mlp, X, y, **hp, **run_kw, dtype=torch.float32, engine=engine)
+        hp64 = {n: hp[n] for n in ("lr", "lam", "beta1", "beta2")}
+        res64 = train(mlp, X, y, **hp64, **run_kw, theta0=res32.theta0.double(),
+                      dtype=torch.float64, engine=engine)
+        assert res32.extra["engine"] == res64.extra["engine"] == engine
+        assert res32.theta.dtype == torch.float32 and res64.theta.dtype == torch.float64
+        assert not bool(res32.diverged.any() | res64.diverged.any())
+        runs[engine] = (res32, res64)
     for k in range(K):
         hk = {n: hp[n][k].item() for n in ("lr", "lam", "beta1", "beta2")}
-        sd0 = res32.initial_state_dict(k)  # float32
+        sd0 = runs["eager"][0].initial_state_dict(k)  # float32
         exact = mlp.to_module().double()
         exact.load_state_dict(sd0)
         exact_loss = torch_run(exact, X, y, **hk, **run_kw, dtype=torch.float64)
         exact_theta = _flat(exact.state_dict())
         scale = exact_theta.abs().max().item()
-        torch.testing.assert_close(_flat(res64.state_dict(k)), exact_theta, rtol=1e-10,
-                                   atol=1e-10 * scale, msg=f"configuration {k}, float64")
-        torch.testing.assert_close(res64.metrics["train_loss"][:, k], exact_loss, rtol=1e-10,
-                                   atol=1e-12, msg=f"configuration {k}, float64 train_loss")
         ref32 = mlp.to_module()
         ref32.load_state_dict(sd0)
         ref32_loss = torch_run(ref32, X, y, **hk, **run_kw, dtype=torch.float32)
-        assert_f32_close(_flat(res32.state_dict(k)), _flat(ref32.state_dict()), exact_theta,
-                         msg=f"configuration {k}, float32 parameters")
-        assert_f32_close(res32.metrics["train_loss"][:, k], ref32_loss, exact_loss,
-                         msg=f"configuration {k}, float32 train_loss")
+        for engine, (res32, res64) in runs.items():
+            at = f"configuration {k}, engine {engine}"
+            torch.testing.assert_close(_flat(res64.state_dict(k)), exact_theta, rtol=1e-10,
+                                       atol=1e-10 * scale, msg=f"{at}, float64")
+            torch.testing.assert_close(res64.metrics["train_loss"][:, k], exact_loss,
+                                       rtol=1e-10, atol=1e-12, msg=f"{at}, float64 train_loss")
+            assert_f32_close(_flat(res32.state_dict(k)), _flat(ref32.state_dict()), exact_theta,
+                             msg=f"{at}, float32 parameters")
+            assert_f32_close(res32.metrics["train_loss"][:, k], ref32_loss, exact_loss,
+                             msg=f"{at}, float32 train_loss")

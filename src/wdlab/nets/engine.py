@@ -13,12 +13,14 @@ over epochs and minibatches, never over configurations.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
 from wdlab.conventions import penalty_value_scale
 from wdlab.engine import Hyper
-from wdlab.engine.fast import DIVERGENCE_FACTOR
+from wdlab.engine.fast import DIVERGENCE_FACTOR, EngineFallbackWarning
+from wdlab.nets import native
 from wdlab.nets.losses import LOSSES, Targets, n_correct
 from wdlab.nets.mlp import MLP
 from wdlab.nets.program import MLPProgram
@@ -177,6 +179,7 @@ def train(
     dtype: torch.dtype = torch.float32,
     device: str = "cpu",
     tile: int | None = None,
+    engine: str = "auto",
 ) -> NetResult:
     """Train K networks, each with its own hyperparameters, as one tensor program.
 
@@ -247,8 +250,14 @@ def train(
             epochs, as the metrics) are kept: ``extra["snapshots"]`` (S, K, P) in sorted order,
             ``extra["snapshot_epochs"]`` the epochs.
         dtype, device: where and in what precision to train.
-        tile: configurations per cache tile (default: automatic on CPU; None elsewhere).
-            Configurations never interact, so tiling changes only speed.
+        tile: configurations per cache tile of the eager engine (default: automatic on
+            CPU; None elsewhere). Configurations never interact, so tiling changes only speed.
+        engine: "eager" (the batched-matmul program ``nets.program``, or torch.func for
+            ``from_module``), "native" (``nets.native``: one C++ kernel for all the steps of
+            a CPU run of an MLP; falls back to eager with an ``EngineFallbackWarning`` where
+            it cannot run) or "auto" (native where it covers the run and a C++ compiler is
+            found, else eager). ``extra["engine"]`` says which ran; the two agree to
+            rounding, and each is bitwise reproducible.
 
     Returns:
         A ``NetResult``: metrics (R, K) per recorded epoch, final and initial parameters,
@@ -313,6 +322,9 @@ def train(
     n_decayed = max(int(mask.sum().item()), 1)
     chain = build_chain(optimizer, regularizer, n_decayed=n_decayed, eps=eps,
                         momentum=bool((hyper.beta1 != 0).any()) or optimizer != "sgd")
+    engine_name, why_not = native.resolve(engine, model, chain, dtype, dev)
+    if why_not is not None:
+        warnings.warn(f"engine: {why_not}; running eager", EngineFallbackWarning, stacklevel=2)
     program = model.program() if model_kind == "module" else MLPProgram(model)
     run = _Run(program, layout, chain, mask, penalty_value_scale(regularizer, n_decayed),
                loss, float(label_smoothing), classification, E, None if batch_size is None
@@ -332,6 +344,15 @@ def train(
         test = None if test is None else _draw(test, 0, G)
         G = 1
     M = K // G
+    if engine_name == "native":
+        theta, metrics, diverged, shots = native.train_native(run, theta0, hyper, data, test, G)
+        extra = {"engine": "native", "tiles": 1, "tile": M, "n_decayed": n_decayed,
+                 "classification": classification}
+        if snaps:
+            extra["snapshot_epochs"] = snaps
+            extra["snapshots"] = shots
+        return NetResult(rec, metrics, theta, theta0.to(dtype).clone(), diverged, layout, model,
+                         extra)
     if tile is None:
         n_rows = N if batch_size is None else min(N, int(batch_size))
         tile = _auto_tile(model, n_rows, layout.size, dtype, dev, M)
@@ -346,7 +367,7 @@ def train(
                 _configs(_draw(data, g, G), sl), None if test is None else _draw(test, g, G),
                 g, G))
     metrics = {n: torch.cat([p[1][n] for p in parts], 1) for n in parts[0][1]}  # (R, K)
-    extra = {"tiles": len(parts), "tile": tile, "n_decayed": n_decayed,
+    extra = {"engine": "eager", "tiles": len(parts), "tile": tile, "n_decayed": n_decayed,
              "classification": classification}
     if snaps:
         extra["snapshot_epochs"] = snaps

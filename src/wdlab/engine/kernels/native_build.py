@@ -29,7 +29,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().with_name("native.cpp")
 #: Must equal ``wdlab_native_abi()`` in the source (the layout of ``Args`` below).
-ABI = 1
+ABI = 2
 FLAGS = ("-O3", "-fno-math-errno", "-fPIC", "-shared", "-std=c++17")
 ARCH_FLAGS = ("-march=native",)  # dropped when the compiler refuses it
 
@@ -48,6 +48,20 @@ class Args(ctypes.Structure):
             "K", "M", "D1", "NA", "N", "S", "n_w", "RK", "e0", "e1", "coupled", "decoupled",
             "independent")] + [
         (name, ctypes.c_double) for name in ("eps", "c_val", "div_factor")]
+
+
+class NetArgs(ctypes.Structure):
+    """Mirror of ``NetArgs<T>`` in native.cpp (the MLP kernel of ``wdlab.nets.native``)."""
+
+    _fields_ = [(name, ctypes.c_void_p) for name in (
+        "theta", "m", "v", "x", "lab", "val", "wt", "xt", "labt", "valt", "perm", "widths",
+        "woff", "boff", "toff", "lam", "lr", "b1", "b2", "l2", "lampen", "mask", "loss0",
+        "alive", "div", "eta", "slots", "met")] + [
+        (name, ctypes.c_int64) for name in (
+            "K", "M", "P", "N", "NT", "D", "C", "NL", "NTENS", "B", "NB", "RK", "E", "e0", "e1",
+            "act", "loss", "classify", "wt_per_config", "coupled", "decoupled",
+            "independent")] + [
+        (name, ctypes.c_double) for name in ("eps", "smoothing", "mse_scale", "div_factor")]
 
 
 def compiler() -> str | None:
@@ -162,9 +176,13 @@ def _load_cached() -> ctypes.CDLL | NativeUnavailable:
         return NativeUnavailable("the cached kernel has another ABI version")
     for suffix in ("f32", "f64"):
         getattr(lib, f"wdlab_native_lanes_{suffix}").restype = ctypes.c_int64
+        getattr(lib, f"wdlab_native_net_lanes_{suffix}").restype = ctypes.c_int64
         fn = getattr(lib, f"wdlab_native_run_{suffix}")
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.POINTER(Args), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+        fn = getattr(lib, f"wdlab_native_net_{suffix}")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.POINTER(NetArgs), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
     return lib
 
 
