@@ -53,6 +53,24 @@ def cut_at_divergence(curves: pd.DataFrame, diverged_epoch, R: int) -> pd.DataFr
     return curves[curves["epoch"].to_numpy() < cut].reset_index(drop=True)
 
 
+def first_divergence(diverged_epoch: np.ndarray, axis: int) -> np.ndarray:
+    """The earliest epoch at which any model along ``axis`` diverged, -1 where none did.
+
+    A configuration trained as several models (k-fold: one per fold plus the refit)
+    diverged at the first of their divergence epochs.
+
+    Args:
+        diverged_epoch: int64 divergence epochs, -1 = never, e.g. (U, folds + 1, M).
+        axis: the models' axis, reduced away.
+
+    Returns:
+        int64 array of ``diverged_epoch``'s shape without ``axis``, -1 = never.
+    """
+    big = np.iinfo(np.int64).max
+    first = np.where(diverged_epoch >= 0, diverged_epoch, big).min(axis)
+    return np.where(first == big, -1, first).astype(np.int64)
+
+
 def final_metrics(result: TrainResult) -> dict[str, np.ndarray]:
     """Metrics at the last recorded epoch, (K,) each; NaN for diverged configurations."""
     ok = result.diverged_epoch.numpy() < 0

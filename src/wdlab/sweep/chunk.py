@@ -23,7 +23,7 @@ from wdlab.conventions import COUPLED, DTYPES, has_closed_form
 from wdlab.data.synthetic import init_weights, stack_problem
 from wdlab.engine import EngineSpec, Hyper, TrainResult, train
 from wdlab.experiment import engine_spec, hyper_table
-from wdlab.results import configs_frame, curves_frame
+from wdlab.results import configs_frame, curves_frame, first_divergence
 from wdlab.sweep import grid
 from wdlab.sweep.draws import ModelDraw, unit_draws
 from wdlab.sweep.grid import ChunkResult, as_spec, cached_plan, group_columns
@@ -202,10 +202,8 @@ def _reduce(inputs: ChunkInputs, result: TrainResult) -> tuple[TrainResult, np.n
         metrics[n] = (v[:, :, :k].mean(2) if n == "val_mse" else v[:, :, k]).reshape(R, U * M)
     folds_val = result.metrics["val_mse"][-1].double().reshape(U, c, M)[:, :k]  # (U, k, M)
     val_se = (folds_val.std(1, unbiased=True) / math.sqrt(k)).reshape(U * M).numpy()
-    div = result.diverged_epoch.reshape(U, c, M)  # (U, folds+1, M)
-    big = torch.iinfo(torch.int64).max
-    first = torch.where(div >= 0, div, torch.full_like(div, big)).min(1).values  # (U, M)
-    diverged = torch.where(first == big, torch.full_like(first, -1), first).reshape(U * M)
+    div = result.diverged_epoch.numpy().reshape(U, c, M)  # (U, folds+1, M)
+    diverged = torch.from_numpy(first_divergence(div, axis=1).reshape(U * M))  # (U * M,)
     theta = result.theta.reshape(U, c, M, -1)[:, k].reshape(U * M, -1)
     return (TrainResult(result.epochs, metrics, theta, diverged, result.fit_intercept,
                         dict(result.extra)), val_se)

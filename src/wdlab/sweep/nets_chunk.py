@@ -58,7 +58,7 @@ import pandas as pd
 import torch
 
 from wdlab.config.schema import SweepSpec
-from wdlab.results import cut_at_divergence
+from wdlab.results import cut_at_divergence, first_divergence
 from wdlab.sweep.grid import (
     Chunk,
     ChunkResult,
@@ -347,10 +347,8 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
             models[i] = (result, slice(j * M, (j + 1) * M))
     last = len(splits) - 1  # the model whose curves and test metrics are reported
     res, cols = models[last]
-    div_all = np.stack([models[i][0].diverged_epoch[models[i][1]].numpy()
-                        for i in range(len(splits))])  # (models, M)
-    first = np.where(div_all >= 0, div_all, np.iinfo(np.int64).max).min(0)
-    diverged = np.where(first == np.iinfo(np.int64).max, -1, first).astype(np.int64)  # (M,)
+    diverged = first_divergence(np.stack([models[i][0].diverged_epoch[models[i][1]].numpy()
+                                          for i in range(len(splits))]), axis=0)  # (M,)
     vals, accs = [], []
     for i, (_, vrows) in enumerate(splits):
         if vrows is None:
