@@ -101,10 +101,10 @@ def heavy_imports():
     """Load a command's heavy modules (torch, pandas, ...) without the cyclic garbage collector.
 
     In a fresh process (torch not loaded yet) the collector is off while they load (it ran
-    ~5 full passes over torch's objects during the import), then their objects are frozen
+    4 full passes over torch's objects during the import), then their objects are frozen
     (``gc.freeze``: out of every later collection) and the collector is back on; at exit
     everything is frozen again, so the interpreter's last collection does not traverse the
-    whole heap (~0.5 s of a sweep's process after its output was written). Objects are still
+    whole heap (1.6–3.5 s at load 4–7, after a sweep's output was written). Objects are still
     freed by reference counting. A process that already has torch (tests, notebooks) is left
     as it is.
     """
