@@ -132,7 +132,8 @@ class _Bar:
             TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("configs"),
             TextColumn("{task.fields[rate]} configs/s"), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
-            speed_estimate_period=3600.0)  # chunks may take minutes: keep their samples
+            speed_estimate_period=3600.0,  # chunks may take minutes: keep their samples
+            refresh_per_second=2)  # it moves once a chunk (10/s redraws: ~1% of a sweep's CPU)
         self.task = None
         self.status = "complete"
         self.trained = False  # a "done" event came: this call ran (or finished) the sweep
