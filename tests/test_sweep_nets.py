@@ -82,7 +82,7 @@ def test_defaults_round_trip_and_linear_untouched():
     ({"train": {"fit_intercept": False}}, "train.fit_intercept"),
     ({"record": {"dist_to_ridge": True}}, "record.dist_to_ridge"),
     ({"selection": {"metric": "auc"}}, "selection.metric"),
-    ({"execution": {"engine": "native"}}, "execution.engine"),
+    ({"execution": {"engine": "triton"}}, "execution.engine"),
 ])
 def test_bad_values_fail_in_one_line_naming_the_key(over, key):
     with pytest.raises(ConfigError) as exc:
@@ -301,6 +301,48 @@ def test_mlp_sweep_killed_and_resumed_equals_uninterrupted(kill_spec, tmp_path, 
     assert res.exit_code == 0, res.output
     assert status(out) == "complete"
     assert_same_run(out, ref, 16)
+
+
+def test_engines_are_recorded_agree_and_are_pinned_on_resume(tmp_path, monkeypatch):
+    """execution.engine picks the nets engine (auto: native where it can run); the configs
+    record which ran; eager and native agree to float64 rounding; a resume keeps the
+    engine of the finished chunks and refuses, in one line, where it cannot run."""
+    from wdlab.engine.kernels import native_build
+    from wdlab.sweep import driver
+
+    with pytest.raises(ConfigError, match="^execution.engine: 'compiled' is a linear engine"):
+        build_spec(raw_spec(execution={"engine": "compiled"}))
+    eager = run_sweep(build_spec(raw_spec(execution={"chunk_size": 64, "engine": "eager"})),
+                      tmp_path / "eager", csv=False, report=False)
+    e = pd.read_parquet(eager / "configs.parquet")
+    assert set(e.engine) == {"eager"}
+    if native_build.compiler() is None:
+        return
+    auto = run_sweep(build_spec(raw_spec()), tmp_path / "auto", csv=False, report=False)
+    a = pd.read_parquet(auto / "configs.parquet")
+    assert set(a.engine) == {"native"}
+    for col in ("train_loss", "val_loss", "test_loss", "val_accuracy", "w_norm"):
+        np.testing.assert_allclose(a[col], e[col], rtol=1e-9, atol=1e-12, err_msg=col)
+    # stopped after its first chunk (native), resumed: the pending chunks keep native; a
+    # resume where native cannot run is refused in one line and writes nothing
+    spec = build_spec(raw_spec(execution={"chunk_size": 4}))
+
+    def first_chunk(spec, indices):
+        yield run_chunk(spec, indices[0])
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "stopped", csv=False, report=False, executor=first_chunk)
+    run = tmp_path / "stopped"
+    manifest = (run / "manifest.json").read_bytes()
+    with monkeypatch.context() as m:
+        m.setattr(driver, "engine_available", lambda engine, device: engine != "native")
+        res = runner.invoke(app, ["sweep", "--resume", str(run), "--no-report"])
+    assert res.exit_code == 2 and "trained with engine 'native', which cannot run here" in res.output
+    assert (run / "manifest.json").read_bytes() == manifest
+    res = runner.invoke(app, ["sweep", "--resume", str(run), "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_parquet(run / "configs.parquet").engine) == {"native"}
 
 
 # ----------------------------------------------------------------------------- Ray

@@ -51,6 +51,8 @@ PAIRS: tuple[tuple[str, str], ...] = tuple(
 )
 #: The engines of the linear family (``wdlab.engine``); ``auto`` picks the fastest that runs.
 ENGINES: tuple[str, ...] = ("auto", "eager", "compiled", "triton", "native")
+#: the nets engines (``wdlab.nets.train``): eager (batched matmuls / torch.func), native (C++)
+NET_ENGINES: tuple[str, ...] = ("auto", "eager", "native")
 #: The floating-point precisions a run may train in.
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 

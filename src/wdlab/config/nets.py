@@ -45,6 +45,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from wdlab.config.models import MAX_AXIS, ConfigError, _Frozen, seed_axis
 from wdlab.config.values import Seed, no_bool, split_count
+from wdlab.conventions import NET_ENGINES
 
 Family = Literal["linear", "mlp"]
 Activation = Literal["relu", "gelu", "tanh", "quadratic", "identity"]
@@ -229,9 +230,9 @@ def check_model(spec) -> None:
         raise ConfigError('model.warmup: only with schedule = "warmup_cosine"')
     if m.label_smoothing and m.loss != ("cross_entropy",):
         raise ConfigError('model.label_smoothing: only with loss = "cross_entropy"')
-    if spec.execution.engine != "auto":
-        raise ConfigError('execution.engine: only for family = "linear" (nets train with '
-                          "wdlab.nets.train)")
+    if spec.execution.engine not in NET_ENGINES:
+        raise ConfigError(f"execution.engine: {spec.execution.engine!r} is a linear engine; "
+                          f'family = "mlp" takes one of {NET_ENGINES} (wdlab.nets.train)')
     _check_dataset(spec)
 
 

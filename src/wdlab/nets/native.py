@@ -29,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from wdlab.conventions import NET_ENGINES as ENGINES
 from wdlab.engine.kernels.common import DIVERGENCE_FACTOR, plan_chain
 from wdlab.nets.mlp import MLP
 from wdlab.optim.schedule import schedule_multiplier
 
 Tensor = torch.Tensor
 
-ENGINES: tuple[str, ...] = ("auto", "eager", "native")
 ACT_CODES = {"identity": 0, "relu": 1, "tanh": 2, "gelu": 3, "quadratic": 4}
 #: lane-steps x parameters x rows per kernel call (~0.3-1 s on one core), so Python (Ctrl-C)
 #: gets control back regularly whatever the run's size

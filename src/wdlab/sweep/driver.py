@@ -228,7 +228,7 @@ def engine_available(engine: str, device: str) -> bool:
         return fast.compiler_available(dev)
     if engine == "triton":
         return fused.available(dev)
-    return engine in ("eager", "nets")  # nets: wdlab.nets.train, one engine everywhere
+    return engine in ("eager", "nets")  # "nets": runs written before the nets engines had names
 
 
 def pinned_specs(path: Path, spec: SweepSpec, plan: SweepPlan) -> dict[int, SweepSpec]:
@@ -238,8 +238,6 @@ def pinned_specs(path: Path, spec: SweepSpec, plan: SweepPlan) -> dict[int, Swee
     ValueError when that engine cannot run here."""
     import pyarrow.parquet as pq
 
-    if is_nets(spec):
-        return {}  # one nets engine (wdlab.nets.train) on every machine: nothing to pin
     used: dict[int, set[str]] = {}
     for i, c in enumerate(plan.chunks):
         if chunk_done(path, i):
@@ -254,7 +252,10 @@ def pinned_specs(path: Path, spec: SweepSpec, plan: SweepPlan) -> dict[int, Swee
                     f"(execution.engine; native needs a C++ compiler, triton needs Triton); "
                     f"resume where it can, or start over with --force")
         if len(engines) == 1 and spec.execution.engine == "auto":
-            ex = spec.execution.replace(engine=next(iter(engines)))
+            engine = next(iter(engines))
+            if is_nets(spec) and engine == "nets":
+                engine = "eager"  # written by the one nets engine of before: the eager program
+            ex = spec.execution.replace(engine=engine)
             specs[group] = spec.replace(execution=ex.model_dump())
     return specs
 

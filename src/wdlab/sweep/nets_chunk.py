@@ -32,7 +32,8 @@ Tables (the linear schema, with the nets metrics):
 * configs: the hyperparameters (``family``, ``dataset``, ``data_<param>`` per loader
   parameter, ``hidden`` as "64,64", ``activation``, ``bias``, ``decay``, the ``[train]``
   columns, ``n_train``/``n_val``/``n_test`` rows, ``n_features``, ``n_classes``,
-  ``n_params``), ``status`` (ok/diverged), ``diverged_epoch``, ``engine`` = "nets", and the
+  ``n_params``), ``status`` (ok/diverged), ``diverged_epoch``, ``engine`` (the nets engine that
+  ran: "eager" or "native", ``execution.engine``; a resume keeps it), and the
   final metrics ``train_loss, val_loss, test_loss, train_accuracy, val_accuracy,
   test_accuracy`` (accuracy for classification datasets), ``penalty``, ``objective``,
   ``w_norm`` (the l2 norm of all parameters); k-fold adds ``val_loss_se``/``val_accuracy_se``
@@ -78,7 +79,6 @@ NETS_METRICS = ("train_loss", "val_loss", "test_loss", "train_accuracy", "val_ac
 #: Curve columns before the per-tensor norms.
 NETS_CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "penalty",
                "objective", "w_norm")
-ENGINE = "nets"
 DEFAULT_CHUNK = 1024
 
 
@@ -327,6 +327,7 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
         by_shape.setdefault(int(rows.numel()), []).append(i)
     models: dict[int, tuple[Any, slice]] = {}  # draw -> (result, its columns)
     calls = 0
+    engines: set[str] = set()
     for draws in by_shape.values():  # one engine call per training-set shape
         g = len(draws)
         tile = lambda v, g=g: np.tile(v, g)  # noqa: E731
@@ -341,7 +342,9 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
             epochs=group.epochs, batch_size=group.batch_size or None, batch_seed=t.batch_seed,
             schedule=group.schedule,
             warmup=m.warmup if group.schedule == "warmup_cosine" else 0, decay=st["decay"],
-            K=g * M, record_epochs=rec, dtype=DTYPES[t.dtype], device=t.device)
+            K=g * M, record_epochs=rec, dtype=DTYPES[t.dtype], device=t.device,
+            engine=spec.execution.engine)
+        engines.add(result.extra["engine"])
         calls += 1
         for j, i in enumerate(draws):
             models[i] = (result, slice(j * M, (j + 1) * M))
@@ -381,7 +384,7 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
     ok = diverged < 0
     configs["status"] = np.where(ok, "ok", "diverged")
     configs["diverged_epoch"] = pd.array(diverged, dtype="int64")
-    configs["engine"] = ENGINE
+    configs["engine"] = "+".join(sorted(engines))  # the nets engine that ran (eager, native)
     k = vals.shape[0]
     final = {n: metric[n][-1] for n in metric}
     final["val_loss"] = vals.mean(0)
