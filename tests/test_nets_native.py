@@ -204,3 +204,21 @@ def test_from_module_with_few_classes_equals_the_mlp_program():
     torch.testing.assert_close(mod.theta, ref.theta, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(mod.metrics["train_loss"], ref.metrics["train_loss"],
                                rtol=1e-10, atol=1e-12)
+
+
+def test_auto_runs_native_unless_a_large_net_half_fills_a_block():
+    """``auto``: native for small per-configuration work at any K; for large work (rows x
+    parameters >= SMALL_WORK) only once a draw fills a block of lanes."""
+    from wdlab.nets import native
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 64, generator=g)
+    y = torch.randint(0, 10, (300,), generator=g)
+    big = MLP(64, (64,), 10)  # 300 rows x 4810 parameters > SMALL_WORK
+    assert 300 * big.layout.size >= native.SMALL_WORK
+    L = native.lanes(torch.float32)
+    assert train(big, X, y, epochs=1, lr=torch.full((1,), 1e-3)).extra["engine"] == "eager"
+    assert train(big, X, y, epochs=1, lr=torch.full((L,), 1e-3)).extra["engine"] == "native"
+    assert train(big, X, y, epochs=1, batch_size=8).extra["engine"] == "native"  # 8 rows
+    small = MLP(64, (4,), 10)
+    assert train(small, X[:50], y[:50], epochs=1).extra["engine"] == "native"

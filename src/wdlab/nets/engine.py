@@ -322,9 +322,6 @@ def train(
     n_decayed = max(int(mask.sum().item()), 1)
     chain = build_chain(optimizer, regularizer, n_decayed=n_decayed, eps=eps,
                         momentum=bool((hyper.beta1 != 0).any()) or optimizer != "sgd")
-    engine_name, why_not = native.resolve(engine, model, chain, dtype, dev)
-    if why_not is not None:
-        warnings.warn(f"engine: {why_not}; running eager", EngineFallbackWarning, stacklevel=2)
     program = model.program() if model_kind == "module" else MLPProgram(model)
     run = _Run(program, layout, chain, mask, penalty_value_scale(regularizer, n_decayed),
                loss, float(label_smoothing), classification, E, None if batch_size is None
@@ -344,6 +341,10 @@ def train(
         test = None if test is None else _draw(test, 0, G)
         G = 1
     M = K // G
+    n_rows = N if batch_size is None else min(N, int(batch_size))
+    engine_name, why_not = native.resolve(engine, model, chain, dtype, dev, n_rows, M)
+    if why_not is not None:
+        warnings.warn(f"engine: {why_not}; running eager", EngineFallbackWarning, stacklevel=2)
     if engine_name == "native":
         theta, metrics, diverged, shots = native.train_native(run, theta0, hyper, data, test, G)
         extra = {"engine": "native", "tiles": 1, "tile": M, "n_decayed": n_decayed,
@@ -354,7 +355,6 @@ def train(
         return NetResult(rec, metrics, theta, theta0.to(dtype).clone(), diverged, layout, model,
                          extra)
     if tile is None:
-        n_rows = N if batch_size is None else min(N, int(batch_size))
         tile = _auto_tile(model, n_rows, layout.size, dtype, dev, M)
     tile = max(1, min(int(tile), M))
     parts = []
