@@ -44,14 +44,15 @@ def _assert_same(a, b, rtol=1e-10):
     assert set(a.metrics) == set(b.metrics)
     assert a.epochs == b.epochs
     assert torch.equal(a.diverged_epoch, b.diverged_epoch)
-    scale = a.theta.abs().max().item()
-    torch.testing.assert_close(b.theta, a.theta, rtol=rtol, atol=rtol * scale)
+    scale = a.theta.abs().nan_to_num(0.0).max().item()
+    torch.testing.assert_close(b.theta, a.theta, rtol=rtol, atol=rtol * scale, equal_nan=True)
     for name, v in a.metrics.items():
         torch.testing.assert_close(b.metrics[name], v, rtol=rtol, atol=1e-12, equal_nan=True,
                                    msg=lambda m, name=name: f"{name}: {m}")
     for key in ("snapshots",):
         if key in a.extra:
-            torch.testing.assert_close(b.extra[key], a.extra[key], rtol=rtol, atol=rtol * scale)
+            torch.testing.assert_close(b.extra[key], a.extra[key], rtol=rtol, atol=rtol * scale,
+                                       equal_nan=True)
 
 
 OPTIONS = list(itertools.product(
@@ -222,3 +223,25 @@ def test_auto_runs_native_unless_a_large_net_half_fills_a_block():
     assert train(big, X, y, epochs=1, batch_size=8).extra["engine"] == "native"  # 8 rows
     small = MLP(64, (4,), 10)
     assert train(small, X[:50], y[:50], epochs=1).extra["engine"] == "native"
+
+
+def test_nan_and_empty_edge_cases_equal_eager():
+    """A NaN hidden pre-activation propagates through ReLU (and the configuration is frozen,
+    as torch.relu's NaN makes eager freeze it); a NaN logit wins the argmax (torch.argmax);
+    an empty test set gives NaN test metrics with the other metrics under their names."""
+    X, labels, _ = _data(4, n=20)
+    mlp = MLP(3, (4,), 3)
+    kw = dict(lr=torch.full((3,), 0.01), epochs=3, dtype=torch.float64)
+    theta0 = train(mlp, X, labels, seed=torch.arange(3), epochs=1, engine="eager").theta0
+    relu_nan = theta0.clone()
+    relu_nan[1, 0] = float("nan")  # 0.weight[0, 0]: hidden unit 0 is NaN on every row
+    logit_nan = theta0.clone()
+    logit_nan[2, 28 + 1] = float("nan")  # 2.bias[1]: class 1's logit is NaN
+    for th in (relu_nan, logit_nan):
+        _assert_same(train(mlp, X, labels, theta0=th, engine="eager", **kw),
+                     train(mlp, X, labels, theta0=th, engine="native", **kw))
+    empty = dict(X_test=X[:0], y_test=labels[:0])
+    a = train(mlp, X, labels, theta0=theta0, engine="eager", **kw, **empty)
+    b = train(mlp, X, labels, theta0=theta0, engine="native", **kw, **empty)
+    _assert_same(a, b)
+    assert bool(b.metrics["test_loss"].isnan().all())

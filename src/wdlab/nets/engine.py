@@ -422,6 +422,13 @@ class _Run:
         self.__dict__.update(locals())
         del self.__dict__["self"]
 
+    def metric_names(self, test: bool) -> list[str]:
+        """The metrics of a recorded epoch, in order (the native kernel writes these rows)."""
+        names = ["train_loss"] + (["train_accuracy"] if self.classification else [])
+        if test:
+            names += ["test_loss"] + (["test_accuracy"] if self.classification else [])
+        return names + ["penalty", "objective"] + [f"norm/{n}" for n in self.layout.names]
+
     def _metrics(self, theta, lam, val, z, tgt, test, buf, i):
         buf["train_loss"][i] = val
         if self.classification:
@@ -446,10 +453,7 @@ class _Run:
         lam, lr, beta1, beta2 = col(hyper.lam), col(hyper.lr), col(hyper.beta1), col(hyper.beta2)
         x, tgt = data
         G, N = x.shape[:2]
-        names = ["train_loss"] + (["train_accuracy"] if self.classification else [])
-        if test is not None:
-            names += ["test_loss"] + (["test_accuracy"] if self.classification else [])
-        names += ["penalty", "objective"] + [f"norm/{n}" for n in self.layout.names]
+        names = self.metric_names(test is not None)
         slot = {e: i for i, e in enumerate(self.rec)}
         snap = {e: i for i, e in enumerate(self.snaps)}
         shots = torch.empty((len(self.snaps),) + tuple(theta0.shape), dtype=dt)  # (S, K, P)

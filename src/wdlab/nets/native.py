@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from wdlab.conventions import NET_ENGINES as ENGINES
+from wdlab.engine.kernels import native as linear_native
 from wdlab.engine.kernels.common import DIVERGENCE_FACTOR, plan_chain
 from wdlab.nets.mlp import MLP
 from wdlab.optim.schedule import schedule_multiplier
@@ -45,32 +46,20 @@ THREADS: int | None = None
 
 
 def covers(model, chain, dtype: torch.dtype, device: torch.device) -> str | None:
-    """None when the kernel covers this run, else why not (one line)."""
+    """None when the kernel covers this run, else why not (one line): the linear kernel's
+    dtype and rule-chain conditions, plus an MLP description on CPU."""
     if not isinstance(model, MLP):
         return "it runs MLP descriptions only (from_module networks run with torch.func)"
     if device.type != "cpu":
         return "it runs on CPU only"
-    if dtype not in (torch.float32, torch.float64):
-        return f"dtype {dtype} (the kernel runs float32 and float64)"
-    if plan_chain(chain) is None:
-        return "rule chain " + " -> ".join(type(r).__name__ for r in chain)
     if model.n_layers > 62:
         return f"{model.n_layers} layers (the kernel runs up to 62)"
-    return None
+    return linear_native.covers(chain, dtype)
 
 
 def unavailable(model, chain, dtype: torch.dtype, device: torch.device) -> str | None:
     """None when the kernel can run here (building it if needed), else why not."""
-    why = covers(model, chain, dtype, device)
-    if why is not None:
-        return why
-    from wdlab.engine.kernels.native_build import NativeUnavailable, load
-
-    try:
-        load()
-    except NativeUnavailable as exc:
-        return str(exc)
-    return None
+    return covers(model, chain, dtype, device) or linear_native.unavailable(chain, dtype)
 
 
 #: Per-configuration work (rows of a step x parameters) above which ``auto`` runs native only
@@ -96,8 +85,6 @@ def resolve(engine: str, model, chain, dtype: torch.dtype, device: torch.device,
         raise ValueError(f"engine: unknown name {engine!r}; expected one of {ENGINES}")
     if engine == "eager":
         return "eager", None
-    from wdlab.engine.kernels import native as linear_native
-
     if engine == "auto" and (covers(model, chain, dtype, device) is not None
                              or not linear_native.compiler_present()):
         return "eager", None
@@ -149,7 +136,7 @@ def train_native(run, theta0: Tensor, hyper, data, test, G: int):
         wt = cont(tgt.weight.reshape(K, N) if per_config else tgt.weight)
     xt = labt = valt = None
     NT = 0
-    if test is not None:
+    if test is not None and test[0].shape[1] > 0:  # an empty test set: NaN rows, as eager
         xt, tt = cont(test[0]), test[1]
         NT = xt.shape[1]
         labt = None if tt.labels is None else tt.labels.to(torch.int64).contiguous()
@@ -167,10 +154,7 @@ def train_native(run, theta0: Tensor, hyper, data, test, G: int):
     boff = i64([-1 if bn is None else layout.offsets[layout.names.index(bn)]
                 for bn in (model.layer_names(i)[1] for i in range(model.n_layers))])
     toff = i64([*layout.offsets, layout.size])
-    names = ["train_loss"] + (["train_accuracy"] if run.classification else [])
-    if test is not None:
-        names += ["test_loss"] + (["test_accuracy"] if run.classification else [])
-    names += ["penalty", "objective"] + [f"norm/{n}" for n in layout.names]
+    names = run.metric_names(NT > 0)  # the kernel's rows, in its order
     R = len(run.rec)
     met = torch.full((len(names), R, K), float("nan"), dtype=dt)
     slots = torch.full((E + 1,), -1, dtype=torch.int32)
@@ -223,6 +207,8 @@ def train_native(run, theta0: Tensor, hyper, data, test, G: int):
                      for i in range(n_threads) if cuts[i] < cuts[i + 1]]
             codes = (list(pool.map(lambda c: kernel(*c), calls)) if pool
                      else [kernel(*c) for c in calls])
+            if 2 in codes:
+                raise ValueError(f"native kernel: {model.n_layers} layers (it runs 1 to 62)")
             if any(codes):
                 raise MemoryError("native kernel: could not allocate its scratch buffer")
             del perm
@@ -232,4 +218,7 @@ def train_native(run, theta0: Tensor, hyper, data, test, G: int):
     if E in snap:
         shots[snap[E]] = theta
     del keep, hyp  # the kernel read them until here
-    return theta, {n: met[i] for i, n in enumerate(names)}, diverged, shots
+    metrics = {n: met[i] for i, n in enumerate(names)}
+    nan = torch.full((R, K), float("nan"), dtype=dt)
+    return theta, {n: metrics.get(n, nan) for n in run.metric_names(test is not None)}, \
+        diverged, shots

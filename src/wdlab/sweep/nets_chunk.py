@@ -82,6 +82,18 @@ NETS_CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "pe
 DEFAULT_CHUNK = 1024
 
 
+def sweep_engine(engine: str, device: str) -> str:
+    """The nets engine a sweep's chunks ask for: ``auto`` is native on CPU where a C++
+    compiler is found (a build failure falls back to eager with a warning), else eager --
+    decided by the machine alone, never by a chunk's size or shape, so every chunk of a
+    group runs one engine (``nets.train``'s own ``auto`` also weighs the block fill)."""
+    if engine != "auto":
+        return engine
+    from wdlab.engine.kernels import native
+
+    return "native" if device == "cpu" and native.compiler_present() else "eager"
+
+
 # ---------------------------------------------------------------------------------- plan
 
 
@@ -328,6 +340,7 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
     models: dict[int, tuple[Any, slice]] = {}  # draw -> (result, its columns)
     calls = 0
     engines: set[str] = set()
+    engine = sweep_engine(spec.execution.engine, t.device)
     for draws in by_shape.values():  # one engine call per training-set shape
         g = len(draws)
         tile = lambda v, g=g: np.tile(v, g)  # noqa: E731
@@ -342,8 +355,7 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
             epochs=group.epochs, batch_size=group.batch_size or None, batch_seed=t.batch_seed,
             schedule=group.schedule,
             warmup=m.warmup if group.schedule == "warmup_cosine" else 0, decay=st["decay"],
-            K=g * M, record_epochs=rec, dtype=DTYPES[t.dtype], device=t.device,
-            engine=spec.execution.engine)
+            K=g * M, record_epochs=rec, dtype=DTYPES[t.dtype], device=t.device, engine=engine)
         engines.add(result.extra["engine"])
         calls += 1
         for j, i in enumerate(draws):
@@ -384,7 +396,8 @@ def run_nets_chunk(spec: SweepSpec | dict | str, index: int) -> ChunkResult:
     ok = diverged < 0
     configs["status"] = np.where(ok, "ok", "diverged")
     configs["diverged_epoch"] = pd.array(diverged, dtype="int64")
-    configs["engine"] = "+".join(sorted(engines))  # the nets engine that ran (eager, native)
+    (ran,) = engines  # one engine per chunk (sweep_engine), recorded: a resume pins it
+    configs["engine"] = ran
     k = vals.shape[0]
     final = {n: metric[n][-1] for n in metric}
     final["val_loss"] = vals.mean(0)

@@ -15,8 +15,10 @@
 // configurations of one draw; its theta, m and v are held transposed, (D1, L), in a
 // thread-local buffer for ALL epochs (a few tens of kB: L1/L2), so the run is compute-bound
 // and memory is touched once per block. Blocks never interact; the caller gives each thread
-// a contiguous range of blocks. Arithmetic is IEEE (no fast-math): division and square root
-// are exact; only the dot products' summation order differs from the matmul engines.
+// a contiguous range of blocks. No fast-math: division and square root are exact; the
+// compiler may fuse a * b + c into one FMA (GCC's default in C++), so the bits are those of
+// this machine and compiler (bitwise reproducible there); the dot products' summation order
+// differs from the matmul engines. Denormals are flushed to zero in the kernel's threads.
 //
 // Built by wdlab.engine.kernels.native_build with the system C++ compiler (-O3 -march=native -fno-math-errno),
 // loaded with ctypes. GCC/Clang vector extensions only; no intrinsics except MXCSR on x86.
@@ -482,12 +484,11 @@ struct NetBlock {
   V *th, *mm, *vv, *gr; // (P,) each
   V *h, *z;             // (NRB, SW) activations (h_0 = inputs) and pre-activations
   V *d0, *d1;           // (NRB, WMAX) deltas
-  V *sh;                // (NRB,) row shares
   int64_t *rows;        // (N,) row indices of the current batch
   int64_t hoff[64];     // layer l's offset in a row of h / z (l = 0..NL)
   int64_t SW = 0;
   int kidx[L];          // configuration of each lane (padded lanes repeat the first)
-  V inv_tot{};          // per-configuration weights: 1 / sum of the batch's weights
+  V tot_w{};            // the batch's weight sum (1 where it is 0), per lane
 
   NetBlock(const NetArgs<T>& a, int64_t s, int live, V* scratch, int64_t* rowbuf)
       : A(a), start(s), n_live(live), g(s / a.M), rows(rowbuf) {
@@ -505,7 +506,6 @@ struct NetBlock {
     z = h + NRB * SW;
     d0 = z + NRB * SW;
     d1 = d0 + NRB * wmax;
-    sh = d1 + NRB * wmax;
     for (int j = 0; j < L; ++j) kidx[j] = int(start + (j < n_live ? j : 0));
   }
 
@@ -515,14 +515,14 @@ struct NetBlock {
       sw += a.widths[l];
       if (a.widths[l] > wmax) wmax = a.widths[l];
     }
-    return size_t(4 * a.P + 2 * NRB * sw + 2 * NRB * wmax + NRB);
+    return size_t(4 * a.P + 2 * NRB * sw + 2 * NRB * wmax);
   }
 
   inline V activate(V x) const {
     switch (A.act) {
       case ACT_RELU: {
         const V zero{};
-        return x > zero ? x : zero;
+        return x < zero ? zero : x;  // relu; NaN stays NaN, as torch.relu
       }
       case ACT_TANH: return lanewise<V, L>(x, [](T t) { return std::tanh(t); });
       case ACT_GELU:
@@ -562,19 +562,19 @@ struct NetBlock {
       V tot{};
       for (int64_t i = 0; i < n; ++i)
         for (int j = 0; j < L; ++j) tot[j] += A.wt[int64_t(kidx[j]) * A.N + rows[i]];
-      for (int j = 0; j < L; ++j) inv_tot[j] = tot[j] > T(0) ? tot[j] : T(1);
+      for (int j = 0; j < L; ++j) tot_w[j] = tot[j] > T(0) ? tot[j] : T(1);
     } else {
       T tot = 0;
       for (int64_t i = 0; i < n; ++i) tot += A.wt[g * A.N + rows[i]];
-      inv_tot = splat<T, V>(tot > T(0) ? tot : T(1));
+      tot_w = splat<T, V>(tot > T(0) ? tot : T(1));
     }
   }
   inline V share(int64_t row, int64_t n, bool train) const {
     if (!train || A.wt == nullptr) return splat<T, V>(T(1) / T(n));
-    if (!A.wt_per_config) return splat<T, V>(A.wt[g * A.N + row]) / inv_tot;
+    if (!A.wt_per_config) return splat<T, V>(A.wt[g * A.N + row]) / tot_w;
     V w;
     for (int j = 0; j < L; ++j) w[j] = A.wt[int64_t(kidx[j]) * A.N + row];
-    return w / inv_tot;
+    return w / tot_w;
   }
 
   // h = act(z) for the R x b entries of one layer (rows SW apart)
@@ -586,7 +586,7 @@ struct NetBlock {
         for (int r = 0; r < R; ++r)
           for (int64_t j = 0; j < b; ++j) {
             const V x = zo[r * SW + j];
-            hout[r * SW + j] = x > zero ? x : zero;
+            hout[r * SW + j] = x < zero ? zero : x;
           }
         return;
       }
@@ -631,7 +631,7 @@ struct NetBlock {
         }
         if (l < A.NL && A.act == ACT_RELU) {  // h = relu(z), stored once (z is not needed)
           const V zero{};
-          for (int r = 0; r < R; ++r) hout[r * SW + j] = acc[r] > zero ? acc[r] : zero;
+          for (int r = 0; r < R; ++r) hout[r * SW + j] = acc[r] < zero ? zero : acc[r];
         } else {
           for (int r = 0; r < R; ++r) zo[r * SW + j] = acc[r];
         }
@@ -651,7 +651,7 @@ struct NetBlock {
       V best = zr[0];
       I idx{};
       for (int64_t c = 1; c < C; ++c) {
-        I gt = zr[c] > best;
+        I gt = (zr[c] > best) | ((zr[c] != zr[c]) & (best == best));  // NaN wins, as argmax
         best = gt ? zr[c] : best;
         idx = gt ? I{} + S(c) : idx;
       }
