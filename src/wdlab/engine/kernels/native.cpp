@@ -411,6 +411,15 @@ __attribute__((always_inline)) inline V lanewise(V x, F f) {
 // float64 degree 13 Taylor: under 2 ulp on the reduced range); lanes outside the range
 // where that holds (overflow, underflow, subnormal, 0, inf, NaN) take the C library's.
 constexpr double factorial(int n) { return n <= 1 ? 1.0 : n * factorial(n - 1); }
+// 1/n!, n = 0..13, each rounded once (a table: the loops below must not divide at run time)
+constexpr double kInvFactorial[14] = {
+    1.0 / factorial(0), 1.0 / factorial(1), 1.0 / factorial(2), 1.0 / factorial(3),
+    1.0 / factorial(4), 1.0 / factorial(5), 1.0 / factorial(6), 1.0 / factorial(7),
+    1.0 / factorial(8), 1.0 / factorial(9), 1.0 / factorial(10), 1.0 / factorial(11),
+    1.0 / factorial(12), 1.0 / factorial(13)};
+// 1/(2n + 1), n = 0..11
+constexpr double kInvOdd[12] = {1.0,       1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
+                                1.0 / 13,  1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
 
 template <typename T> struct ExpLog;
 template <> struct ExpLog<float> {
@@ -424,21 +433,29 @@ template <> struct ExpLog<double> {
   static constexpr int mant = 52, bias = 1023, degree = 13, log_terms = 11;
 };
 
+template <typename I, int L>
+__attribute__((always_inline)) inline bool all_lanes(I m) {
+  auto r = m[0];
+  for (int j = 1; j < L; ++j) r &= m[j];
+  return r != 0;
+}
+
 template <typename T, typename V, typename I, int L>
 __attribute__((always_inline)) inline V vexp(V x) {
   typedef ExpLog<T> C;
   const V kf = (x * T(1.4426950408889634) + C::round) - C::round;  // round(x / ln 2)
   V r = x - kf * T(0.693145751953125);                            // ln 2, high part
   r = r - kf * T(1.428606820309417232e-06);                        // ln 2, low part
-  V q = splat<T, V>(T(1.0 / factorial(C::degree)));
-  for (int n = C::degree - 1; n >= 0; --n) q = q * r + T(1.0 / factorial(n));  // Horner, 1/n!
-  const I k = __builtin_convertvector(kf, I);
-  const V scale = (V)((k + I{} + typename Lanes<T, sizeof(V)>::S(C::bias)) << C::mant);
+  V q = splat<T, V>(T(kInvFactorial[C::degree]));
+  for (int n = C::degree - 1; n >= 0; --n) q = q * r + T(kInvFactorial[n]);  // Horner, 1/n!
+  // 2^k from k's integer bits: kf + round holds k in its low mantissa bits (no float ->
+  // int conversion, which AVX2 lacks for 64-bit lanes)
+  typedef typename Lanes<T, sizeof(V)>::S S;
+  const I k = (I)(kf + C::round) - (I)splat<T, V>(C::round);
+  const V scale = (V)((k + S(C::bias)) << C::mant);
   V y = q * scale;
   const I ok = (x >= C::lo) & (x <= C::hi);
-  bool all = true;
-  for (int j = 0; j < L; ++j) all = all && ok[j];
-  if (!all)
+  if (!all_lanes<I, L>(ok))
     for (int j = 0; j < L; ++j)
       if (!ok[j]) y[j] = std::exp(x[j]);
   return y;
@@ -458,14 +475,12 @@ __attribute__((always_inline)) inline V vlog(V x) {
   const V f = m - T(1);
   const V sv = f / (f + T(2));  // log(m) = 2 atanh(s)
   const V s2 = sv * sv;
-  V q = splat<T, V>(T(1) / T(2 * C::log_terms + 1));
-  for (int n = C::log_terms - 1; n >= 0; --n) q = q * s2 + T(1) / T(2 * n + 1);
-  const V ef = __builtin_convertvector(e, V);
+  V q = splat<T, V>(T(kInvOdd[C::log_terms]));
+  for (int n = C::log_terms - 1; n >= 0; --n) q = q * s2 + T(kInvOdd[n]);
+  const V ef = (V)(e + (I)splat<T, V>(C::round)) - C::round;  // e as T, by the same trick
   V y = (ef * T(0.693145751953125) + (T(2) * sv) * q) + ef * T(1.428606820309417232e-06);
   const I ok = (x >= std::numeric_limits<T>::min()) & (x <= std::numeric_limits<T>::max());
-  bool all = true;
-  for (int j = 0; j < L; ++j) all = all && ok[j];
-  if (!all)
+  if (!all_lanes<I, L>(ok))
     for (int j = 0; j < L; ++j)
       if (!ok[j]) y[j] = std::log(x[j]);
   return y;
@@ -663,8 +678,8 @@ struct NetBlock {
       const T eps = T(A.smoothing);
       V mx = zr[0];
       for (int64_t c = 1; c < C; ++c) mx = zr[c] > mx ? zr[c] : mx;
-      for (int j = 0; j < L; ++j)
-        if (std::isinf(mx[j])) mx[j] = T(0);
+      const V inf = splat<T, V>(std::numeric_limits<T>::infinity());
+      mx = (mx == inf) | (mx == -inf) ? V{} : mx;  // as torch's logsumexp
       V se{};
       for (int64_t c = 0; c < C; ++c) {
         V e = vexp<T, V, I, L>(zr[c] - mx);
@@ -679,8 +694,9 @@ struct NetBlock {
         per = per - eps * (zs / T(C));
       }
       if (grad) {
+        const V inv = T(1) / se;
         for (int64_t c = 0; c < C; ++c) {
-          V p = dr[c] / se;  // softmax
+          V p = dr[c] * inv;  // softmax
           if (eps != T(0)) p = p - eps / T(C);
           if (c == y) p = p + (-(T(1) - eps));
           dr[c] = p * s;
