@@ -11,7 +11,7 @@
 // chain = [AddL2] -> [TraceMomentum | ScaleByAdam] -> [AddDecayedWeights] ->
 // ScaleByLearningRate -> [AddScheduledDecay].
 //
-// Layout: configurations are the vector lanes. A block is L = 64 / sizeof(T) consecutive
+// Layout: configurations are the vector lanes. A block is L = VEC_BYTES / sizeof(T) consecutive
 // configurations of one draw; its theta, m and v are held transposed, (D1, L), in a
 // thread-local buffer for ALL epochs (a few tens of kB: L1/L2), so the run is compute-bound
 // and memory is touched once per block. Blocks never interact; the caller gives each thread
@@ -35,8 +35,19 @@
 
 namespace {
 
+// A block's lanes are one hardware vector: 64 bytes with AVX-512, else 32 (AVX2, NEON pairs).
+// Wider generic vectors are split by the compiler, and GCC 12 then keeps arrays of them (the
+// accumulators) on the stack: on an AVX2 machine 64-byte lanes ran the MLP kernel 5x and
+// the linear kernel ~7x slower. Lanes never interact, so a configuration's bits do not
+// depend on the width.
+#if defined(__AVX512F__)
+constexpr int VEC_BYTES = 64;
+#else
+constexpr int VEC_BYTES = 32;
+#endif
+
 // Vectors of BYTES bytes of T: one per block of configurations (the lanes).
-template <typename T, int BYTES = 64> struct Lanes;
+template <typename T, int BYTES = VEC_BYTES> struct Lanes;
 template <int BYTES> struct Lanes<float, BYTES> {
   typedef float V __attribute__((vector_size(BYTES)));
   typedef int32_t I __attribute__((vector_size(BYTES)));
@@ -93,7 +104,7 @@ inline V splat(T x) {
 //
 //   [AddL2] -> [TraceMomentum | ScaleByAdam] -> [AddDecayedWeights] -> ScaleByLearningRate
 //           -> [AddScheduledDecay];   theta <- alive ? theta + u : theta
-template <typename T, int OPT, int BYTES = 64>
+template <typename T, int OPT, int BYTES = VEC_BYTES>
 struct Chain {
   typedef typename Lanes<T, BYTES>::V V;
   typedef typename Lanes<T, BYTES>::I I;
@@ -180,7 +191,7 @@ template <typename T, int OPT>
 void run_block(const Args<T>& A, int64_t start, int n_live, void* scratch) {
   typedef typename Lanes<T>::V V;
   typedef typename Lanes<T>::I I;
-  constexpr int L = 64 / sizeof(T);
+  constexpr int L = VEC_BYTES / sizeof(T);
   const int64_t D1 = A.D1, NA = A.NA, N = A.N, K = A.K;
   const int64_t g = start / A.M;
   const T* a = A.a + g * NA * D1;
@@ -309,7 +320,7 @@ void run_block(const Args<T>& A, int64_t start, int n_live, void* scratch) {
 
 template <typename T, int OPT>
 void run_blocks(const Args<T>& A, int64_t b0, int64_t b1, void* scratch) {
-  constexpr int L = 64 / sizeof(T);
+  constexpr int L = VEC_BYTES / sizeof(T);
   const int64_t per_draw = (A.M + L - 1) / L;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t g = b / per_draw, i = b % per_draw;
@@ -389,14 +400,7 @@ struct NetArgs {
 
 enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_TANH = 2, ACT_GELU = 3, ACT_QUADRATIC = 4 };
 
-// The MLP kernel's lanes are one hardware vector (64 bytes with AVX-512, else 32): GCC keeps
-// arrays of wider generic vectors on the stack. NRB rows per pass: NRB accumulators stay in
-// registers.
-#if defined(__AVX512F__)
-constexpr int NET_BYTES = 64;
-#else
-constexpr int NET_BYTES = 32;
-#endif
+// NRB rows per pass of the MLP kernel: NRB accumulators stay in registers.
 constexpr int NRB = 8;
 enum { LOSS_CE = 0, LOSS_MSE = 1 };
 
@@ -488,10 +492,10 @@ __attribute__((always_inline)) inline V vlog(V x) {
 
 template <typename T, int OPT>
 struct NetBlock {
-  typedef typename Lanes<T, NET_BYTES>::V V;
-  typedef typename Lanes<T, NET_BYTES>::I I;
-  typedef typename Lanes<T, NET_BYTES>::S S;
-  static constexpr int L = NET_BYTES / sizeof(T);
+  typedef typename Lanes<T, VEC_BYTES>::V V;
+  typedef typename Lanes<T, VEC_BYTES>::I I;
+  typedef typename Lanes<T, VEC_BYTES>::S S;
+  static constexpr int L = VEC_BYTES / sizeof(T);
   const NetArgs<T>& A;
   const int64_t start;  // first configuration of the block
   const int n_live;
@@ -855,7 +859,7 @@ struct NetBlock {
 
   void run() {
     const int64_t P = A.P, N = A.N;
-    Chain<T, OPT, NET_BYTES> ch;
+    Chain<T, OPT, VEC_BYTES> ch;
     V lampen{}, loss0{};
     I alive{};
     for (int j = 0; j < L; ++j) {
@@ -956,8 +960,8 @@ struct NetBlock {
 
 template <typename T, int OPT>
 void net_blocks(const NetArgs<T>& A, int64_t b0, int64_t b1,
-                typename Lanes<T, NET_BYTES>::V* scratch, int64_t* rows) {
-  constexpr int L = NET_BYTES / sizeof(T);
+                typename Lanes<T, VEC_BYTES>::V* scratch, int64_t* rows) {
+  constexpr int L = VEC_BYTES / sizeof(T);
   const int64_t per_draw = (A.M + L - 1) / L;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t g = b / per_draw, i = b % per_draw;
@@ -970,7 +974,7 @@ void net_blocks(const NetArgs<T>& A, int64_t b0, int64_t b1,
 
 template <typename T>
 int net_run(const NetArgs<T>* A, int64_t opt, int64_t b0, int64_t b1) {
-  typedef typename Lanes<T, NET_BYTES>::V V;
+  typedef typename Lanes<T, VEC_BYTES>::V V;
   if (A->NL < 1 || A->NL > 62) return 2;
   const size_t n_vec = NetBlock<T, 0>::scratch_vectors(*A);
   V* scratch = static_cast<V*>(std::aligned_alloc(64, n_vec * sizeof(V)));
@@ -1004,8 +1008,8 @@ extern "C" {
 int64_t wdlab_native_abi() { return 2; }
 
 // Configurations per block (vector lanes) for float32 and float64.
-int64_t wdlab_native_lanes_f32() { return 64 / sizeof(float); }
-int64_t wdlab_native_lanes_f64() { return 64 / sizeof(double); }
+int64_t wdlab_native_lanes_f32() { return VEC_BYTES / sizeof(float); }
+int64_t wdlab_native_lanes_f64() { return VEC_BYTES / sizeof(double); }
 
 // Blocks [b0, b1) of the run described by *args; opt: 0 SGD, 1 SGD + momentum, 2 Adam.
 // Returns 0, or 1 when scratch memory could not be allocated.
@@ -1017,8 +1021,8 @@ int wdlab_native_run_f64(const Args<double>* args, int64_t opt, int64_t b0, int6
 }
 
 // Configurations per block of the MLP kernel.
-int64_t wdlab_native_net_lanes_f32() { return NET_BYTES / sizeof(float); }
-int64_t wdlab_native_net_lanes_f64() { return NET_BYTES / sizeof(double); }
+int64_t wdlab_native_net_lanes_f32() { return VEC_BYTES / sizeof(float); }
+int64_t wdlab_native_net_lanes_f64() { return VEC_BYTES / sizeof(double); }
 
 // The same for K MLPs (NetArgs); 2 when the network has no layer or more than 62.
 int wdlab_native_net_f32(const NetArgs<float>* args, int64_t opt, int64_t b0, int64_t b1) {

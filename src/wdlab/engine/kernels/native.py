@@ -1,8 +1,8 @@
 """Every epoch of a full-batch CPU run in one C++ kernel (engine ``native``).
 
 The CPU twin of ``engine.kernels.triton`` (the Triton kernel): the same rule chains, the same
-operation order, the same metrics. Configurations are the vector lanes (16 float32 or 8
-float64 per block); a block keeps its theta and optimizer state transposed in a thread-local
+operation order, the same metrics. Configurations are the vector lanes (one hardware vector
+per block: 8 float32 or 4 float64 with AVX2, 16 or 8 with AVX-512); a block keeps its theta and optimizer state transposed in a thread-local
 buffer for all the epochs of a call, so the run is compute-bound, not memory-bound (see
 ``native.cpp``). Torch's thread count (``torch.get_num_threads()``) sets the number of
 threads, each running a contiguous range of blocks (ctypes releases the GIL).
