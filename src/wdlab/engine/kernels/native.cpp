@@ -38,8 +38,9 @@ namespace {
 // A block's lanes are one hardware vector: 64 bytes with AVX-512, else 32 (AVX2, NEON pairs).
 // Wider generic vectors are split by the compiler, and GCC 12 then keeps arrays of them (the
 // accumulators) on the stack: on an AVX2 machine 64-byte lanes ran the MLP kernel 5x and
-// the linear kernel ~7x slower. Lanes never interact, so a configuration's bits do not
-// depend on the width.
+// the linear kernel ~7x slower. Lanes never interact, so a configuration's bits do not depend
+// on its neighbours or the thread count; they do depend on the instruction set (the width and
+// whether multiply-adds are fused), like every -march=native build.
 #if defined(__AVX512F__)
 constexpr int VEC_BYTES = 64;
 #else
