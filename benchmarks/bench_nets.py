@@ -177,13 +177,14 @@ def bench_wdlab(X, y, widths, batch, K: int, epochs: int, repeats: int, engine: 
     model = MLP(widths[0], tuple(widths[1:-1]), widths[-1], activation="relu")
 
     def run(n_epochs):
-        train(model, X, y, loss="cross_entropy", optimizer="adamw", regularizer="decoupled",
-              lam=lam, lr=lr, seed=torch.arange(K), epochs=n_epochs, batch_size=batch,
-              dtype=torch.float32, engine=engine)
+        return train(model, X, y, loss="cross_entropy", optimizer="adamw",
+                     regularizer="decoupled", lam=lam, lr=lr, seed=torch.arange(K),
+                     epochs=n_epochs, batch_size=batch, dtype=torch.float32,
+                     engine=engine).extra["engine"]
 
-    run(1)
+    ran = run(1)  # the engine this call resolves to (the timed calls are the same call)
     seconds = _timed(lambda: run(epochs), repeats)
-    return K * epochs * steps_per_epoch(len(y), batch) / seconds
+    return K * epochs * steps_per_epoch(len(y), batch) / seconds, ran
 
 
 def _load(name: str, widths):
@@ -192,17 +193,6 @@ def _load(name: str, widths):
     d = datasets.moons(n_train=200) if name == "moons" else datasets.load(name)
     assert d.n_features == widths[0] and d.n_classes == widths[-1], (name, widths)
     return d.X_train.float(), d.y_train
-
-
-def _auto_engine(widths) -> str | None:
-    """The engine ``train``'s default (auto) runs for this shape here."""
-    try:
-        from wdlab.nets import MLP, train
-    except ImportError:
-        return None
-    mlp = MLP(widths[0], tuple(widths[1:-1]), widths[-1])
-    X = torch.zeros(2, widths[0])
-    return train(mlp, X, torch.zeros(2, dtype=torch.int64), epochs=1).extra["engine"]
 
 
 def run_shapes(shapes: dict, repeats: int) -> dict:
@@ -217,11 +207,12 @@ def run_shapes(shapes: dict, repeats: int) -> dict:
                "loop": bench_loop(X, y, s["widths"], s["batch"], s["loop_models"],
                                   s["loop_epochs"], repeats),
                "vmap": bench_vmap(X, y, s["widths"], s["batch"], s["K"], s["epochs"], repeats),
-               "wdlab": bench_wdlab(X, y, s["widths"], s["batch"], s["K"], s["epochs"], repeats),
-               "wdlab_engine": _auto_engine(s["widths"]),
-               "wdlab_eager": bench_wdlab(X, y, s["widths"], s["batch"], s["K"], s["epochs"],
-                                          repeats, engine="eager"),
                "roofline": rate / flops}
+        c, row["wdlab_engine"] = bench_wdlab(X, y, s["widths"], s["batch"], s["K"], s["epochs"],
+                                             repeats) or (None, None)
+        row["wdlab"] = c
+        row["wdlab_eager"] = (bench_wdlab(X, y, s["widths"], s["batch"], s["K"], s["epochs"],
+                                          repeats, engine="eager") or (None, None))[0]
         c = row["wdlab"]
         row["ratios"] = {k: (None if c is None else c / row[k]) for k in ("loop", "vmap",
                                                                          "roofline")}

@@ -230,7 +230,6 @@ def test_build_is_cached_atomically(monkeypatch, tmp_path, restore_loader):
     assert lib.wdlab_native_abi() == _native.ABI
     lanes = lib.wdlab_native_lanes_f32()  # one hardware vector: 16 with AVX-512, 8 with AVX2
     assert lanes in (8, 16) and lib.wdlab_native_lanes_f64() == lanes // 2
-    assert lib.wdlab_native_net_lanes_f32() == lanes
 
 
 def test_missing_compiler_is_one_line(monkeypatch, tmp_path, restore_loader):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from wdlab.engine.fast import EngineFallbackWarning
+from wdlab.engine.kernels import native as linear_native
 from wdlab.engine.kernels import native_build
 from wdlab.nets import MLP, from_module, train
 
@@ -219,9 +220,10 @@ def test_auto_runs_native_unless_a_large_net_half_fills_a_block():
     y = torch.randint(0, 10, (300,), generator=g)
     big = MLP(64, (64,), 10)  # 300 rows x 4810 parameters > SMALL_WORK
     assert 300 * big.layout.size >= native.SMALL_WORK
-    L = native.lanes(torch.float32)
+    L = linear_native.lanes(torch.float32)
     assert train(big, X, y, epochs=1, lr=torch.full((1,), 1e-3)).extra["engine"] == "eager"
     assert train(big, X, y, epochs=1, lr=torch.full((L,), 1e-3)).extra["engine"] == "native"
+    assert 8 * big.layout.size < native.SMALL_WORK
     assert train(big, X, y, epochs=1, batch_size=8).extra["engine"] == "native"  # 8 rows
     small = MLP(64, (4,), 10)
     assert train(small, X[:50], y[:50], epochs=1).extra["engine"] == "native"

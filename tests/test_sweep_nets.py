@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from browser import launch_browser
 from nets_reference import torch_run
 from oracle import assert_f32_close
-from runs import assert_same_run, cli_env, status
+from runs import assert_same_run, cli_env, one_line_error, status
 from wdlab.cli import app
 from wdlab.config import ConfigError
 from wdlab.config.load import build_spec, load_spec, spec_from_json
@@ -338,7 +338,7 @@ def test_engines_are_recorded_agree_and_are_pinned_on_resume(tmp_path, monkeypat
     with monkeypatch.context() as m:
         m.setattr(driver, "engine_available", lambda engine, device: engine != "native")
         res = runner.invoke(app, ["sweep", "--resume", str(run), "--no-report"])
-    assert res.exit_code == 2 and "trained with engine 'native', which cannot run here" in res.output
+    one_line_error(res, "trained with engine 'native', which cannot run here")
     assert (run / "manifest.json").read_bytes() == manifest
     res = runner.invoke(app, ["sweep", "--resume", str(run), "--no-report"])
     assert res.exit_code == 0, res.output

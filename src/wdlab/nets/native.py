@@ -1,8 +1,9 @@
 """K MLPs trained in one C++ kernel on CPU (the nets engine ``native``).
 
 The kernel (``net_run`` in ``engine/kernels/native.cpp``, built and cached by
-``engine.kernels.native_build`` like the linear engine's) computes, for a block of 16
-float32 (8 float64) configurations of one draw held in the vector lanes, each step's
+``engine.kernels.native_build`` like the linear engine's) computes, for a block of
+configurations of one draw held in the lanes of one hardware vector (8 float32 / 4 float64
+with AVX2, 16 / 8 with AVX-512; ``engine.kernels.native.lanes``), each step's
 forward, data loss, hand-written backward and the rule chain, with the block's parameters,
 moments and gradient kept in cache for all the steps of a call:
 
@@ -23,9 +24,7 @@ never leaves L1: the batched-matmul program spent more than half its time in MKL
 
 from __future__ import annotations
 
-import ctypes
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -91,17 +90,10 @@ def resolve(engine: str, model, chain, dtype: torch.dtype, device: torch.device,
     why = unavailable(model, chain, dtype, device)
     if why is not None:
         return "eager", f"native cannot run this: {why}"  # a compiler, but no kernel
-    if engine == "auto" and rows * model.layout.size >= SMALL_WORK and per_draw < lanes(dtype):
+    if (engine == "auto" and rows * model.layout.size >= SMALL_WORK
+            and per_draw < linear_native.lanes(dtype)):
         return "eager", None
     return "native", None
-
-
-def lanes(dtype: torch.dtype) -> int:
-    """Configurations per block of the kernel (one hardware vector of ``dtype``)."""
-    from wdlab.engine.kernels.native_build import load
-
-    suffix = "f32" if dtype == torch.float32 else "f64"
-    return int(getattr(load(), f"wdlab_native_net_lanes_{suffix}")())
 
 
 def _ptr(x: Tensor | None):
@@ -181,19 +173,16 @@ def train_native(run, theta0: Tensor, hyper, data, test, G: int):
         int(run.classification), per_config, int(scale is not None), int(decoupled),
         int(independent), float(eps), float(run.smoothing),
         0.5 if run.loss == "half_mse" else 1.0, float(DIVERGENCE_FACTOR))
-    suffix = "f32" if dt == torch.float32 else "f64"
-    kernel = getattr(lib, f"wdlab_native_net_{suffix}")
-    n_blocks = G * -(-M // lanes(dt))
-    n_threads = max(1, min(THREADS or torch.get_num_threads(), n_blocks))
-    cuts = [n_blocks * i // n_threads for i in range(n_threads + 1)]
-    per_epoch = n_blocks * lanes(dt) * P * (N + NT)  # lane x parameter x row products
+    kernel = getattr(lib, f"wdlab_native_net_{'f32' if dt == torch.float32 else 'f64'}")
+    n_lanes = linear_native.lanes(dt)
+    n_blocks = G * -(-M // n_lanes)
+    per_epoch = n_blocks * n_lanes * P * (N + NT)  # lane x parameter x row products
     per_call = max(1, min(E, WORK_PER_CALL // per_epoch))
     bounds = sorted({0, E, *range(0, E, per_call), *(e for e in run.snaps if e < E)})
     snap = {e: i for i, e in enumerate(run.snaps)}
     shots = torch.empty((len(run.snaps), K, P), dtype=dt)
     gen = torch.Generator().manual_seed(run.batch_seed)
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-    try:
+    with linear_native.block_runner(kernel, args, opt, n_blocks) as (run_range, _):
         for e0, e1 in zip(bounds[:-1], bounds[1:], strict=True):
             if e0 in snap:
                 shots[snap[e0]] = theta
@@ -203,18 +192,8 @@ def train_native(run, theta0: Tensor, hyper, data, test, G: int):
                                                  for _ in range(G)]) for _ in range(e0, e1)])
                 args.perm = perm.data_ptr()
             args.e0, args.e1 = e0, e1
-            calls = [(ctypes.byref(args), opt, cuts[i], cuts[i + 1])
-                     for i in range(n_threads) if cuts[i] < cuts[i + 1]]
-            codes = (list(pool.map(lambda c: kernel(*c), calls)) if pool
-                     else [kernel(*c) for c in calls])
-            if 2 in codes:
-                raise ValueError(f"native kernel: {model.n_layers} layers (it runs 1 to 62)")
-            if any(codes):
-                raise MemoryError("native kernel: could not allocate its scratch buffer")
+            run_range(0, n_blocks)
             del perm
-    finally:
-        if pool is not None:
-            pool.shutdown()
     if E in snap:
         shots[snap[E]] = theta
     del keep, hyp  # the kernel read them until here

@@ -89,9 +89,11 @@ def sweep_engine(engine: str, device: str) -> str:
     group runs one engine (``nets.train``'s own ``auto`` also weighs the block fill)."""
     if engine != "auto":
         return engine
-    from wdlab.engine.kernels import native
+    import torch
 
-    return "native" if device == "cpu" and native.compiler_present() else "eager"
+    from wdlab.engine import fast
+
+    return "native" if fast.native_possible(torch.device(device)) else "eager"
 
 
 # ---------------------------------------------------------------------------------- plan

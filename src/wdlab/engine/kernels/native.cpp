@@ -1008,7 +1008,7 @@ extern "C" {
 // ABI version of Args and of these entry points (checked by wdlab.engine.kernels.native_build).
 int64_t wdlab_native_abi() { return 2; }
 
-// Configurations per block (vector lanes) for float32 and float64.
+// Configurations per block (vector lanes) of both kernels, for float32 and float64.
 int64_t wdlab_native_lanes_f32() { return VEC_BYTES / sizeof(float); }
 int64_t wdlab_native_lanes_f64() { return VEC_BYTES / sizeof(double); }
 
@@ -1020,10 +1020,6 @@ int wdlab_native_run_f32(const Args<float>* args, int64_t opt, int64_t b0, int64
 int wdlab_native_run_f64(const Args<double>* args, int64_t opt, int64_t b0, int64_t b1) {
   return run<double>(args, opt, b0, b1);
 }
-
-// Configurations per block of the MLP kernel.
-int64_t wdlab_native_net_lanes_f32() { return VEC_BYTES / sizeof(float); }
-int64_t wdlab_native_net_lanes_f64() { return VEC_BYTES / sizeof(double); }
 
 // The same for K MLPs (NetArgs); 2 when the network has no layer or more than 62.
 int wdlab_native_net_f32(const NetArgs<float>* args, int64_t opt, int64_t b0, int64_t b1) {

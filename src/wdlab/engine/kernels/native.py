@@ -13,6 +13,7 @@ machine); where that is impossible the caller falls back with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,6 +64,45 @@ def compiler_present() -> bool:
     return compiler() is not None
 
 
+def _suffix(dtype: torch.dtype) -> str:
+    return "f32" if dtype == torch.float32 else "f64"
+
+
+def lanes(dtype: torch.dtype) -> int:
+    """Configurations per block of both kernels (linear and MLP): one hardware vector of
+    ``dtype`` (8 float32 / 4 float64 with AVX2, 16 / 8 with AVX-512)."""
+    from wdlab.engine.kernels.native_build import load
+
+    return int(getattr(load(), f"wdlab_native_lanes_{_suffix(dtype)}")())
+
+
+@contextlib.contextmanager
+def block_runner(kernel, args, opt: int, n_blocks: int):
+    """Yields (run_range, n_threads): ``run_range(b0, b1)`` runs blocks [b0, b1) of ``args``
+    (a ctypes structure the kernel reads) with one contiguous range per thread, at most
+    ``THREADS or torch.get_num_threads()`` threads (ctypes releases the GIL); a kernel's
+    non-zero return code raises (1: its scratch memory; else the code)."""
+    n_threads = max(1, min(THREADS or torch.get_num_threads(), n_blocks))
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+
+    def run_range(b0: int, b1: int) -> None:
+        cuts = [b0 + (b1 - b0) * i // n_threads for i in range(n_threads + 1)]
+        calls = [(ctypes.byref(args), opt, cuts[i], cuts[i + 1])
+                 for i in range(n_threads) if cuts[i] < cuts[i + 1]]
+        codes = (list(pool.map(lambda c: kernel(*c), calls)) if pool
+                 else [kernel(*c) for c in calls])
+        if 1 in codes:
+            raise MemoryError("native kernel: could not allocate its scratch buffer")
+        if any(codes):
+            raise RuntimeError(f"native kernel: returned error code {max(codes)}")
+
+    try:
+        yield run_range, n_threads
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
 def run(theta, diverged, C, chain, etas, slot, buf, loss0):
     """All epochs of a full-batch CPU run; returns (theta, diverged).
 
@@ -78,9 +118,8 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
         raise ValueError("metric buffer: must be a contiguous tensor of the run's dtype")
     k = kernel_inputs(theta, diverged, C, chain, etas, slot, loss0)
     opt, scale, decoupled, independent, eps = k.plan
-    suffix = "f32" if theta.dtype == torch.float32 else "f64"
-    lanes = int(getattr(lib, f"wdlab_native_lanes_{suffix}")())
-    kernel = getattr(lib, f"wdlab_native_run_{suffix}")
+    n_lanes = lanes(theta.dtype)
+    kernel = getattr(lib, f"wdlab_native_run_{_suffix(theta.dtype)}")
     G, N, D1 = C.X.shape
     K, E, NA = theta.shape[0], etas.shape[0], k.a.shape[1]
     M = K // G
@@ -96,24 +135,12 @@ def run(theta, diverged, C, chain, etas, slot, buf, loss0):
         K, M, D1, NA, N, len(k.sizes), C.n_w, buf.shape[1] * K, 0, 0,
         int(scale is not None), int(decoupled), int(independent),
         float(eps), float(C.c_val), float(DIVERGENCE_FACTOR))
-    n_blocks = G * -(-M // lanes)
-    n_threads = max(1, min(THREADS or torch.get_num_threads(), n_blocks))
+    n_blocks = G * -(-M // n_lanes)
     per_call = max(1, min(E, EPOCHS_PER_CALL))
-    group = max(n_threads, WORK_PER_CALL // (lanes * per_call))  # blocks per group
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-    try:
+    with block_runner(kernel, args, opt, n_blocks) as (run_range, n_threads):
+        group = max(n_threads, WORK_PER_CALL // (n_lanes * per_call))  # blocks per group
         for g0 in range(0, n_blocks, group):  # block groups, each for all its epochs
-            g1 = min(n_blocks, g0 + group)
-            cuts = [g0 + (g1 - g0) * i // n_threads for i in range(n_threads + 1)]
             for e0 in range(0, E, per_call):
                 args.e0, args.e1 = e0, min(E, e0 + per_call)
-                calls = [(ctypes.byref(args), opt, cuts[i], cuts[i + 1])
-                         for i in range(n_threads) if cuts[i] < cuts[i + 1]]
-                codes = (list(pool.map(lambda x: kernel(*x), calls)) if pool
-                         else [kernel(*call) for call in calls])
-                if any(codes):
-                    raise MemoryError("native kernel: could not allocate its scratch buffer")
-    finally:
-        if pool is not None:
-            pool.shutdown()
+                run_range(g0, min(n_blocks, g0 + group))
     return k.theta, k.diverged  # aT, c, ref, eta stay alive until here: the kernel reads them

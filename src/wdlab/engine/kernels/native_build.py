@@ -176,7 +176,6 @@ def _load_cached() -> ctypes.CDLL | NativeUnavailable:
         return NativeUnavailable("the cached kernel has another ABI version")
     for suffix in ("f32", "f64"):
         getattr(lib, f"wdlab_native_lanes_{suffix}").restype = ctypes.c_int64
-        getattr(lib, f"wdlab_native_net_lanes_{suffix}").restype = ctypes.c_int64
         fn = getattr(lib, f"wdlab_native_run_{suffix}")
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.POINTER(Args), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
