@@ -242,7 +242,11 @@ void run_block(const Args<T>& A, int64_t start, int n_live, void* scratch) {
   for (int64_t e = A.e0; e < A.e1; ++e) {
     const T eta = A.eta[e];
     const int32_t slot = A.slots[e];
-    forward<T, V>(a, y, th, r, 0, slot >= 0 ? NA : N, D1);
+    // train rows always in the same row blocks (their residuals must not depend on whether
+    // the epoch is recorded: a block and a remainder row may round differently), then the
+    // eval rows of a recorded epoch
+    forward<T, V>(a, y, th, r, 0, N, D1);
+    if (slot >= 0) forward<T, V>(a, y, th, r, N, NA, D1);
     V mse{};
     for (int64_t n = 0; n < N; ++n) mse += (r[n] * r[n]) * w[n];
     if (slot >= 0) {  // metrics of theta at the epoch start
