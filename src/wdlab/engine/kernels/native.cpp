@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #define WDLAB_X86 1
@@ -323,16 +324,31 @@ void run_block(const Args<T>& A, int64_t start, int n_live, void* scratch) {
   }
 }
 
-template <typename T, int OPT>
-void run_blocks(const Args<T>& A, int64_t b0, int64_t b1, void* scratch) {
-  constexpr int L = VEC_BYTES / sizeof(T);
-  const int64_t per_draw = (A.M + L - 1) / L;
+// Blocks [b0, b1) of L lanes over draws of M configurations each (a block never spans two
+// draws): f(first configuration, live lanes) for each. Shared by both kernels.
+template <int L, typename F>
+void for_blocks(int64_t M, int64_t b0, int64_t b1, F f) {
+  const int64_t per_draw = (M + L - 1) / L;
   for (int64_t b = b0; b < b1; ++b) {
-    const int64_t g = b / per_draw, i = b % per_draw;
-    const int64_t first = i * L;
-    const int n_live = int(A.M - first < L ? A.M - first : L);
-    run_block<T, OPT>(A, g * A.M + first, n_live, scratch);
+    const int64_t g = b / per_draw, first = (b % per_draw) * L;
+    f(g * M + first, int(M - first < L ? M - first : L));
   }
+}
+
+// f(std::integral_constant<int, OPT>{}) for opt 0 (SGD), 1 (momentum), 2 (Adam), with
+// denormals flushed to zero (FTZ | DAZ) in this thread only, for the call.
+template <typename F>
+void with_opt(int64_t opt, F f) {
+#ifdef WDLAB_X86
+  const unsigned int csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040);
+#endif
+  if (opt == 0) f(std::integral_constant<int, 0>{});
+  else if (opt == 1) f(std::integral_constant<int, 1>{});
+  else f(std::integral_constant<int, 2>{});
+#ifdef WDLAB_X86
+  _mm_setcsr(csr);
+#endif
 }
 
 template <typename T>
@@ -341,16 +357,11 @@ int run(const Args<T>* A, int64_t opt, int64_t b0, int64_t b1) {
   const size_t n_vec = size_t(3 * A->D1 + A->NA + A->N);
   void* scratch = std::aligned_alloc(64, n_vec * sizeof(V));
   if (scratch == nullptr) return 1;
-#ifdef WDLAB_X86
-  const unsigned int csr = _mm_getcsr();
-  _mm_setcsr(csr | 0x8040);  // flush denormals to zero (FTZ | DAZ) in this thread only
-#endif
-  if (opt == 0) run_blocks<T, 0>(*A, b0, b1, scratch);
-  else if (opt == 1) run_blocks<T, 1>(*A, b0, b1, scratch);
-  else run_blocks<T, 2>(*A, b0, b1, scratch);
-#ifdef WDLAB_X86
-  _mm_setcsr(csr);
-#endif
+  with_opt(opt, [&](auto o) {
+    for_blocks<VEC_BYTES / sizeof(T)>(A->M, b0, b1, [&](int64_t start, int n_live) {
+      run_block<T, decltype(o)::value>(*A, start, n_live, scratch);
+    });
+  });
   std::free(scratch);
   return 0;
 }
@@ -477,7 +488,7 @@ __attribute__((always_inline)) inline V vlog(V x) {
   const I bits = (I)x;
   I e = ((bits >> C::mant) & S((1LL << (8 * sizeof(T) - 1 - C::mant)) - 1)) - S(C::bias);
   const S mant_mask = S((S(1) << C::mant) - 1);
-  V m = (V)((bits & mant_mask) | (I{} + S(C::bias) << C::mant));  // [1, 2)
+  V m = (V)((bits & mant_mask) | ((I{} + S(C::bias)) << C::mant));  // [1, 2)
   const I big = m > T(1.4142135623730951);
   m = big ? m * T(0.5) : m;  // [sqrt(1/2), sqrt(2))
   e = e - big;               // big lanes are -1
@@ -963,20 +974,6 @@ struct NetBlock {
   }
 };
 
-template <typename T, int OPT>
-void net_blocks(const NetArgs<T>& A, int64_t b0, int64_t b1,
-                typename Lanes<T, VEC_BYTES>::V* scratch, int64_t* rows) {
-  constexpr int L = VEC_BYTES / sizeof(T);
-  const int64_t per_draw = (A.M + L - 1) / L;
-  for (int64_t b = b0; b < b1; ++b) {
-    const int64_t g = b / per_draw, i = b % per_draw;
-    const int64_t first = i * L;
-    const int n_live = int(A.M - first < L ? A.M - first : L);
-    NetBlock<T, OPT> blk(A, g * A.M + first, n_live, scratch, rows);
-    blk.run();
-  }
-}
-
 template <typename T>
 int net_run(const NetArgs<T>* A, int64_t opt, int64_t b0, int64_t b1) {
   typedef typename Lanes<T, VEC_BYTES>::V V;
@@ -990,16 +987,11 @@ int net_run(const NetArgs<T>* A, int64_t opt, int64_t b0, int64_t b1) {
     std::free(rows);
     return 1;
   }
-#ifdef WDLAB_X86
-  const unsigned int csr = _mm_getcsr();
-  _mm_setcsr(csr | 0x8040);  // flush denormals to zero (FTZ | DAZ) in this thread only
-#endif
-  if (opt == 0) net_blocks<T, 0>(*A, b0, b1, scratch, rows);
-  else if (opt == 1) net_blocks<T, 1>(*A, b0, b1, scratch, rows);
-  else net_blocks<T, 2>(*A, b0, b1, scratch, rows);
-#ifdef WDLAB_X86
-  _mm_setcsr(csr);
-#endif
+  with_opt(opt, [&](auto o) {
+    for_blocks<VEC_BYTES / sizeof(T)>(A->M, b0, b1, [&](int64_t start, int n_live) {
+      NetBlock<T, decltype(o)::value>(*A, start, n_live, scratch, rows).run();
+    });
+  });
   std::free(scratch);
   std::free(rows);
   return 0;
