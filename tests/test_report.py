@@ -163,9 +163,27 @@ def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path, mon
     assert there is not None and {p.name for p in there} == {p.name for p in here}
     assert {p.name for p in here} >= {"validation.png", "norm_path.png"}
     assert all(p.stat().st_size > 1000 for p in there)
+    # the worker's warm-up (fonts, a first draw) changes no pixel: the same bytes
+    assert {p.name: p.read_bytes() for p in there} == {p.name: p.read_bytes() for p in here}
+    assert figure_worker._worker is None  # handed over: the next job needs a new worker
     assert figure_worker.submit(out, ("png",))() is None  # one job per worker: none left
     figure_worker.start()
     assert figure_worker.submit(tmp_path / "missing", ("png",))() is None  # an error there
+
+
+def test_figure_warm_up_writes_nothing_and_changes_no_setting(tmp_path, monkeypatch):
+    """report.figures.warm_up (run by the figure worker before it says ready) draws in
+    memory only: no file anywhere under the working directory, matplotlib's settings as
+    they were."""
+    import matplotlib
+
+    from wdlab.report.figures import warm_up
+
+    monkeypatch.chdir(tmp_path)
+    before = dict(matplotlib.rcParams)
+    warm_up()
+    assert list(tmp_path.iterdir()) == []
+    assert dict(matplotlib.rcParams) == before
 
 
 def test_packed_plotly_is_cached_on_disk_with_the_same_bytes(tmp_path, monkeypatch):

@@ -32,6 +32,37 @@ def figure_formats() -> tuple[str, ...]:
     return ("png", "svg") if os.environ.get(SVG_ENV, "") not in ("", "0") else ("png",)
 
 
+def warm_up() -> None:
+    """Pay the first figure's one-time costs now (``wdlab.figure_worker`` calls this while the
+    engine runs): the modules ``write_figures`` imports lazily (the run loader, parquet, the
+    references' theory and grid), the fonts and text layout of a first drawn figure with a
+    log axis and a legend, and the PNG encoder. Writes nothing."""
+    import io
+
+    import matplotlib.image
+    import pandas.io.parquet  # noqa: F401  (pyarrow's reader, loaded on first read)
+    import pyarrow.parquet  # noqa: F401
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    import wdlab.exact.theory  # noqa: F401
+    import wdlab.experiment  # noqa: F401
+    import wdlab.report.run  # noqa: F401
+    from wdlab import plots
+    from wdlab.store import FIGURE_DPI
+
+    fig = Figure(figsize=(2.0, 1.5), dpi=FIGURE_DPI, layout="constrained")
+    ax = fig.subplots()
+    ax.loglog([1e-3, 1.0, 1e2], [1.0, 0.1, 1.0], label="λ = 10⁻³", marker="o")
+    ax.fill_between([1e-3, 1e2], [0.5, 0.5], [2.0, 2.0], alpha=0.2, linewidth=0)
+    ax.set(xlabel="λ", ylabel="test MSE", title="warm-up")
+    ax.legend()
+    plots.light_log_axes(fig)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    matplotlib.image.imsave(io.BytesIO(), np.asarray(canvas.buffer_rgba()), format="png")
+
+
 def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
                   theory=_UNSET, formats: tuple[str, ...] | None = None) -> list[Path]:
     """Write every figure the run's axes allow; returns the written paths.
