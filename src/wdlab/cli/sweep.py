@@ -24,11 +24,11 @@ def sweep(
     optimizer: str | None = typer.Option(None, help="Optimizers: sgd, adam, adamw (axis)."),
     regularizer: str | None = typer.Option(None, help="Regularizers: mean, half_sum, sum, weight_decay, decoupled, independent (axis)."),
     pairs: str | None = typer.Option(None, help="Explicit optimizer+regularizer pairs, e.g. adam+mean,adamw+decoupled."),
-    loss: str | None = typer.Option(None, help="Losses: mse, half_mse (axis)."),
+    loss: str | None = typer.Option(None, help="Losses (axis): mse, half_mse; for nets model.loss, also cross_entropy (the default there)."),
     momentum: str | None = typer.Option(None, help="SGD momentum (axis)."),
     epochs: str | None = typer.Option(None, help="Epochs (axis)."),
     batch_size: str | None = typer.Option(None, "--batch-size", help="Batch sizes, 'full' = full batch (axis)."),
-    schedule: str | None = typer.Option(None, help="constant, cosine (axis)."),
+    schedule: str | None = typer.Option(None, help="constant, cosine (axis); for nets model.schedule, also warmup_cosine."),
     init_scale: str | None = typer.Option(None, "--init-scale", help="w0 ~ N(0, init_scale²) (axis)."),
     init_seed: str | None = typer.Option(None, "--init-seed", help="'data' (w0 seed = data seed) or seeds (axis)."),
     seeds: str | None = typer.Option(None, help="Data draws: N (seeds 0..N-1) or a list of seeds."),
@@ -46,6 +46,15 @@ def sweep(
     engine: str | None = typer.Option(None, help="Engine variant: auto, eager, compiled, triton or native (see docs/performance.md)."),
     backend: str | None = typer.Option(None, help="Where chunks run: local (this process) or ray (one Ray task per chunk; pip install 'wdlab[ray]')."),
     address: str | None = typer.Option(None, help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: a new local instance on 127.0.0.1)."),
+    family: str | None = typer.Option(None, help="Model family: linear (default) or mlp (small MLPs on --dataset)."),
+    dataset: str | None = typer.Option(None, help="Nets dataset: digits, iris, wine, breast_cancer, moons, circles, xor, spirals, modular; implies --family mlp (a linear sweep has no dataset)."),
+    hidden: str | None = typer.Option(None, help="Nets hidden widths: '64,64' is one architecture, '32;64,64' an axis of two (quote ';' in shells)."),
+    activation: str | None = typer.Option(None, help="Nets activations: relu, gelu, tanh, quadratic, identity (axis)."),
+    decay: str | None = typer.Option(None, help="Nets decayed tensors: matrices (ndim >= 2) or all (axis)."),
+    bias: str | None = typer.Option(None, help="Nets: every Linear has a bias, true or false (axis, e.g. true,false)."),
+    label_smoothing: str | None = typer.Option(None, "--label-smoothing", help="Nets cross_entropy label smoothing in [0, 1)."),
+    warmup: str | None = typer.Option(None, help="Nets warmup steps of --schedule warmup_cosine."),
+    selection_metric: str | None = typer.Option(None, "--selection-metric", help="Rank λ by validation loss (default) or accuracy (nets, classification)."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/sweep-<name>-<UTC time>)."),
     resume: Path | None = typer.Option(None, "--resume", metavar="RUN_DIR", help="Finish an interrupted sweep."),
     force: bool = typer.Option(False, "--force", help="Overwrite a completed or unfinished run in --out."),
@@ -76,7 +85,10 @@ def sweep(
                  init_seed=init_seed, seeds=seeds, n_train=n_train, noise=noise,
                  validation=validation, folds=folds, n_val=n_val, log_points=log_points,
                  record_every=record_every, chunk_size=chunk_size, memory_gb=memory_gb,
-                 device=device, dtype=dtype, engine=engine)
+                 device=device, dtype=dtype, engine=engine, family=family, dataset=dataset,
+                 hidden=hidden, activation=activation, decay=decay, bias=bias,
+                 label_smoothing=label_smoothing, warmup=warmup,
+                 selection_metric=selection_metric)
     given = [k for k, v in flags.items() if v is not None]
     if resume is not None:
         executor = None  # the manifest's backend, unless --backend/--address say otherwise
@@ -95,7 +107,7 @@ def sweep(
     else:
         flags.update(backend=backend, address=address)
         raw = load_raw(spec_file) if spec_file is not None else {}
-        spec = build_spec(merge(raw, flag_overrides(**flags)))
+        spec = build_spec(merge(raw, flag_overrides(base=raw, **flags)))
         from wdlab.devices import check_device
 
         check_device(spec.train.device, "--device" if device is not None else "train.device")
