@@ -147,7 +147,8 @@ def test_nets_flag_errors_are_one_line_and_write_nothing(tmp_path):
         (["--dataset", "moons", "--hidden", "0"], ["--hidden", "'0'", "positive"]),
         (["--dataset", "moons", "--bias", "maybe"], ["--bias: 'maybe' is not true or false"]),
         (["--dataset", "unknown-name"], ["data.dataset: unknown name 'unknown-name'", "moons"]),
-        (["--family", "linear", "--dataset", "moons"], ["data.dataset"]),  # the schema's
+        (["--family", "linear", "--dataset", "moons"], ["--dataset", "--family mlp"]),
+        (["--preset", "seed", "--dataset", "moons"], ["--dataset", "drop --preset"]),
         ([str(regression), "--loss", "mse", "--selection-metric", "accuracy"],
          ["selection.metric", "regression"]),
         (["--dataset", "moons", "--activation", "sigmoid"], ["model.activation"]),

@@ -112,6 +112,14 @@ def flag_overrides(*, base: dict[str, Any] | None = None, **flags: Any) -> dict[
     """
     raw: dict[str, Any] = {}
     nets = _is_nets(flags, base)
+    if flags.get("dataset") is not None:
+        if not nets:
+            raise ConfigError("--dataset: a dataset is for nets sweeps (--family mlp); a linear "
+                              "sweep draws synthetic data (--n-train, --noise)")
+        preset = flags.get("preset") or (base or {}).get("preset")
+        if preset is not None:
+            raise ConfigError(f"--dataset: --preset {preset} sets a linear sweep's synthetic "
+                              "data; drop --preset for a nets sweep")
     for flag, value in flags.items():
         if value is None:
             continue
