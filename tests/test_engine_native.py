@@ -312,3 +312,50 @@ def test_native_flushes_denormals_in_every_thread(monkeypatch):
     assert denormal(res.theta) == 0
     # flushed, the decay step itself underflows to 0, so they stop just above the range
     assert bool((res.theta[:, 3:6].abs() < 1e-35).all())
+
+
+@needs_compiler
+@pytest.mark.parametrize("family", ["linear", "mlp"])
+def test_torch_side_runs_on_one_thread_the_kernel_on_torchs_count(small, monkeypatch, family):
+    """A small native run (linear or MLP) does its torch ops on one intra-op thread, so
+    torch's spin-waiting OpenMP workers leave the cores to the kernel's threads, which still
+    number torch's count; torch's count is restored after, a large run keeps it for its
+    torch side, and the bits are the same either way."""
+    from wdlab.nets import MLP
+    from wdlab.nets import train as net_train
+
+    seen = []
+    real = native.block_runner
+
+    def spy(kernel, args, opt, n_blocks):
+        seen.append(torch.get_num_threads())
+        return real(kernel, args, opt, n_blocks)
+
+    monkeypatch.setattr(native, "block_runner", spy)
+    monkeypatch.setattr(native, "THREADS", None)
+    threads = torch.get_num_threads()
+    if family == "linear":
+        prob = problem_from_datasets([small])
+        run = lambda: _train(prob, "adam", "mean", "native", k=40, epochs=15)[2]  # noqa: E731
+    else:
+        g = torch.Generator().manual_seed(0)
+        X, lab = torch.randn(30, 3, generator=g), torch.randint(0, 3, (30,), generator=g)
+        run = lambda: net_train(MLP(3, (5,), 3), X, lab, lam=torch.linspace(0, 0.1, 40),  # noqa: E731
+                                lr=0.01, epochs=15, engine="native", dtype=torch.float32)
+    kernel_threads = []
+    real_threads = native.kernel_threads
+    monkeypatch.setattr(native, "kernel_threads",
+                        lambda: kernel_threads.append(real_threads()) or kernel_threads[-1])
+    try:
+        torch.set_num_threads(2)
+        a = run()
+        assert seen == [1] and kernel_threads == [2]  # torch side serial, kernel on 2
+        assert torch.get_num_threads() == 2  # restored
+        seen.clear(), kernel_threads.clear()
+        monkeypatch.setattr(native, "SERIAL_TORCH_ENTRIES", 0)  # as a large run
+        b = run()
+        assert seen == [2] and kernel_threads == [2]
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(a.theta, b.theta)
+    assert all(torch.equal(a.metrics[n], b.metrics[n]) for n in a.metrics)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -216,6 +216,16 @@ def _small_eager(resolved: str, dev: torch.device, full_batch: bool, K: int, D1:
             and K * D1 < 2 * MIN_ENTRIES_PER_THREAD)
 
 
+def _native_serial(resolved: str, dev: torch.device, full_batch: bool, entries: int):
+    """A small full-batch CPU native run: its torch ops on one thread, its kernel on torch's
+    count (``engine.kernels.native.torch_serial``); else nothing."""
+    if resolved != "native" or dev.type != "cpu" or not full_batch:
+        return nullcontext()
+    from wdlab.engine.kernels.native import torch_serial
+
+    return torch_serial(entries)
+
+
 @contextmanager
 def _one_thread(active: bool):
     """Run the block on one intra-op thread when ``active`` (torch's count restored)."""
@@ -343,7 +353,7 @@ def train(
         reference=ref)
     small = _small_eager(used, dev, full_batch, K, D1)  # faster on one thread (tiny ops)
     if tile is None:
-        with _one_thread(small):
+        with _one_thread(small), _native_serial(used, dev, full_batch, K * D1):
             return run(problem, hyper, theta0, reference)
     def one(rng):  # one cache tile of configurations, all its epochs
         g0, g1, a, b = rng

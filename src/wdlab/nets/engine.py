@@ -346,7 +346,11 @@ def train(
     if why_not is not None:
         warnings.warn(f"engine: {why_not}; running eager", EngineFallbackWarning, stacklevel=2)
     if engine_name == "native":
-        theta, metrics, diverged, shots = native.train_native(run, theta0, hyper, data, test, G)
+        from wdlab.engine.kernels.native import torch_serial
+
+        with torch_serial(K * layout.size):  # no torch worker spinning on the kernel's cores
+            theta, metrics, diverged, shots = native.train_native(run, theta0, hyper, data,
+                                                                  test, G)
         extra = {"engine": "native", "tiles": 1, "tile": M, "n_decayed": n_decayed,
                  "classification": classification}
         if snaps:

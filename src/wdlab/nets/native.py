@@ -40,8 +40,6 @@ ACT_CODES = {"identity": 0, "relu": 1, "tanh": 2, "gelu": 3, "quadratic": 4}
 #: lane-steps x parameters x rows per kernel call (~0.3-1 s on one core), so Python (Ctrl-C)
 #: gets control back regularly whatever the run's size
 WORK_PER_CALL = 1 << 30
-#: threads, each running a contiguous range of blocks; None = ``torch.get_num_threads()``
-THREADS: int | None = None
 
 
 def covers(model, chain, dtype: torch.dtype, device: torch.device) -> str | None:
