@@ -29,14 +29,10 @@ def run_demo(name: str, **kwargs):
     grokking at load ~17 took > 30 min with 2 threads; 14 configs x 2000 steps took 17 s of
     CPU with 1).
     """
-    import torch
+    from wdlab.engine.threads import one_thread
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _run_demo(name, **kwargs)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_demo(name: str, **kwargs):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -40,6 +40,7 @@ from wdlab.engine.fast import (
     observe_extra,
     run_full_batch,
 )
+from wdlab.engine.threads import one_thread
 from wdlab.optim.registry import build_chain, check_pair
 from wdlab.optim.rules import StepContext, apply_chain, init_chain
 from wdlab.optim.schedule import schedule_multiplier
@@ -216,28 +217,14 @@ def _small_eager(resolved: str, dev: torch.device, full_batch: bool, K: int, D1:
             and K * D1 < 2 * MIN_ENTRIES_PER_THREAD)
 
 
-def _native_serial(resolved: str, dev: torch.device, full_batch: bool, entries: int):
-    """A small full-batch CPU native run: its torch ops on one thread, its kernel on torch's
-    count (``engine.kernels.native.torch_serial``); else nothing."""
-    if resolved != "native" or dev.type != "cpu" or not full_batch:
+def _native_serial(resolved: str, entries: int):
+    """A small native run (``dispatch.resolve`` gives native to full-batch CPU runs only): its
+    torch ops on one thread, its kernel on torch's count (``kernels.native.torch_serial``)."""
+    if resolved != "native":
         return nullcontext()
     from wdlab.engine.kernels.native import torch_serial
 
     return torch_serial(entries)
-
-
-@contextmanager
-def _one_thread(active: bool):
-    """Run the block on one intra-op thread when ``active`` (torch's count restored)."""
-    threads = torch.get_num_threads()
-    if not active or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _map_tiles(fn, ranges, workers: int) -> list:
@@ -353,7 +340,7 @@ def train(
         reference=ref)
     small = _small_eager(used, dev, full_batch, K, D1)  # faster on one thread (tiny ops)
     if tile is None:
-        with _one_thread(small), _native_serial(used, dev, full_batch, K * D1):
+        with one_thread(small), _native_serial(used, K * D1):
             return run(problem, hyper, theta0, reference)
     def one(rng):  # one cache tile of configurations, all its epochs
         g0, g1, a, b = rng
@@ -361,7 +348,7 @@ def train(
         return run(problem.draws(g0, g1), sub, theta0[a:b],
                    None if reference is None else reference[a:b])
 
-    with _one_thread(small):
+    with one_thread(small):
         parts = _map_tiles(one, _tile_ranges(G, K // G, tile), workers)
     first = parts[0]
     return TrainResult(

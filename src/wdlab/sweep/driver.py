@@ -429,14 +429,10 @@ def _one_thread(fn, *args):
     buys nothing, and on a busy machine its spin-waits cost seconds (5-7 s instead of 0.3 s
     for the 2,000-config seed sweep at load ~12). Same values on any machine's thread
     count (the seed sweep's ridge.parquet is bitwise what 2 threads gave)."""
-    import torch
+    from wdlab.engine.threads import one_thread
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return fn(*args)
-    finally:
-        torch.set_num_threads(n)
 
 
 def selection_metric(spec: SweepSpec) -> str:

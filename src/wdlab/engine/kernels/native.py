@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -78,45 +77,35 @@ def lanes(dtype: torch.dtype) -> int:
     return int(getattr(load(), f"wdlab_native_lanes_{_suffix(dtype)}")())
 
 
-_outer = threading.local()  # .threads: torch's count when torch_serial took it down to 1
-
-
 #: Below this many (configuration x parameter) entries a native run's torch side runs on one
 #: thread (``torch_serial``); above it that side's own work outweighs the spin-wait it avoids
 #: (2-core Zen 5, 2 threads, K = 10^4 seed configurations: 5.34 vs 5.69 M config-steps/s).
 SERIAL_TORCH_ENTRIES = 1 << 20
 
 
-@contextlib.contextmanager
 def torch_serial(entries: int):
     """For a run of fewer than ``SERIAL_TORCH_ENTRIES`` (configuration x parameter) entries,
-    run the block's torch ops (the run's inputs, first metrics, copies) on one intra-op
-    thread, while ``block_runner`` still gives the kernels torch's thread count.
+    the block's torch ops (the run's inputs, first metrics, copies) on one intra-op thread,
+    while ``block_runner`` still gives the kernels torch's count (``engine.threads``).
 
     Torch's OpenMP workers spin-wait for a few milliseconds after every parallel op, on the
     cores the kernel's threads need next: on the 2-core Zen 5 EPYC, K = 10^3 seed
     configurations x 100 epochs with 2 threads spent 16.4-18.5 ms in the kernel call
     (its slowest thread 10.7-12.5 ms) against 9.4-9.6 ms with the torch side on one
-    thread (whole call 21.9-24.4 ms -> 14.3-14.9 ms). Nests (the outermost count is kept);
-    torch's count is restored on exit."""
-    n = torch.get_num_threads()
-    if (entries >= SERIAL_TORCH_ENTRIES or getattr(_outer, "threads", None) is not None
-            or n == 1):
-        yield
-        return
-    _outer.threads = n
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-        _outer.threads = None
+    thread (whole call 21.9-24.4 ms -> 14.3-14.9 ms). The kernel's bits do not depend on
+    threads; the torch side's small ops (elementwise, short reductions) give the same bits
+    on one thread as on torch's count (tests/test_engine_native.py)."""
+    from wdlab.engine.threads import one_thread
+
+    return one_thread(entries < SERIAL_TORCH_ENTRIES, keep_for_kernels=True)
 
 
 def kernel_threads() -> int:
-    """Threads the kernels may use: ``THREADS``, else torch's count (taken before
+    """Threads the kernels may use: ``THREADS``, else torch's count (as it was before
     ``torch_serial`` lowered it)."""
-    return THREADS or getattr(_outer, "threads", None) or torch.get_num_threads()
+    from wdlab.engine.threads import kept_threads
+
+    return THREADS or kept_threads() or torch.get_num_threads()
 
 
 @contextlib.contextmanager
