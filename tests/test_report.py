@@ -4,6 +4,8 @@ and the figure presets end to end at reduced size."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -165,25 +167,50 @@ def test_figure_worker_draws_what_the_process_draws_and_falls_back(tmp_path, mon
     assert all(p.stat().st_size > 1000 for p in there)
     # the worker's warm-up (fonts, a first draw) changes no pixel: the same bytes
     assert {p.name: p.read_bytes() for p in there} == {p.name: p.read_bytes() for p in here}
-    assert figure_worker._worker is None  # handed over: the next job needs a new worker
+    # after answering, the worker ends by itself (os._exit: no teardown to wait for), its
+    # stdin still open, with code 0
+    figure_worker.start()
+    proc = figure_worker._worker
+    assert figure_worker._ready(proc, 300.0)
+    proc.stdin.write(json.dumps({"run_dir": str(out), "formats": ["png"]}) + "\n")
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["ok"]
+    assert proc.wait(timeout=60) == 0 and not proc.stdin.closed
+    proc.stdin.close()
+    figure_worker._worker = None
     assert figure_worker.submit(out, ("png",))() is None  # one job per worker: none left
     figure_worker.start()
     assert figure_worker.submit(tmp_path / "missing", ("png",))() is None  # an error there
 
 
-def test_figure_warm_up_writes_nothing_and_changes_no_setting(tmp_path, monkeypatch):
-    """report.figures.warm_up (run by the figure worker before it says ready) draws in
-    memory only: no file anywhere under the working directory, matplotlib's settings as
-    they were."""
-    import matplotlib
-
-    from wdlab.report.figures import warm_up
-
-    monkeypatch.chdir(tmp_path)
-    before = dict(matplotlib.rcParams)
-    warm_up()
-    assert list(tmp_path.iterdir()) == []
-    assert dict(matplotlib.rcParams) == before
+def test_figure_warm_up_covers_write_figures_imports_and_changes_nothing(tmp_path):
+    """report.figures.warm_up (run by the figure worker while the engine runs) loads every
+    module write_figures would load later (so none is left for the wait), writes no file
+    and leaves matplotlib's settings as they were; checked in a fresh process."""
+    out = tmp_path / "seed"
+    res = runner.invoke(app, ["sweep", "--preset", "seed", "--lam", "1e-2:1e1:4", "--seeds", "2",
+                              "--epochs", "10", "--no-csv", "--no-report", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    work = tmp_path / "cwd"
+    work.mkdir()
+    code = (
+        "import json, sys, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import wdlab.plots\n"
+        "from wdlab.report.figures import warm_up, write_figures\n"
+        "rc = dict(matplotlib.rcParams)\n"
+        "warm_up()\n"
+        "same = dict(matplotlib.rcParams) == rc\n"
+        "before = set(sys.modules)\n"
+        f"write_figures({str(out)!r}, formats=('png',))\n"
+        "print(json.dumps({'same': same, 'new': sorted(set(sys.modules) - before)}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["same"]
+    assert answer["new"] == [], answer["new"]  # nothing left to import after the warm-up
+    assert list(work.iterdir()) == []  # warm_up and the figures wrote nothing here
 
 
 def test_packed_plotly_is_cached_on_disk_with_the_same_bytes(tmp_path, monkeypatch):

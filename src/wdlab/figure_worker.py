@@ -9,9 +9,9 @@ here while the figures are drawn there. The worker writes through the same
 worker (not started, crashed, an error) makes ``wait()`` return None and the caller renders
 in process, where a real error (a full disk) is raised as usual.
 
-Before saying ``ready`` the worker also pays the first figure's one-time costs
-(``report.figures.warm_up``: the modules ``write_figures`` imports lazily, fonts, a first
-draw), and after answering it ends without the interpreter's teardown (``os._exit``), which
+Right after saying ``ready`` (so a short sweep's job is not refused for it) the worker also
+pays the first figure's one-time costs (``report.figures.warm_up``: the modules
+``write_figures`` imports lazily, fonts, a first draw), and after answering it ends without the interpreter's teardown (``os._exit``), which
 the caller's ``wait`` would otherwise sit through: together 0.8-1.1 s of the 1.5-2.2 s a
 sweep waited for its figures (measured on the 2-core AMD EPYC, Zen 5).
 
@@ -44,9 +44,9 @@ import matplotlib
 matplotlib.use("Agg")
 import wdlab.plots
 from wdlab.report.figures import warm_up, write_figures
-warm_up()
-sys.stdout.write("ready\n")
+sys.stdout.write("ready\n")  # imports done: a job may come (it waits in the pipe meanwhile)
 sys.stdout.flush()
+warm_up()
 for line in sys.stdin:
     job = json.loads(line)
     try:

@@ -39,18 +39,18 @@ def warm_up() -> None:
     log axis and a legend, and the PNG encoder. Writes nothing."""
     import io
 
-    import matplotlib.image
-    import pandas.io.parquet  # noqa: F401  (pyarrow's reader, loaded on first read)
-    import pyarrow.parquet  # noqa: F401
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    import pandas as pd
     from matplotlib.figure import Figure
 
     import wdlab.exact.theory  # noqa: F401
     import wdlab.experiment  # noqa: F401
     import wdlab.report.run  # noqa: F401
     from wdlab import plots
-    from wdlab.store import FIGURE_DPI
+    from wdlab.store import FIGURE_DPI, _drawn_inside, _write_png
 
+    buf = io.BytesIO()  # a parquet round trip loads pyarrow's reader (its dataset modules)
+    pd.DataFrame({"config_id": [0], "x": [0.5], "s": ["a"]}).to_parquet(buf)
+    pd.read_parquet(io.BytesIO(buf.getvalue()))
     fig = Figure(figsize=(2.0, 1.5), dpi=FIGURE_DPI, layout="constrained")
     ax = fig.subplots()
     ax.loglog([1e-3, 1.0, 1e2], [1.0, 0.1, 1.0], label="λ = 10⁻³", marker="o")
@@ -58,9 +58,9 @@ def warm_up() -> None:
     ax.set(xlabel="λ", ylabel="test MSE", title="warm-up")
     ax.legend()
     plots.light_log_axes(fig)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    matplotlib.image.imsave(io.BytesIO(), np.asarray(canvas.buffer_rgba()), format="png")
+    pixels = _drawn_inside(fig)  # save_figure's own path: one Agg draw, then the PNG encoder
+    if pixels is not None:
+        _write_png(io.BytesIO(), pixels=pixels)
 
 
 def write_figures(run_dir: Path | str, run: dict | None = None, *, ridge=_UNSET,
