@@ -53,6 +53,10 @@ def test_hidden_one_architecture_or_an_axis():
     assert spec_of(dataset="moons", hidden="128").model.hidden == ((128,),)
     assert spec_of(dataset="moons", hidden=" 8 ; 4, 4 ;8").model.hidden == ((8,), (4, 4))
     assert flag_overrides(hidden="32;64,64")["model"]["hidden"] == [[32], [64, 64]]
+    # an empty architecture is no hidden layer, as "" in a spec file (config.nets)
+    assert spec_of(dataset="moons", hidden=";64").model.hidden == ((), (64,))
+    assert spec_of(dataset="moons", hidden="").model.hidden == spec_of(
+        {"model": {"family": "mlp", "hidden": ""}, "data": {"dataset": "moons"}}).model.hidden
 
 
 def test_family_and_dataset_flags():
@@ -90,7 +94,7 @@ def test_loss_and_schedule_go_where_the_family_takes_them():
     ({"hidden": "8,-2"}, "--hidden: width '-2' must be a positive integer"),
     ({"hidden": "1.5"}, "--hidden: '1.5' is not an integer"),
     ({"hidden": "8,,8"}, "--hidden: empty width in '8,,8'"),
-    ({"hidden": "8;"}, "--hidden: empty architecture in '8;'"),
+    ({"memory_gb": "x"}, "--memory-gb: 'x' is not a number"),
     ({"bias": "true,maybe"}, "--bias: 'maybe' is not true or false"),
     ({"warmup": "2.5"}, "--warmup: '2.5' is not an integer"),
     ({"label_smoothing": "x"}, "--label-smoothing: 'x' is not a number"),
@@ -149,6 +153,7 @@ def test_nets_flag_errors_are_one_line_and_write_nothing(tmp_path):
         (["--dataset", "unknown-name"], ["data.dataset: unknown name 'unknown-name'", "moons"]),
         (["--family", "linear", "--dataset", "moons"], ["--dataset", "--family mlp"]),
         (["--preset", "seed", "--dataset", "moons"], ["--dataset", "drop --preset"]),
+        (["--preset", "seed", "--family", "mlp"], ["--family", "drop --preset"]),
         ([str(regression), "--loss", "mse", "--selection-metric", "accuracy"],
          ["selection.metric", "regression"]),
         (["--dataset", "moons", "--activation", "sigmoid"], ["model.activation"]),
@@ -183,3 +188,13 @@ def test_help_lists_every_flag_dataset():
     for name in DATASETS:
         if name != "table":  # needs path and target: a spec file's
             assert name in line, name
+
+
+def test_a_spec_files_linear_preset_is_refused_with_nets_flags():
+    from wdlab.config.models import ConfigError
+
+    with pytest.raises(ConfigError, match="^--dataset: --preset seed .*drop --preset"):
+        flag_overrides(base={"preset": "seed"}, dataset="moons")
+    with pytest.raises(ConfigError, match="^--family: --preset d2l"):
+        flag_overrides(base={"preset": "d2l"}, family="mlp")
+    assert flag_overrides(base={"preset": "seed"}, lam="0,3") == {"train": {"lam": [0.0, 3.0]}}

@@ -71,13 +71,14 @@ def _float_token(flag: str, token: str) -> float:
 
 def _hidden(text: str) -> list[list[int]]:
     """``--hidden``: architectures separated by ';', each comma-separated widths:
-    "64,64" -> [[64, 64]] (one architecture), "32;64,64" -> [[32], [64, 64]] (an axis)."""
+    "64,64" -> [[64, 64]] (one architecture), "32;64,64" -> [[32], [64, 64]] (an axis), an
+    empty one is no hidden layer as in a spec (``config.nets``: "" -> ()): ";64" -> [[], [64]]."""
     archs = []
     for part in text.split(";"):
         widths = [s.strip() for s in part.split(",")]
         if not any(widths):
-            raise ConfigError(f"--hidden: empty architecture in {text!r}; give widths like "
-                              "64,64 (architectures separated by ';')")
+            archs.append([])  # no hidden layer: the softmax / linear baseline
+            continue
         arch = []
         for w in widths:
             if not w:
@@ -112,14 +113,14 @@ def flag_overrides(*, base: dict[str, Any] | None = None, **flags: Any) -> dict[
     """
     raw: dict[str, Any] = {}
     nets = _is_nets(flags, base)
-    if flags.get("dataset") is not None:
-        if not nets:
-            raise ConfigError("--dataset: a dataset is for nets sweeps (--family mlp); a linear "
-                              "sweep draws synthetic data (--n-train, --noise)")
-        preset = flags.get("preset") or (base or {}).get("preset")
-        if preset is not None:
-            raise ConfigError(f"--dataset: --preset {preset} sets a linear sweep's synthetic "
-                              "data; drop --preset for a nets sweep")
+    if flags.get("dataset") is not None and not nets:
+        raise ConfigError("--dataset: a dataset is for nets sweeps (--family mlp); a linear "
+                          "sweep draws synthetic data (--n-train, --noise)")
+    preset = flags.get("preset") or (base or {}).get("preset")
+    if nets and preset is not None:
+        what = "--dataset" if flags.get("dataset") is not None else "--family"
+        raise ConfigError(f"{what}: --preset {preset} sets a linear sweep's synthetic data; "
+                          "drop --preset for a nets sweep")
     for flag, value in flags.items():
         if value is None:
             continue
@@ -146,7 +147,7 @@ def flag_overrides(*, base: dict[str, Any] | None = None, **flags: Any) -> dict[
                           "n_features", "n_test"):
                 parsed = _int_token(flag, text)
             elif flag == "memory_gb":
-                parsed = float(text)
+                parsed = _float_token(flag, text)
             elif flag in _NAMES:
                 parsed = text.strip().lower()
                 if not parsed:
