@@ -359,3 +359,27 @@ def test_torch_side_runs_on_one_thread_the_kernel_on_torchs_count(small, monkeyp
         torch.set_num_threads(threads)
     assert torch.equal(a.theta, b.theta)
     assert all(torch.equal(a.metrics[n], b.metrics[n]) for n in a.metrics)
+
+
+@needs_compiler
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_side_on_one_thread_keeps_the_bits_with_many_rows(monkeypatch, dtype):
+    """The torch side of a native run (first metrics: a bmm and sums over every row) gives
+    the same bits on one thread as on two, also with rows far past torch's parallel grain
+    (60,000 train and 20,000 test rows, few configurations): torch_serial is speed only."""
+    prob = problem_from_datasets([make_linear(5, 60000, 20000, w_star=2.0, bias=0.5,
+                                              noise=0.1, seed=1)])
+    theta0 = torch.randn(16, 6, generator=torch.Generator().manual_seed(0))
+    hyper = Hyper.of(16, lam=torch.logspace(-3, 0, 16), lr=0.01)
+    spec = EngineSpec("adam", "mean", epochs=5, device="cpu", dtype=dtype)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        serial = train(prob, spec, hyper, theta0, engine="native")
+        monkeypatch.setattr(native, "SERIAL_TORCH_ENTRIES", 0)  # torch side on 2 threads
+        parallel = train(prob, spec, hyper, theta0, engine="native")
+    finally:
+        torch.set_num_threads(threads)
+    assert serial.extra["engine"] == parallel.extra["engine"] == "native"
+    assert torch.equal(serial.theta, parallel.theta)
+    assert all(torch.equal(serial.metrics[n], parallel.metrics[n]) for n in serial.metrics)

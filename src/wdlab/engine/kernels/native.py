@@ -94,7 +94,7 @@ def torch_serial(entries: int):
     (its slowest thread 10.7-12.5 ms) against 9.4-9.6 ms with the torch side on one
     thread (whole call 21.9-24.4 ms -> 14.3-14.9 ms). The kernel's bits do not depend on
     threads; the torch side's small ops (elementwise, short reductions) give the same bits
-    on one thread as on torch's count (tests/test_engine_native.py)."""
+    on one thread as on torch's count, also with 60,000 rows (tests/test_engine_native.py)."""
     from wdlab.engine.threads import one_thread
 
     return one_thread(entries < SERIAL_TORCH_ENTRIES, keep_for_kernels=True)
