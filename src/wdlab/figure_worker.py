@@ -11,9 +11,10 @@ in process, where a real error (a full disk) is raised as usual.
 
 Right after saying ``ready`` (so a short sweep's job is not refused for it) the worker also
 pays the first figure's one-time costs (``report.figures.warm_up``: the modules
-``write_figures`` imports lazily, fonts, a first draw), and after answering it ends without the interpreter's teardown (``os._exit``), which
-the caller's ``wait`` would otherwise sit through: together 0.8-1.1 s of the 1.5-2.2 s a
-sweep waited for its figures (measured on the 2-core AMD EPYC, Zen 5).
+``write_figures`` imports lazily, fonts, a first draw), and after answering it ends without
+the interpreter's teardown (``os._exit``), which the caller's ``wait`` would otherwise sit
+through: together 0.8-1.1 s of the 1.5-2.2 s a sweep waited for its figures (measured on
+the 2-core AMD EPYC, Zen 5).
 
 The worker pays for its own imports (torch too, through ``wdlab.conventions``), which is a
 gain only when a core is idle: by default it starts only when the 1-minute load average

@@ -414,7 +414,16 @@ def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, s
     configs = pd.read_parquet(path / "configs.parquet")
     summary = summarize(configs)
     write_table(path / "summary.parquet", summary, csv=csv)
-    ridge = None if is_nets(spec) else _one_thread(closed_form_frame, spec)
+    ridge = None
+    if not is_nets(spec):
+        from wdlab.engine.threads import one_thread
+
+        # the closed form is many tiny SVDs: a second thread buys nothing, and on a busy
+        # machine its spin-waits cost seconds (5-7 s instead of 0.3 s for the 2,000-config
+        # seed sweep at load ~12); same values on any thread count (the seed sweep's
+        # ridge.parquet is bitwise what 2 threads gave)
+        with one_thread():
+            ridge = closed_form_frame(spec)
     if ridge is not None:
         write_table(path / "ridge.parquet", ridge, csv=False)
     coefs = None if is_nets(spec) else closed_form_coefficients(spec)  # views only read
@@ -422,17 +431,6 @@ def assemble(path: Path, spec: SweepSpec, plan: SweepPlan, failures: dict[int, s
         write_table(path / "ridge_coefficients.parquet", coefs, csv=False)
     write_table(path / "selection.parquet", select(summary, ridge, metric=selection_metric(spec)),
                 csv=csv)
-
-
-def _one_thread(fn, *args):
-    """``fn(*args)`` on one torch thread. The closed form is many tiny SVDs: a second thread
-    buys nothing, and on a busy machine its spin-waits cost seconds (5-7 s instead of 0.3 s
-    for the 2,000-config seed sweep at load ~12). Same values on any machine's thread
-    count (the seed sweep's ridge.parquet is bitwise what 2 threads gave)."""
-    from wdlab.engine.threads import one_thread
-
-    with one_thread():
-        return fn(*args)
 
 
 def selection_metric(spec: SweepSpec) -> str:
